@@ -1,0 +1,101 @@
+"""The catalog table (DynamoDB): conditional puts of items and failure records.
+
+Single table, hash key `pk` only. Items: `item#<sha256(dataset, url)>` (URLs can exceed
+the 2 KB key limit); failures: `failure#<sha256(event id)>`. Powertools' idempotency records
+(the outcome ledger) share the table under their own keys. Each record keeps its model's
+JSON in `doc`, so readers never reassemble attributes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from ..aws import client as default_client
+from ..aws import error_code
+from ..catalog import WriteResult
+from ..records import CatalogItem, FailureRecord
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+SEQUENCER_WIDTH = 64
+
+
+def item_pk(dataset: str, url: str) -> str:
+    return "item#" + hashlib.sha256(f"{dataset}\n{url}".encode()).hexdigest()
+
+
+def failure_pk(event_id: str) -> str:
+    return "failure#" + hashlib.sha256(event_id.encode()).hexdigest()
+
+
+class DynamoCatalog:
+    def __init__(self, table: str, client: DynamoDBClient | None = None) -> None:
+        self.table = table
+        self._client = client
+
+    @property
+    def ddb(self) -> DynamoDBClient:
+        if self._client is None:
+            self._client = default_client("dynamodb")
+        return self._client
+
+    def put_new(self, item: CatalogItem) -> WriteResult:
+        return self._put(item, "attribute_not_exists(pk)", {})
+
+    def put_newer(self, item: CatalogItem) -> WriteResult:
+        return self._put(
+            item,
+            "attribute_not_exists(pk) OR seq_order < :seq",
+            {":seq": {"S": item.sequencer.rjust(SEQUENCER_WIDTH, "0")}},
+        )
+
+    def _put(self, item: CatalogItem, condition: str, values: dict[str, Any]) -> WriteResult:
+        extra: dict[str, Any] = {"ExpressionAttributeValues": values} if values else {}
+        try:
+            response = self.ddb.put_item(
+                TableName=self.table,
+                Item=_item_attributes(item),
+                ConditionExpression=condition,
+                ReturnValues="ALL_OLD",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                **extra,
+            )
+        except ClientError as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise
+            found: dict[str, Any] | None = exc.response.get("Item")  # type: ignore[assignment]
+            return WriteResult(written=False, previous=_parse_item(found) if found else None)
+        old = response.get("Attributes")
+        return WriteResult(written=True, previous=_parse_item(old) if old else None)
+
+    def record_failure(self, record: FailureRecord) -> None:
+        self.ddb.put_item(
+            TableName=self.table,
+            Item={
+                "pk": {"S": failure_pk(record.event_id)},
+                "type": {"S": "failure"},
+                "error_code": {"S": record.error_code.value},
+                "failed_at": {"S": record.failed_at.isoformat()},
+                "doc": {"S": record.model_dump_json()},
+            },
+        )
+
+
+def _item_attributes(item: CatalogItem) -> dict[str, Any]:
+    return {
+        "pk": {"S": item_pk(item.dataset, item.object_url)},
+        "type": {"S": "item"},
+        "dataset": {"S": item.dataset},
+        "kind": {"S": item.kind.value},
+        "seq_order": {"S": item.sequencer.rjust(SEQUENCER_WIDTH, "0")},
+        "registered_at": {"S": item.registered_at.isoformat()},
+        "doc": {"S": item.model_dump_json()},
+    }
+
+
+def _parse_item(attributes: dict[str, Any]) -> CatalogItem:
+    return CatalogItem.model_validate_json(attributes["doc"]["S"])

@@ -1,0 +1,33 @@
+"""The failure queue (SQS): one JSON `FailureRecord` per message."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..aws import client as default_client
+from ..records import FailureRecord
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+
+
+class SqsFailureQueue:
+    def __init__(self, queue_url: str, client: SQSClient | None = None) -> None:
+        self.queue_url = queue_url
+        self._client = client
+
+    @property
+    def sqs(self) -> SQSClient:
+        if self._client is None:
+            self._client = default_client("sqs")
+        return self._client
+
+    def send(self, record: FailureRecord) -> None:
+        self.sqs.send_message(
+            QueueUrl=self.queue_url,
+            MessageBody=record.model_dump_json(),
+            MessageAttributes={
+                "error_code": {"DataType": "String", "StringValue": record.error_code.value},
+                "stage": {"DataType": "String", "StringValue": record.stage.value},
+            },
+        )

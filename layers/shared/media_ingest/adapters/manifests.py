@@ -1,0 +1,84 @@
+"""The manifest bucket: parts and index, written only with S3 conditional writes.
+
+A part's body is exactly the Encord file; whether it is sealed travels in the object's
+metadata so the file stays importable as it is.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from ..aws import client as default_client
+from ..aws import error_code
+from ..manifest import Conflict, ManifestIndex, Part, Versioned
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+_CONFLICT = {"PreconditionFailed", "ConditionalRequestConflict", "412", "409"}
+_MISSING = {"NoSuchKey", "404"}
+
+
+class S3PartStore:
+    def __init__(self, bucket: str, prefix: str = "manifests/", client: S3Client | None = None):
+        self.bucket = bucket
+        self.prefix = prefix
+        self._client = client
+
+    @property
+    def s3(self) -> S3Client:
+        if self._client is None:
+            self._client = default_client("s3")
+        return self._client
+
+    def part_key(self, dataset: str, number: int) -> str:
+        return f"{self.prefix}{dataset}/part-{number:05d}.json"
+
+    def index_key(self, dataset: str) -> str:
+        return f"{self.prefix}{dataset}/index.json"
+
+    def read_part(self, dataset: str, number: int) -> Versioned[Part] | None:
+        got = self._read(self.part_key(dataset, number))
+        if got is None:
+            return None
+        body, etag, metadata = got
+        return Versioned(Part.from_encord(json.loads(body), metadata.get("sealed") == "true"), etag)
+
+    def write_part(self, dataset: str, number: int, part: Part, etag: str | None) -> None:
+        body = json.dumps(part.to_encord(), ensure_ascii=False, separators=(",", ":"))
+        metadata = {"sealed": str(part.sealed).lower(), "entries": str(part.entry_count)}
+        self._write(self.part_key(dataset, number), body, etag, metadata)
+
+    def read_index(self, dataset: str) -> Versioned[ManifestIndex] | None:
+        got = self._read(self.index_key(dataset))
+        if got is None:
+            return None
+        body, etag, _ = got
+        return Versioned(ManifestIndex.model_validate_json(body), etag)
+
+    def write_index(self, dataset: str, index: ManifestIndex, etag: str | None) -> None:
+        self._write(self.index_key(dataset), index.model_dump_json(indent=1), etag, {})
+
+    def _read(self, key: str) -> tuple[bytes, str, dict[str, str]] | None:
+        try:
+            response = self.s3.get_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if error_code(exc) in _MISSING:
+                return None
+            raise
+        return response["Body"].read(), response["ETag"], response.get("Metadata", {})
+
+    def _write(self, key: str, body: str, etag: str | None, metadata: dict[str, str]) -> None:
+        condition: dict[str, Any] = {"IfMatch": etag} if etag else {"IfNoneMatch": "*"}
+        try:
+            self.s3.put_object(
+                Bucket=self.bucket, Key=key, Body=body.encode(), ContentType="application/json",
+                Metadata=metadata, **condition,
+            )  # fmt: skip
+        except ClientError as exc:
+            if error_code(exc) in _CONFLICT:
+                raise Conflict(key) from exc
+            raise

@@ -1,0 +1,67 @@
+"""The drop bucket, read side: range reads and presigned URLs for the prober."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from ..aws import client as default_client
+from ..aws import error_code
+from ..errors import ErrorCode, MediaError
+from ..events import ObjectEvent
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+_GONE = {"NoSuchKey", "404", "NoSuchVersion"}
+_CHANGED = {"PreconditionFailed", "412"}
+
+
+class S3Objects:
+    def __init__(self, presign_seconds: int = 300, client: S3Client | None = None) -> None:
+        self._client = client
+        self.presign_seconds = presign_seconds
+
+    @property
+    def s3(self) -> S3Client:
+        if self._client is None:
+            self._client = default_client("s3")
+        return self._client
+
+    def read_range(self, event: ObjectEvent, length: int) -> bytes:
+        """First bytes of exactly the version the event announced (If-Match on its ETag)."""
+        params: dict[str, Any] = {
+            "Bucket": event.bucket, "Key": event.key, "Range": f"bytes=0-{max(length, 1) - 1}",
+        }  # fmt: skip
+        if event.version_id:
+            params["VersionId"] = event.version_id
+        elif event.etag:
+            params["IfMatch"] = event.etag
+        try:
+            response = self.s3.get_object(**params)
+        except ClientError as exc:
+            code = error_code(exc)
+            if code in _GONE:
+                raise MediaError(
+                    ErrorCode.OBJECT_NOT_FOUND, "object was deleted before it was probed"
+                ) from exc
+            if code in _CHANGED:
+                raise MediaError(
+                    ErrorCode.OBJECT_CHANGED,
+                    "object was overwritten before it was probed; its newer event registers it",
+                ) from exc
+            if code == "InvalidRange":
+                return b""
+            raise
+        return bytes(response["Body"].read())
+
+    def presign(self, event: ObjectEvent) -> str:
+        params: dict[str, Any] = {"Bucket": event.bucket, "Key": event.key}
+        if event.version_id:
+            params["VersionId"] = event.version_id
+        return str(
+            self.s3.generate_presigned_url(
+                "get_object", Params=params, ExpiresIn=self.presign_seconds
+            )
+        )

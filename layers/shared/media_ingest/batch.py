@@ -1,0 +1,131 @@
+"""One SQS batch of S3 events: idempotent per event, one manifest append per dataset.
+
+Each S3 event runs through `Ingestor.ingest` under Powertools idempotency keyed on the
+event's identity (bucket, key, version, sequencer), never the SQS message id: a redelivered
+event returns its recorded outcome without probing again, and those records are the
+outcome ledger the CLI counts. Registered items of the whole batch are then appended to
+their datasets' manifests; a failed append fails only the messages that fed it.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from .events import ObjectEvent, parse_body
+from .ingest import Ingestor
+from .manifest import ManifestWriter, entry_for
+from .observability import logger, metrics
+from .records import Outcome, utcnow
+
+# The fields that identify one S3 event across redeliveries.
+EVENT_KEY = "[bucket, key, version_id, sequencer]"
+
+IngestFn = Callable[..., Outcome]
+
+
+def idempotent_ingest(
+    ingestor: Ingestor, persistence: DynamoDBPersistenceLayer, config: IdempotencyConfig
+) -> IngestFn:
+    """`ingestor.ingest` made idempotent per S3 event; call it with event=..., attempt=..."""
+
+    def ingest_event(event: ObjectEvent, attempt: int) -> Outcome:
+        return ingestor.ingest(event, attempt)
+
+    return idempotent_function(  # type: ignore[no-any-return]
+        data_keyword_argument="event",
+        persistence_store=persistence,
+        config=config,
+        output_serializer=PydanticSerializer(model=Outcome),
+    )(ingest_event)
+
+
+def idempotency_config(expires_after_seconds: int) -> IdempotencyConfig:
+    return IdempotencyConfig(
+        event_key_jmespath=EVENT_KEY,
+        raise_on_no_idempotency_key=True,
+        expires_after_seconds=expires_after_seconds,
+    )
+
+
+@dataclass
+class BatchRunner:
+    ingest: IngestFn
+    manifests: ManifestWriter
+    idempotency: IdempotencyConfig | None = None
+
+    def run(self, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        if self.idempotency is not None:
+            # Without the context, a record left INPROGRESS by a timed-out run would block
+            # retries until it expires instead of until the function's own deadline.
+            self.idempotency.register_lambda_context(context)
+        started = utcnow()
+        processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+        with processor(records=event.get("Records", []), handler=self._record):
+            processed = processor.process()
+        outcomes = {
+            record.message_id: result for status, result, record in processed
+            if status == "success"
+        }  # fmt: skip
+        _count(outcomes, started)
+        failed = self._append_manifests(outcomes, started)
+        failures = processor.response()["batchItemFailures"]
+        failures += [{"itemIdentifier": message_id} for message_id in sorted(failed)]
+        return {"batchItemFailures": failures}
+
+    def _record(self, record: SQSRecord) -> list[Outcome]:
+        attempt = int(record.attributes.approximate_receive_count or 1)
+        events = parse_body(record.body)
+        if not events:
+            logger.info("S3 test event or no object-created record: consumed")
+        outcomes = []
+        for object_event in events:
+            logger.append_keys(key=object_event.key, bucket=object_event.bucket)
+            outcome = self.ingest(event=object_event, attempt=attempt)
+            logger.append_keys(dataset=outcome.dataset)
+            outcomes.append(outcome)
+        logger.remove_keys(["key", "bucket", "dataset"])
+        return outcomes
+
+    def _append_manifests(self, outcomes: dict[str, list[Outcome]], started: datetime) -> set[str]:
+        """Append every registered item, one conditional write per dataset; the message ids
+        whose append failed are returned so their messages are retried."""
+        by_dataset: dict[str, list[tuple[str, Outcome]]] = defaultdict(list)
+        for message_id, results in outcomes.items():
+            for outcome in results:
+                if outcome.needs_manifest and outcome.dataset:
+                    by_dataset[outcome.dataset].append((message_id, outcome))
+        failed: set[str] = set()
+        for dataset, pairs in by_dataset.items():
+            replayed = [o.processed_at for _, o in pairs if o.processed_at < started]
+            entries = [entry_for(o.item) for _, o in pairs if o.item is not None]
+            try:
+                added = self.manifests.append(dataset, entries, min(replayed, default=None))
+            except Exception:
+                logger.exception("manifest append failed", extra={"dataset": dataset})
+                failed |= {message_id for message_id, _ in pairs}
+                continue
+            metrics.add_metric(name="ManifestEntries", unit=MetricUnit.Count, value=added)
+        return failed
+
+
+def _count(outcomes: dict[str, list[Outcome]], started: datetime) -> None:
+    """Outcome metrics for events decided in this run (replays were counted when decided)."""
+    for results in outcomes.values():
+        for outcome in results:
+            if outcome.processed_at >= started:
+                metrics.add_metric(name=outcome.kind.value.title(), unit=MetricUnit.Count, value=1)

@@ -1,0 +1,59 @@
+"""The error vocabulary: stable codes, and whether a failure is permanent or worth a retry.
+
+Permanent errors become failure records and consume the message; transient ones make the
+message return to the queue. Nothing else in the package decides that.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Stage(StrEnum):
+    """Where in the pipeline an object failed."""
+
+    EVENT = "event"
+    PROBE = "probe"
+    REGISTER = "register"
+    MANIFEST = "manifest"
+
+
+class ErrorCode(StrEnum):
+    """Stable, documented error codes (docs/failure-codes.md lists them with their meaning)."""
+
+    OBJECT_NOT_FOUND = "OBJECT_NOT_FOUND"
+    OBJECT_CHANGED = "OBJECT_CHANGED"
+    EMPTY_OBJECT = "EMPTY_OBJECT"
+    UNSUPPORTED_FORMAT = "UNSUPPORTED_FORMAT"
+    UNSUPPORTED_KIND = "UNSUPPORTED_KIND"
+    KIND_MISMATCH = "KIND_MISMATCH"
+    INDIRECTION_REFUSED = "INDIRECTION_REFUSED"
+    CORRUPT_MEDIA = "CORRUPT_MEDIA"
+    NO_MEDIA_STREAMS = "NO_MEDIA_STREAMS"
+    PROBE_TIMEOUT = "PROBE_TIMEOUT"
+    IMAGE_TOO_LARGE = "IMAGE_TOO_LARGE"
+    ENTRY_TOO_LARGE = "ENTRY_TOO_LARGE"
+    # Transient codes: never in a failure record, only in logs and metrics.
+    AWS_TRANSIENT = "AWS_TRANSIENT"
+    MANIFEST_CONTENTION = "MANIFEST_CONTENTION"
+
+
+class IngestError(Exception):
+    """Base of every error the pipeline raises on purpose."""
+
+    code: ErrorCode
+    stage: Stage
+
+    def __init__(self, code: ErrorCode, message: str, stage: Stage = Stage.PROBE) -> None:
+        super().__init__(message)
+        self.code = code
+        self.stage = stage
+        self.message = message
+
+
+class MediaError(IngestError):
+    """The object itself is the problem: retrying cannot help. Becomes a failure record."""
+
+
+class TransientError(IngestError):
+    """The infrastructure is the problem (throttling, 5xx, contention): retry the message."""

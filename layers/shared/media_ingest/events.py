@@ -1,0 +1,97 @@
+"""S3 object-created events: parsing SQS message bodies into `ObjectEvent`s, and event identity.
+
+Owns key decoding (S3 form-encodes keys in events) and the rule that a test event or a
+non-creation event is not an ingestion event. Never touches AWS.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from urllib.parse import unquote_plus
+
+from aws_lambda_powertools.utilities.parser.models import S3Model, S3RecordModel
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+MAX_KEY_BYTES = 1024
+SEQUENCER_WIDTH = 64
+
+
+class NotAnS3Event(ValueError):
+    """The message body is neither an S3 event nor S3's test event (a poison message)."""
+
+
+class ObjectEvent(BaseModel):
+    """One object-created event, with the key decoded as it is stored in S3."""
+
+    model_config = ConfigDict(frozen=True)
+
+    bucket: str
+    key: str
+    size: int = Field(ge=0)
+    etag: str = ""
+    version_id: str | None = None
+    sequencer: str = ""
+    event_name: str
+    event_time: datetime
+    region: str
+
+    @property
+    def event_id(self) -> str:
+        """What identifies this S3 event across redeliveries (not the SQS message id)."""
+        return "|".join((self.bucket, self.key, self.version_id or "", self.sequencer))
+
+    @property
+    def sequencer_order(self) -> str:
+        """Sequencers compare as hex strings only after left-padding to equal length."""
+        return self.sequencer.rjust(SEQUENCER_WIDTH, "0")
+
+
+def is_test_event(body: str) -> bool:
+    """S3 sends `s3:TestEvent` (no Records) when a notification is configured."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return False
+    return isinstance(data, dict) and data.get("Event") == "s3:TestEvent"
+
+
+def parse_body(body: str) -> list[ObjectEvent]:
+    """Object-created events in one SQS message body; [] for a test event.
+
+    Raises NotAnS3Event for anything else, so that the message is retried and then
+    dead-lettered rather than silently consumed.
+    """
+    if is_test_event(body):
+        return []
+    try:
+        model = S3Model.model_validate_json(body)
+    except ValidationError as exc:
+        raise NotAnS3Event(f"message body is not an S3 event: {exc.error_count()} errors") from exc
+    return [to_object_event(record) for record in model.Records if is_created(record)]
+
+
+def is_created(record: S3RecordModel) -> bool:
+    return record.eventName.startswith("ObjectCreated:")
+
+
+def to_object_event(record: S3RecordModel) -> ObjectEvent:
+    obj = record.s3.object
+    if obj is None:  # pragma: no cover - the parser model rejects creation events without one
+        raise NotAnS3Event("object-created record without an object")
+    return ObjectEvent(
+        bucket=record.s3.bucket.name,
+        key=decode_key(obj.key),
+        size=int(obj.size or 0),
+        etag=(obj.eTag or "").strip('"'),
+        version_id=obj.versionId or None,
+        sequencer=obj.sequencer or "",
+        event_name=record.eventName,
+        event_time=record.eventTime,
+        region=record.awsRegion,
+    )
+
+
+def decode_key(raw: str) -> str:
+    """Keys in S3 events are form-encoded: '+' is a space and '%2B' a plus."""
+    return unquote_plus(raw)

@@ -1,0 +1,91 @@
+"""Ingesting one object-created event: route, probe, register, and decide its one outcome.
+
+Pure orchestration over small interfaces (catalog, prober, failure sink); the batch module
+wraps it in Powertools idempotency and appends registered items to the manifests.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from . import catalog as registration
+from .catalog import Catalog
+from .errors import ErrorCode, MediaError, Stage
+from .events import ObjectEvent
+from .manifest import entry_for
+from .observability import logger
+from .probe import Prober
+from .records import CatalogItem, FailureRecord, Outcome, OutcomeKind
+from .routing import Router
+from .settings import Settings
+from .urls import object_url
+
+# Encord refuses URLs longer than 16 KB.
+MAX_URL_BYTES = 16 * 1024
+
+
+class FailureSink(Protocol):
+    def send(self, record: FailureRecord) -> None: ...
+
+
+@dataclass
+class Ingestor:
+    settings: Settings
+    router: Router
+    prober: Prober
+    catalog: Catalog
+    failures: FailureSink
+
+    def ingest(self, event: ObjectEvent, attempt: int = 1) -> Outcome:
+        """The one outcome of one event. Raises only for transient (retryable) problems."""
+        route = self.router.route(event.key)
+        base = {"event_id": event.event_id, "bucket": event.bucket, "key": event.key}
+        if route.dataset is None:
+            return Outcome(
+                kind=OutcomeKind.IGNORED, detail=f"ignore rule {route.ignored_by!r}", **base
+            )
+        url = object_url(
+            event.bucket, event.key, self.settings.region, self.settings.object_url_style
+        )
+        base |= {"dataset": route.dataset, "object_url": url}
+        stage = Stage.PROBE
+        try:
+            media = self.prober.probe(event)
+            item = CatalogItem.from_probe(event, route.dataset, url, media)
+            stage = Stage.MANIFEST
+            _check_entry(item)
+            stage = Stage.REGISTER
+            update = route.dataset in self.settings.update_datasets
+            kind, detail = registration.register(self.catalog, item, update)
+        except MediaError as error:
+            failure = self._fail(event, route.dataset, url, error, stage=stage, attempt=attempt)
+            return Outcome(kind=OutcomeKind.FAILED, detail=error.message, failure=failure, **base)
+        logger.info("outcome", extra={"outcome": kind.value, "kind": item.kind.value})
+        return Outcome(kind=kind, detail=detail, item=item, **base)
+
+    def _fail(
+        self, event: ObjectEvent, dataset: str, url: str, error: MediaError, *, stage: Stage,
+        attempt: int,
+    ) -> FailureRecord:  # fmt: skip
+        record = FailureRecord(
+            object_url=url, bucket=event.bucket, key=event.key, dataset=dataset,
+            stage=stage,
+            error_code=error.code, message=error.message, attempt=attempt,
+            event_id=event.event_id, event_time=event.event_time, size=event.size,
+        )  # fmt: skip
+        self.catalog.record_failure(record)
+        self.failures.send(record)
+        logger.warning(
+            "failed", extra={"error_code": error.code.value, "stage": record.stage.value,
+                             "reason": error.message},
+        )  # fmt: skip
+        return record
+
+
+def _check_entry(item: CatalogItem) -> None:
+    entry = entry_for(item)
+    if any(len(url.encode()) > MAX_URL_BYTES for url in entry.urls):
+        raise MediaError(
+            ErrorCode.ENTRY_TOO_LARGE, "object URL is longer than Encord's 16 KB", Stage.MANIFEST
+        )

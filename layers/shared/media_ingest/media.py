@@ -1,0 +1,67 @@
+"""What a probe learns about an object: the metadata models every other module reads."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+from .kinds import MediaKind
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class VideoInfo(_Frozen):
+    fps: float
+    fps_fraction: str
+    duration: float | None
+    width: int  # as displayed: rotation applied
+    height: int
+    coded_width: int
+    coded_height: int
+    rotation: int  # degrees clockwise a player turns the picture: 0, 90, 180 or 270
+    codec: str
+    bit_rate: int | None = None
+    pixel_format: str | None = None
+    sample_aspect_ratio: str | None = None
+    audio_codec: str | None = None
+
+
+class AudioInfo(_Frozen):
+    duration: float | None
+    sample_rate: int
+    channels: int
+    codec: str
+    bit_rate: int | None = None
+    bit_depth: int | None = None
+
+
+class ImageInfo(_Frozen):
+    width: int  # as displayed: EXIF orientation applied
+    height: int
+    format: str
+    orientation: int = 1
+
+
+class DicomInfo(_Frozen):
+    study_instance_uid: str | None
+    series_instance_uid: str | None
+    sop_instance_uid: str | None
+    instance_number: int | None
+    modality: str | None
+    series_description: str | None
+    rows: int | None
+    columns: int | None
+
+
+class MediaInfo(_Frozen):
+    """The probe's result for one object."""
+
+    kind: MediaKind
+    mime_type: str
+    container: str
+    size: int
+    video: VideoInfo | None = None
+    audio: AudioInfo | None = None
+    image: ImageInfo | None = None
+    dicom: DicomInfo | None = None

@@ -1,0 +1,103 @@
+"""Probing one object: read its first range, decide what it is, read only what that needs.
+
+Audio and video go to ffprobe over a short-lived presigned URL (ffprobe range-reads the
+container index); images and DICOM are read from header bytes; PDFs and text need nothing
+past the first range. Never downloads a whole object.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from .errors import ErrorCode, MediaError
+from .events import ObjectEvent
+from .ffprobe import FfprobeRunner, interpret
+from .headers import read_dicom, read_image
+from .kinds import Detection, Family, MediaKind, detect
+from .media import DicomInfo, ImageInfo, MediaInfo
+
+FIRST_RANGE_BYTES = 64 * 1024
+MAX_HEADER_BYTES = 8 * 1024 * 1024
+
+
+class ObjectReader(Protocol):
+    """Reads bytes of the object an event names (the S3 adapter implements it)."""
+
+    def read_range(self, event: ObjectEvent, length: int) -> bytes:
+        """The first `length` bytes (fewer if the object is shorter) of this version."""
+        ...
+
+    def presign(self, event: ObjectEvent) -> str:
+        """A short-lived GET URL for this object."""
+        ...
+
+
+class Prober(Protocol):
+    def probe(self, event: ObjectEvent) -> MediaInfo: ...
+
+
+@dataclass
+class ObjectProber:
+    reader: ObjectReader
+    ffprobe: FfprobeRunner
+    first_range: int = FIRST_RANGE_BYTES
+    max_header: int = MAX_HEADER_BYTES
+
+    def probe(self, event: ObjectEvent) -> MediaInfo:
+        if event.size == 0:
+            raise MediaError(ErrorCode.EMPTY_OBJECT, "object is empty (0 bytes)")
+        head = self.reader.read_range(event, min(self.first_range, event.size))
+        if not head:
+            raise MediaError(ErrorCode.EMPTY_OBJECT, "object is empty (0 bytes)")
+        found = detect(head, event.key)
+        base = {"mime_type": found.mime_type, "container": found.container, "size": event.size}
+        if found.family in (Family.AV, Family.AUDIO):
+            return self._probe_stream(event, found)
+        if found.family is Family.IMAGE:
+            return MediaInfo(kind=MediaKind.IMAGE, image=self._image(event, head), **base)
+        if found.family is Family.DICOM:
+            return MediaInfo(kind=MediaKind.DICOM, dicom=self._dicom(event, head), **base)
+        if found.family is Family.PDF:
+            return MediaInfo(kind=MediaKind.PDF, **base)
+        if found.family is Family.TEXT:
+            return MediaInfo(kind=MediaKind.TEXT, **base)
+        raise MediaError(
+            ErrorCode.UNSUPPORTED_KIND,
+            f"{found.container} archives are not extracted yet; the object was not registered",
+        )
+
+    def _probe_stream(self, event: ObjectEvent, found: Detection) -> MediaInfo:
+        assert found.demuxer is not None  # every AV/audio detection names its demuxer
+        kind, video, audio = interpret(self.ffprobe.run(self.reader.presign(event), found.demuxer))
+        mime = found.mime_type
+        if kind is MediaKind.AUDIO and mime.startswith("video/"):
+            mime = "audio/" + mime.split("/", 1)[1]
+        if kind is MediaKind.VIDEO and found.container == "ogg":
+            mime = "video/ogg"
+        return MediaInfo(
+            kind=kind, mime_type=mime, container=found.container, size=event.size,
+            video=video, audio=audio,
+        )  # fmt: skip
+
+    def _image(self, event: ObjectEvent, head: bytes) -> ImageInfo:
+        return self._grow(event, head, read_image)
+
+    def _dicom(self, event: ObjectEvent, head: bytes) -> DicomInfo:
+        return self._grow(event, head, read_dicom)
+
+    def _grow[T](self, event: ObjectEvent, head: bytes, read: _HeaderReader[T]) -> T:
+        """Re-read a longer range until the header fits (x8 each time, bounded)."""
+        data = head
+        while True:
+            complete = len(data) >= event.size or len(data) >= self.max_header
+            found = read(data, complete)
+            if found is not None:
+                return found
+            if complete:  # pragma: no cover - readers raise when complete
+                raise MediaError(ErrorCode.CORRUPT_MEDIA, "header could not be read")
+            data = self.reader.read_range(event, min(len(data) * 8, self.max_header, event.size))
+
+
+class _HeaderReader[T](Protocol):
+    def __call__(self, head: bytes, complete: bool, /) -> T | None: ...

@@ -1,0 +1,113 @@
+"""The records the pipeline writes: catalog items, failure records and outcomes.
+
+These models are the contract: the catalog table, the failure queue and the CLI's --json
+output are their JSON, and docs/records.md is generated from them.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .errors import ErrorCode, Stage
+from .events import ObjectEvent
+from .kinds import MediaKind
+from .media import MediaInfo
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class CatalogItem(BaseModel):
+    """One registered object: the catalog's unit, keyed by (dataset, object_url)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    dataset: str
+    object_url: str
+    bucket: str
+    key: str
+    title: str
+    kind: MediaKind
+    mime_type: str
+    size: int
+    etag: str
+    version_id: str | None
+    sequencer: str
+    event_id: str
+    event_time: datetime
+    registered_at: datetime
+    media: MediaInfo
+
+    @classmethod
+    def from_probe(
+        cls, event: ObjectEvent, dataset: str, url: str, media: MediaInfo
+    ) -> CatalogItem:
+        return cls(
+            dataset=dataset,
+            object_url=url,
+            bucket=event.bucket,
+            key=event.key,
+            title=event.key,
+            kind=media.kind,
+            mime_type=media.mime_type,
+            size=event.size,
+            etag=event.etag,
+            version_id=event.version_id,
+            sequencer=event.sequencer,
+            event_id=event.event_id,
+            event_time=event.event_time,
+            registered_at=utcnow(),
+            media=media,
+        )
+
+
+class FailureRecord(BaseModel):
+    """What the failure queue carries and the catalog keeps for every failed object."""
+
+    model_config = ConfigDict(frozen=True)
+
+    object_url: str
+    bucket: str
+    key: str
+    dataset: str | None
+    stage: Stage
+    error_code: ErrorCode
+    message: str
+    attempt: int = Field(ge=1, description="SQS receive count of the message that failed")
+    event_id: str
+    event_time: datetime
+    size: int
+    failed_at: datetime = Field(default_factory=utcnow)
+
+
+class OutcomeKind(StrEnum):
+    REGISTERED = "registered"
+    DUPLICATE = "duplicate"
+    UPDATED = "updated"
+    FAILED = "failed"
+    IGNORED = "ignored"
+
+
+class Outcome(BaseModel):
+    """The one recorded outcome of one object-created event (the ledger's unit)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: OutcomeKind
+    event_id: str
+    bucket: str
+    key: str
+    object_url: str | None = None
+    dataset: str | None = None
+    detail: str | None = None
+    processed_at: datetime = Field(default_factory=utcnow)
+    item: CatalogItem | None = None
+    failure: FailureRecord | None = None
+
+    @property
+    def needs_manifest(self) -> bool:
+        return self.kind is OutcomeKind.REGISTERED and self.item is not None

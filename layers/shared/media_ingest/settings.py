@@ -1,0 +1,100 @@
+"""Configuration: every environment variable the functions read, validated once at cold start."""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import cache
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DATASET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+DEFAULT_IGNORE = (".DS_Store", "Thumbs.db", "desktop.ini", "._*", "*/")
+
+# Encord accepts at most 500,000 items and 1,000,000 URLs in one registration file.
+ENCORD_MAX_ITEMS = 500_000
+ENCORD_MAX_URLS = 1_000_000
+
+UrlStyle = Literal["virtual", "path", "s3"]
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """The ingest function's configuration (template.yaml sets each variable)."""
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+    catalog_table: str = Field(validation_alias="CATALOG_TABLE")
+    manifest_bucket: str = Field(validation_alias="MANIFEST_BUCKET")
+    manifest_prefix: str = Field(default="manifests/", validation_alias="MANIFEST_PREFIX")
+    failure_queue_url: str = Field(validation_alias="FAILURE_QUEUE_URL")
+    region: str = Field(default="us-east-1", validation_alias="AWS_REGION")
+
+    default_dataset: str = Field(default="default", validation_alias="DEFAULT_DATASET")
+    dataset_routes: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=dict, validation_alias="DATASET_ROUTES"
+    )
+    update_datasets: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(), validation_alias="UPDATE_DATASETS"
+    )
+    ignore_patterns: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=DEFAULT_IGNORE, validation_alias="IGNORE_PATTERNS"
+    )
+    object_url_style: UrlStyle = Field(default="virtual", validation_alias="OBJECT_URL_STYLE")
+
+    manifest_part_max_entries: int = Field(
+        default=1000, ge=1, le=ENCORD_MAX_ITEMS, validation_alias="MANIFEST_PART_MAX_ENTRIES"
+    )
+    presign_seconds: int = Field(default=300, ge=30, le=3600, validation_alias="PRESIGN_SECONDS")
+    probe_timeout_seconds: float = Field(
+        default=60.0, gt=0, le=600, validation_alias="PROBE_TIMEOUT_SECONDS"
+    )
+    ffprobe_path: str = Field(default="ffprobe", validation_alias="FFPROBE_PATH")
+    idempotency_seconds: int = Field(
+        default=7 * 24 * 3600, ge=60, validation_alias="IDEMPOTENCY_SECONDS"
+    )
+
+    @field_validator("dataset_routes", mode="before")
+    @classmethod
+    def _parse_routes(cls, value: object) -> object:
+        if isinstance(value, str):
+            return json.loads(value) if value.strip() else {}
+        return value
+
+    @field_validator("update_datasets", "ignore_patterns", mode="before")
+    @classmethod
+    def _parse_list(cls, value: object) -> object:
+        return _split_csv(value)
+
+    @field_validator("default_dataset")
+    @classmethod
+    def _check_dataset(cls, value: str) -> str:
+        if not DATASET_NAME.match(value):
+            raise ValueError(f"dataset name {value!r} must match {DATASET_NAME.pattern}")
+        return value
+
+    @field_validator("dataset_routes")
+    @classmethod
+    def _check_routes(cls, value: dict[str, str]) -> dict[str, str]:
+        for prefix, name in value.items():
+            if not DATASET_NAME.match(name):
+                raise ValueError(f"route {prefix!r}: dataset name {name!r} is not valid")
+        return value
+
+    @field_validator("manifest_prefix")
+    @classmethod
+    def _check_prefix(cls, value: str) -> str:
+        return value if value.endswith("/") or not value else value + "/"
+
+
+@cache
+def load_settings() -> Settings:
+    """Read the environment once per execution environment; a missing variable is named."""
+    return Settings()

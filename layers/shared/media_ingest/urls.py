@@ -1,0 +1,32 @@
+"""Object URLs: the one place that turns (bucket, key) into the URL a platform imports.
+
+The URL is also the catalog's identity for an object, so it must be deterministic.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from .settings import UrlStyle
+
+# RFC 3986 unreserved characters plus '/', as S3's own URI encoding leaves them.
+_SAFE = "/-_.~"
+
+
+def encode_key(key: str) -> str:
+    """Percent-encode a key for a URL path: no whitespace or reserved character survives."""
+    return quote(key, safe=_SAFE)
+
+
+def object_url(bucket: str, key: str, region: str, style: UrlStyle = "virtual") -> str:
+    """The object's URL in the configured style.
+
+    virtual: https://<bucket>.s3.<region>.amazonaws.com/<encoded key> (Encord's default form)
+    path:    https://s3.<region>.amazonaws.com/<bucket>/<encoded key> (buckets with dots)
+    s3:      s3://<bucket>/<key> (the raw key, as the AWS CLI writes S3 URIs)
+    """
+    if style == "s3":
+        return f"s3://{bucket}/{key}"
+    if style == "path":
+        return f"https://s3.{region}.amazonaws.com/{bucket}/{encode_key(key)}"
+    return f"https://{bucket}.s3.{region}.amazonaws.com/{encode_key(key)}"

@@ -1,0 +1,43 @@
+"""The production object graph: settings in, a ready `BatchRunner` out (once per cold start)."""
+
+from __future__ import annotations
+
+from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+
+from .adapters.catalog import DynamoCatalog
+from .adapters.failures import SqsFailureQueue
+from .adapters.manifests import S3PartStore
+from .adapters.objects import S3Objects
+from .aws import client
+from .batch import BatchRunner, idempotency_config, idempotent_ingest
+from .ffprobe import FfprobeRunner
+from .ingest import Ingestor
+from .manifest import ManifestWriter
+from .probe import ObjectProber
+from .routing import Router
+from .settings import Settings
+
+
+def build_runner(settings: Settings) -> BatchRunner:
+    ingestor = Ingestor(
+        settings=settings,
+        router=Router(settings.default_dataset, settings.dataset_routes, settings.ignore_patterns),
+        prober=ObjectProber(
+            reader=S3Objects(settings.presign_seconds),
+            ffprobe=FfprobeRunner(settings.ffprobe_path, settings.probe_timeout_seconds),
+        ),
+        catalog=DynamoCatalog(settings.catalog_table),
+        failures=SqsFailureQueue(settings.failure_queue_url),
+    )
+    persistence = DynamoDBPersistenceLayer(
+        table_name=settings.catalog_table, key_attr="pk", boto3_client=client("dynamodb")
+    )
+    config = idempotency_config(settings.idempotency_seconds)
+    return BatchRunner(
+        ingest=idempotent_ingest(ingestor, persistence, config),
+        manifests=ManifestWriter(
+            S3PartStore(settings.manifest_bucket, settings.manifest_prefix),
+            max_entries=settings.manifest_part_max_entries,
+        ),
+        idempotency=config,
+    )
