@@ -78,7 +78,7 @@ class BatchRunner:
         with processor(records=event.get("Records", []), handler=self._record):
             processed = processor.process()
         outcomes = {
-            record.message_id: result for status, result, record in processed
+            record["messageId"]: result for status, result, record in processed
             if status == "success"
         }  # fmt: skip
         _count(outcomes, started)

@@ -68,6 +68,9 @@ def parse_body(body: str) -> list[ObjectEvent]:
         model = S3Model.model_validate_json(body)
     except ValidationError as exc:
         raise NotAnS3Event(f"message body is not an S3 event: {exc.error_count()} errors") from exc
+    except (AttributeError, TypeError) as exc:
+        # Powertools' S3 model validator dereferences fields before validating them.
+        raise NotAnS3Event(f"message body is not an S3 event: {exc}") from exc
     return [to_object_event(record) for record in model.Records if is_created(record)]
 
 

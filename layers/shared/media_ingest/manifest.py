@@ -161,7 +161,7 @@ class Part(BaseModel):
     def url_count(self) -> int:
         return sum(len(urls_of(e)) for entries in self.sections.values() for e in entries)
 
-    def keys(self) -> set[str]:
+    def entry_keys(self) -> set[str]:
         return {urls_of(e)[0] for entries in self.sections.values() for e in entries}
 
     def add(self, entries: Iterable[Entry]) -> None:
@@ -258,7 +258,7 @@ class ManifestWriter:
             if part.sealed or part.entry_count >= self.max_entries:
                 self._open[dataset] = number + 1
                 continue
-            present = part.keys()
+            present = part.entry_keys()
             pending = [e for e in pending if e.key not in present]
             room = self.max_entries - part.entry_count
             batch, rest = pending[:room], pending[room:]
@@ -324,7 +324,7 @@ class ManifestWriter:
             if info.sealed and info.sealed_at is not None and info.sealed_at >= since:
                 stored = self.store.read_part(dataset, info.number)
                 if stored is not None:
-                    seen |= stored.value.keys()
+                    seen |= stored.value.entry_keys()
         return [e for e in pending if e.key not in seen]
 
 

@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError
 from ..aws import client as default_client
 from ..aws import error_code
 from ..catalog import WriteResult
-from ..records import CatalogItem, FailureRecord
+from ..records import CatalogItem, FailureRecord, Outcome
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -99,3 +99,53 @@ def _item_attributes(item: CatalogItem) -> dict[str, Any]:
 
 def _parse_item(attributes: dict[str, Any]) -> CatalogItem:
     return CatalogItem.model_validate_json(attributes["doc"]["S"])
+
+
+class CatalogReader:
+    """Reads the table back for operators (CLI) and tests: items, failures, the ledger.
+
+    Scans: fine for operator commands on datasets up to millions of rows; never on the
+    ingest path.
+    """
+
+    def __init__(self, table: str, client: DynamoDBClient | None = None) -> None:
+        self.table = table
+        self._client = client
+
+    @property
+    def ddb(self) -> DynamoDBClient:
+        if self._client is None:
+            self._client = default_client("dynamodb")
+        return self._client
+
+    def items(self) -> list[CatalogItem]:
+        rows = self._scan("#t = :t", {"#t": "type"}, {":t": {"S": "item"}})
+        return sorted((_parse_item(r) for r in rows), key=lambda i: (i.dataset, i.registered_at))
+
+    def failures(self) -> list[FailureRecord]:
+        rows = self._scan("#t = :t", {"#t": "type"}, {":t": {"S": "failure"}})
+        records = (FailureRecord.model_validate_json(r["doc"]["S"]) for r in rows)
+        return sorted(records, key=lambda f: f.failed_at)
+
+    def ledger(self) -> tuple[list[Outcome], int]:
+        """Recorded outcomes (Powertools idempotency records) and how many are in progress."""
+        rows = self._scan(
+            "attribute_exists(#s) AND attribute_not_exists(#t)", {"#s": "status", "#t": "type"}, {}
+        )
+        done = [Outcome.model_validate_json(r["data"]["S"]) for r in rows if "data" in r]
+        in_progress = sum(1 for r in rows if r["status"]["S"] == "INPROGRESS")
+        return done, in_progress
+
+    def _scan(
+        self, condition: str, names: dict[str, str], values: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        params: dict[str, Any] = {
+            "TableName": self.table, "FilterExpression": condition,
+            "ExpressionAttributeNames": names, "ConsistentRead": True,
+        }  # fmt: skip
+        if values:
+            params["ExpressionAttributeValues"] = values
+        rows: list[dict[str, Any]] = []
+        for page in self.ddb.get_paginator("scan").paginate(**params):
+            rows.extend(page.get("Items", []))
+        return rows

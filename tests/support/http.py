@@ -1,0 +1,68 @@
+"""A loopback HTTP server with Range support that counts what it serves and who asked.
+
+Used as a stand-in object store for the ffprobe runner and as the canary that hostile media
+must never reach.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+@dataclass
+class Served:
+    files: dict[str, bytes] = field(default_factory=dict)
+    requests: list[str] = field(default_factory=list)
+    bytes_sent: int = 0
+
+
+def _handler(state: Served) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            state.requests.append(self.path)
+            body = state.files.get(self.path.split("?", 1)[0])
+            if body is None:
+                self.send_error(404)
+                return
+            start, end = 0, len(body) - 1
+            ranged = self.headers.get("Range", "")
+            if ranged.startswith("bytes="):
+                first, _, last = ranged[6:].partition("-")
+                start = int(first or 0)
+                end = min(int(last), end) if last else end
+                self.send_response(206)
+                self.send_header("Content-Range", f"bytes {start}-{end}/{len(body)}")
+            else:
+                self.send_response(200)
+            chunk = body[start : end + 1]
+            self.send_header("Content-Length", str(len(chunk)))
+            self.send_header("Accept-Ranges", "bytes")
+            self.end_headers()
+            try:
+                self.wfile.write(chunk)
+                state.bytes_sent += len(chunk)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+
+    return Handler
+
+
+@contextmanager
+def serve(files: dict[str, bytes] | None = None) -> Iterator[tuple[str, Served]]:
+    """A server on 127.0.0.1 (free port); yields its base URL and its counters."""
+    state = Served(dict(files or {}))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", state
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -1,0 +1,179 @@
+"""Real media generated for the tests (ffmpeg through ffmpeg-python, Pillow, pydicom).
+
+Generated once per session into a cache folder; nothing binary is checked in.
+"""
+
+from __future__ import annotations
+
+import io
+import subprocess
+from pathlib import Path
+
+import ffmpeg
+from PIL import Image
+
+TESTSRC = "testsrc=size=320x240:rate=30000/1001"
+
+
+def _run(stream: ffmpeg.nodes.OutputStream) -> None:
+    stream.overwrite_output().global_args("-v", "error").run()
+
+
+def video_mp4(path: Path, seconds: float = 2.0, faststart: bool = True) -> Path:
+    video = ffmpeg.input(TESTSRC, f="lavfi", t=seconds)
+    audio = ffmpeg.input("sine=frequency=440:sample_rate=48000", f="lavfi", t=seconds)
+    options = {"vcodec": "libx264", "pix_fmt": "yuv420p", "acodec": "aac", "g": 30}
+    if faststart:
+        options["movflags"] = "+faststart"
+    _run(ffmpeg.output(video, audio, str(path), **options))
+    return path
+
+
+def rotated_mp4(source: Path, path: Path) -> Path:
+    """The same stream with a display matrix turning it by 90 degrees (a phone's portrait)."""
+    _run(ffmpeg.input(str(source)).output(str(path), c="copy", **{"metadata:s:v": "rotate=90"}))
+    return path
+
+
+def video_webm(path: Path, seconds: float = 1.0) -> Path:
+    video = ffmpeg.input("testsrc=size=160x120:rate=25", f="lavfi", t=seconds)
+    audio = ffmpeg.input("sine=frequency=440:sample_rate=48000", f="lavfi", t=seconds)
+    _run(
+        ffmpeg.output(
+            video, audio, str(path), vcodec="libvpx", acodec="libopus", deadline="realtime"
+        )
+    )
+    return path
+
+
+def audio(path: Path, codec: str, seconds: float = 1.0, rate: int = 44100) -> Path:
+    source = ffmpeg.input(f"sine=frequency=440:sample_rate={rate}", f="lavfi", t=seconds)
+    _run(source.output(str(path), acodec=codec, ac=2))
+    return path
+
+
+def jpeg_with_orientation(orientation: int, size: tuple[int, int] = (64, 48)) -> bytes:
+    image = Image.new("RGB", size, (200, 30, 30))
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    out = io.BytesIO()
+    image.save(out, "JPEG", exif=exif.tobytes())
+    return out.getvalue()
+
+
+def png(size: tuple[int, int] = (40, 30)) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", size, (0, 90, 200)).save(out, "PNG")
+    return out.getvalue()
+
+
+def dicom(series_uid: str = "1.2.826.0.1.3680043.8.498.1", instance: int = 3) -> bytes:
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.2"
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID = meta.MediaStorageSOPClassUID
+    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+    ds.StudyInstanceUID = "1.2.826.0.1.3680043.8.498.9"
+    ds.SeriesInstanceUID = series_uid
+    ds.InstanceNumber = instance
+    ds.Modality = "CT"
+    ds.SeriesDescription = "chest"
+    ds.Rows, ds.Columns = 4, 4
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit = 16, 16, 15
+    ds.SamplesPerPixel, ds.PixelRepresentation = 1, 0
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.PixelData = b"\x00\x01" * 16
+    out = io.BytesIO()
+    ds.save_as(out, enforce_file_format=True)
+    return out.getvalue()
+
+
+def pdf() -> bytes:
+    """A minimal valid one-page PDF, written by hand."""
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 200 200] >>",
+    ]
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objects) + 1,
+        xref,
+    )
+    return bytes(out)
+
+
+def ffprobe_json(path: Path) -> str:
+    """What the real ffprobe prints for a local file (for parser tests)."""
+    done = subprocess.run(
+        ["ffprobe", "-v", "error", "-print_format", "json", "-show_format", "-show_streams",
+         str(path)],
+        capture_output=True, check=True,
+    )  # fmt: skip
+    return done.stdout.decode()
+
+
+class MediaSet:
+    """The session's generated files, by name."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+
+    def path(self, name: str) -> Path:
+        target = self.root / name
+        if not target.exists():
+            self._make(name, target)
+        return target
+
+    def bytes(self, name: str) -> bytes:
+        return self.path(name).read_bytes()
+
+    def _make(self, name: str, target: Path) -> None:  # noqa: C901, PLR0912
+        if name == "clip.mp4":
+            video_mp4(target)
+        elif name == "clip-moov-end.mp4":
+            video_mp4(target, faststart=False)
+        elif name == "rotated.mp4":
+            rotated_mp4(self.path("clip.mp4"), target)
+        elif name == "clip.webm":
+            video_webm(target)
+        elif name == "tone.wav":
+            audio(target, "pcm_s16le")
+        elif name == "tone.mp3":
+            audio(target, "libmp3lame")
+        elif name == "tone.m4a":
+            audio(target, "aac")
+        elif name == "tone.flac":
+            audio(target, "flac")
+        elif name == "portrait.jpg":
+            target.write_bytes(jpeg_with_orientation(6))
+        elif name == "plain.png":
+            target.write_bytes(png())
+        elif name == "scan.dcm":
+            target.write_bytes(dicom())
+        elif name == "doc.pdf":
+            target.write_bytes(pdf())
+        elif name == "notes.txt":
+            target.write_text("hello, labelling world\n", encoding="utf-8")
+        elif name == "truncated.mp4":
+            target.write_bytes(self.bytes("clip-moov-end.mp4")[:3000])
+        elif name == "garbage.mp4":
+            target.write_bytes(bytes(range(256)) * 40)
+        elif name == "playlist.mp4":
+            target.write_text("#EXTM3U\n#EXTINF:1,\nfile:///etc/passwd\n", encoding="utf-8")
+        else:
+            raise KeyError(name)

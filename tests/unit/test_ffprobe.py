@@ -1,0 +1,148 @@
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from media_ingest.errors import ErrorCode, MediaError, TransientError
+from media_ingest.ffprobe import FfprobeRunner, classify_failure, ffprobe_args, interpret, rotation
+from media_ingest.kinds import MediaKind
+from tests.support.http import serve
+from tests.support.media import MediaSet, ffprobe_json
+
+SIGNED = "https://drop.s3.us-east-1.amazonaws.com/k.mp4?X-Amz-Signature=secret"
+
+
+def test_one_forced_demuxer_network_protocols_and_bounds() -> None:
+    args = ffprobe_args("ffprobe", SIGNED, "mov", ca_file="/ca.pem")
+    assert args[args.index("-f") + 1] == "mov"
+    assert args[args.index("-format_whitelist") + 1] == "mov,mp4,m4a,3gp,3g2,mj2"
+    assert args[args.index("-protocol_whitelist") + 1] == "https,tls,tcp,http"
+    assert "file" not in args[args.index("-protocol_whitelist") + 1].split(",")
+    assert args[args.index("-tls_verify") + 1] == "1"
+    assert args[args.index("-ca_file") + 1] == "/ca.pem"
+    assert int(args[args.index("-rw_timeout") + 1]) > 0
+    assert int(args[args.index("-probesize") + 1]) > 0
+    assert args[-1] == SIGNED
+
+
+def test_plain_http_needs_no_tls_options() -> None:
+    assert "-tls_verify" not in ffprobe_args("ffprobe", "http://127.0.0.1/x", "mov")
+
+
+def test_unknown_demuxer_is_refused() -> None:
+    with pytest.raises(ValueError, match="hls"):
+        ffprobe_args("ffprobe", SIGNED, "hls")
+
+
+def _probe(media: MediaSet, name: str) -> dict[str, Any]:
+    return json.loads(ffprobe_json(media.path(name)))
+
+
+def test_ntsc_frame_rate_is_exact(media: MediaSet) -> None:
+    kind, video, audio = interpret(_probe(media, "clip.mp4"))
+    assert kind is MediaKind.VIDEO and video is not None and audio is not None
+    assert video.fps_fraction == "30000/1001"
+    assert video.fps == 29.97
+    assert (video.width, video.height, video.rotation) == (320, 240, 0)
+    assert video.codec == "h264" and video.audio_codec == "aac"
+    assert video.duration == pytest.approx(2.0, abs=0.1)
+    assert audio.sample_rate == 48000
+
+
+def test_rotated_video_reports_displayed_size(media: MediaSet) -> None:
+    _, video, _ = interpret(_probe(media, "rotated.mp4"))
+    assert video is not None
+    assert video.rotation in (90, 270)
+    assert (video.width, video.height) == (240, 320)
+    assert (video.coded_width, video.coded_height) == (320, 240)
+
+
+@pytest.mark.parametrize(
+    ("stream", "expected"),
+    [
+        ({"side_data_list": [{"side_data_type": "Display Matrix", "rotation": -90}]}, 90),
+        ({"side_data_list": [{"side_data_type": "Display Matrix", "rotation": 90}]}, 270),
+        ({"side_data_list": [{"rotation": -180}]}, 180),
+        ({"tags": {"rotate": "90"}}, 90),
+        ({}, 0),
+    ],
+)
+def test_rotation_is_clockwise_degrees(stream: dict[str, Any], expected: int) -> None:
+    # A phone's portrait video carries rotate=90 (old tag) or a matrix ffprobe prints as -90.
+    assert rotation(stream) == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "codec", "rate", "depth"),
+    [("tone.wav", "pcm_s16le", 44100, 16), ("tone.mp3", "mp3", 44100, 32),
+     ("tone.flac", "flac", 44100, 16), ("tone.m4a", "aac", 44100, 32)],
+)  # fmt: skip
+def test_audio_only_files_are_audio(
+    media: MediaSet, name: str, codec: str, rate: int, depth: int
+) -> None:
+    kind, video, audio = interpret(_probe(media, name))
+    assert kind is MediaKind.AUDIO and video is None and audio is not None
+    assert (audio.codec, audio.sample_rate, audio.channels, audio.bit_depth) == (
+        codec, rate, 2, depth,
+    )  # fmt: skip
+    assert audio.duration == pytest.approx(1.0, abs=0.1)
+
+
+def test_no_streams_is_an_error() -> None:
+    with pytest.raises(MediaError) as caught:
+        interpret({"streams": [{"codec_type": "data"}], "format": {}})
+    assert caught.value.code is ErrorCode.NO_MEDIA_STREAMS
+
+
+def test_variable_frame_rate_uses_the_average() -> None:
+    stream = {"codec_type": "video", "width": 2, "height": 2, "avg_frame_rate": "24000/1001",
+              "r_frame_rate": "90000/1"}  # fmt: skip
+    _, video, _ = interpret({"streams": [stream], "format": {"duration": "1.0"}})
+    assert video is not None and video.fps_fraction == "24000/1001"
+
+
+def test_runner_reads_over_http_with_ranges(media: MediaSet) -> None:
+    body = media.bytes("clip-moov-end.mp4")
+    with serve({"/clip.mp4": body}) as (base, served):
+        probe = FfprobeRunner(timeout_seconds=30).run(f"{base}/clip.mp4", "mov")
+    kind, video, _ = interpret(probe)
+    assert kind is MediaKind.VIDEO and video is not None and video.fps == 29.97
+    assert served.requests, "ffprobe must have read from the server"
+
+
+def test_runner_refuses_a_disguised_container(media: MediaSet) -> None:
+    with (
+        serve({"/clip.mp4": media.bytes("clip.webm")}) as (base, _),
+        pytest.raises(MediaError) as caught,
+    ):
+        FfprobeRunner(timeout_seconds=30).run(f"{base}/clip.mp4", "mov")
+    assert caught.value.code is ErrorCode.CORRUPT_MEDIA
+    assert base not in caught.value.message  # the URL never leaks into errors
+
+
+def test_runner_cannot_open_local_files(media: MediaSet) -> None:
+    with pytest.raises(MediaError) as caught:
+        FfprobeRunner(timeout_seconds=30).run(str(media.path("clip.mp4")), "mov")
+    assert "not on whitelist" in caught.value.message
+
+
+def test_runner_timeout_is_a_clear_error(tmp_path: Any) -> None:
+    slow = tmp_path / "slow-ffprobe"
+    slow.write_text("#!/bin/sh\nsleep 5\n")
+    slow.chmod(0o755)
+    with pytest.raises(MediaError) as caught:
+        FfprobeRunner(binary=str(slow), timeout_seconds=0.5).run("http://127.0.0.1/x", "mov")
+    assert caught.value.code is ErrorCode.PROBE_TIMEOUT
+
+
+def test_missing_binary_is_transient() -> None:
+    with pytest.raises(TransientError):
+        FfprobeRunner(binary="/nonexistent/ffprobe").run("http://127.0.0.1/x", "mov")
+
+
+def test_failures_are_classified() -> None:
+    assert classify_failure("Server returned 404 Not Found").code is ErrorCode.OBJECT_NOT_FOUND
+    assert isinstance(classify_failure("Connection refused"), TransientError)
+    assert classify_failure("moov atom not found").code is ErrorCode.CORRUPT_MEDIA

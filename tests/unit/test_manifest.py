@@ -1,0 +1,149 @@
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from media_ingest.errors import TransientError
+from media_ingest.manifest import ManifestWriter, Part, entry_for
+from media_ingest.records import utcnow
+from tests.support.fakes import MemoryPartStore
+from tests.support.items import audio_item, image_item, video_item
+
+
+def test_video_entry_carries_probe_metadata() -> None:
+    entry = entry_for(video_item("cams/a b.mp4"))
+    assert entry.section == "videos"
+    payload = entry.payload
+    assert payload["objectUrl"] == "https://drop.s3.us-east-1.amazonaws.com/cams/a%20b.mp4"
+    assert payload["title"] == "cams/a b.mp4"
+    assert payload["videoMetadata"] == {
+        "fps": 29.97, "duration": 2.0, "width": 240, "height": 320, "file_size": 1000,
+        "mime_type": "video/mp4",
+    }  # fmt: skip
+    assert payload["clientMetadata"]["rotation"] == 90
+    assert payload["clientMetadata"]["fps_fraction"] == "30000/1001"
+
+
+def test_audio_entry_has_encord_audio_metadata() -> None:
+    payload = entry_for(audio_item("a.flac")).payload
+    assert payload["audioMetadata"] == {
+        "duration": 1.0, "file_size": 1000, "mime_type": "audio/flac", "sample_rate": 44100,
+        "bit_depth": 16, "codec": "flac", "num_channels": 2,
+    }  # fmt: skip
+
+
+def test_audio_without_a_bit_depth_omits_the_block_rather_than_guess() -> None:
+    assert "audioMetadata" not in entry_for(audio_item("a.flac", bit_depth=None)).payload
+
+
+def test_image_entry() -> None:
+    entry = entry_for(image_item("p.jpg"))
+    assert entry.section == "images"
+    assert entry.payload["imageMetadata"]["width"] == 48
+
+
+def test_part_is_an_importable_encord_file() -> None:
+    part = Part()
+    part.add([entry_for(video_item("v.mp4")), entry_for(image_item("i.jpg"))])
+    doc = part.to_encord()
+    assert list(doc) == ["videos", "images", "skip_duplicate_urls"]
+    assert doc["skip_duplicate_urls"] is True
+    assert Part.from_encord(doc, sealed=True).entry_keys() == part.entry_keys()
+
+
+def _entries(n: int, prefix: str = "k") -> list:
+    return [entry_for(video_item(f"{prefix}{i}.mp4")) for i in range(n)]
+
+
+def test_parts_roll_over_when_full_and_the_index_lists_them() -> None:
+    store = MemoryPartStore()
+    writer = ManifestWriter(store, max_entries=4, sleep=lambda _: None)
+    assert writer.append("main", _entries(10)) == 10
+    parts = store.parts("main")
+    assert [p.entry_count for p in parts] == [4, 4, 2]
+    assert [p.sealed for p in parts] == [True, True, False]
+    index = store.read_index("main")
+    assert index is not None
+    assert index.value.open_part == 3
+    assert [(p.number, p.sealed) for p in index.value.parts] == [(1, True), (2, True), (3, False)]
+
+
+def test_an_entry_already_in_the_open_part_is_not_added_twice() -> None:
+    store = MemoryPartStore()
+    writer = ManifestWriter(store, max_entries=100, sleep=lambda _: None)
+    entries = _entries(3)
+    assert writer.append("main", entries) == 3
+    assert writer.append("main", entries + entries) == 0
+    assert store.parts("main")[0].entry_count == 3
+
+
+def test_a_replayed_entry_already_in_a_since_sealed_part_is_not_added_again() -> None:
+    store = MemoryPartStore()
+    writer = ManifestWriter(store, max_entries=2, sleep=lambda _: None)
+    before = utcnow() - timedelta(seconds=1)
+    first = _entries(1, "first")
+    writer.append("main", first)
+    writer.append("main", _entries(3, "other"))  # seals part 1 with 'first' inside
+    assert writer.append("main", first, replayed_since=before) == 0
+    urls = [k for p in store.parts("main") for k in p.entry_keys()]
+    assert len(urls) == len(set(urls)) == 4
+
+
+def test_conflicts_are_retried_then_reported_as_transient() -> None:
+    store = MemoryPartStore()
+    store.fail_next_writes = 3
+    writer = ManifestWriter(store, sleep=lambda _: None)
+    assert writer.append("main", _entries(2)) == 2
+    assert writer.conflicts == 3
+    store.fail_next_writes = 1000
+    with pytest.raises(TransientError):
+        ManifestWriter(store, max_attempts=5, sleep=lambda _: None).append("main", _entries(1, "x"))
+
+
+def test_concurrent_writers_lose_and_duplicate_nothing() -> None:
+    store = MemoryPartStore()
+    batches = [_entries(3, f"w{w}-") for w in range(50)]
+    start = threading.Barrier(50)
+
+    def write(entries: list) -> None:
+        start.wait()
+        ManifestWriter(store, max_entries=40, max_attempts=500).append("main", entries)
+
+    threads = [threading.Thread(target=write, args=(b,)) for b in batches]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    urls = [u for p in store.parts("main") for u in p.entry_keys()]
+    assert len(urls) == 150 and len(set(urls)) == 150
+    assert all(p.entry_count <= 40 for p in store.parts("main"))
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.lists(st.integers(0, 60), max_size=12), max_size=12),
+    st.integers(1, 7),
+)
+def test_chunking_keeps_every_unique_entry_exactly_once(batches: list, size: int) -> None:
+    """The writer's contract: an entry offered again is offered as a replay (the batch
+    runner marks outcomes decided before its run), and then it is never added twice."""
+    store = MemoryPartStore()
+    writer = ManifestWriter(store, max_entries=size, sleep=lambda _: None)
+    first_offered: dict[int, object] = {}
+    for batch in batches:
+        now = utcnow()
+        replayed = [first_offered[n] for n in batch if n in first_offered]
+        for n in batch:
+            first_offered.setdefault(n, now)
+        entries = [entry_for(video_item(f"k{n}.mp4")) for n in batch]
+        writer.append("main", entries, replayed_since=min(replayed, default=None))
+    parts = store.parts("main")
+    urls = [u for p in parts for u in p.entry_keys()]
+    expected = {n for batch in batches for n in batch}
+    assert len(urls) == len(set(urls)) == len(expected)
+    assert all(p.entry_count <= size for p in parts)
+    assert all(p.sealed for p in parts[:-1])
