@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from media_ingest.batch import BatchRunner
 from media_ingest.observability import logger, metrics, tracer
 from media_ingest.settings import load_settings
