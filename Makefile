@@ -1,0 +1,46 @@
+# One task runner: make setup | test | demo | deploy | deploy-local | lint | localstack-* | bench
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+VENV := .venv/bin
+LOCALSTACK := infra/localstack/harness.sh
+export MEDIA_INGEST_STACK ?= media-ingest
+
+help:  ## list the verbs
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
+
+setup:  ## install system packages and the Python venv (idempotent)
+	@bash infra/setup.sh
+
+lint: setup  ## format check, lint, types, template checks
+	$(VENV)/ruff format --check .
+	$(VENV)/ruff check .
+	$(VENV)/mypy
+	$(VENV)/cfn-lint template.yaml
+
+unit: setup  ## unit and handler tests (moto), no LocalStack
+	$(VENV)/pytest -m "not integration"
+
+test: lint  ## everything: lint, unit, handler and LocalStack integration tests
+	$(VENV)/pytest -m "not integration"
+	bash infra/integration.sh
+
+demo: setup  ## start LocalStack, deploy the stack, ingest a sample drop, show the result
+	bash infra/demo.sh
+
+deploy: setup  ## deploy to AWS with the current credentials (STACK=media-ingest)
+	bash infra/deploy.sh $(MEDIA_INGEST_STACK)
+
+deploy-local: setup localstack-start  ## deploy to the local LocalStack
+	AWS_ENDPOINT_URL=http://127.0.0.1:4566 AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test \
+	  AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-1 bash infra/deploy.sh $(MEDIA_INGEST_STACK)
+
+localstack-start:  ## start LocalStack in host mode (installs it on first use)
+	bash $(LOCALSTACK) start
+
+localstack-stop:  ## stop LocalStack
+	bash $(LOCALSTACK) stop
+
+clean:  ## remove build outputs
+	rm -rf build
+
+.PHONY: help setup lint unit test demo deploy deploy-local localstack-start localstack-stop clean

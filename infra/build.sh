@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Builds the Lambda layers into build/layers/: the shared package with its dependencies
+# (Linux x86_64 wheels for CPython 3.13 up to glibc 2.34, as on Amazon Linux 2023, pinned by
+# constraints.txt) and the ffprobe layer.
+# Usage: infra/build.sh     (idempotent; rebuilds the shared layer each time, it is quick)
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+out="$root/build/layers"
+python=${PYTHON:-"$root/.venv/bin/python"}
+
+shared="$out/shared/python"
+rm -rf "$out/shared"
+mkdir -p "$shared"
+# boto3 is left to the Lambda runtime, which ships it; the layer would otherwise carry
+# ~100 MB of botocore data (Lambda allows 250 MB for code and layers together).
+grep -vE '^(boto3|botocore|s3transfer|urllib3|python-dateutil|six)==' "$root/constraints.txt" \
+  > "$out/constraints-layer.txt"
+PIP_CONSTRAINT="" "$python" -m pip install --quiet --disable-pip-version-check \
+  --target "$shared" --platform manylinux2014_x86_64 --platform manylinux_2_28_x86_64 \
+  --platform manylinux_2_34_x86_64 --implementation cp \
+  --python-version 3.13 --only-binary=:all: --no-compile \
+  -c "$out/constraints-layer.txt" \
+  "aws-lambda-powertools[parser]" pydantic pydantic-settings pydicom pillow
+cp -R "$root/layers/shared/media_ingest" "$shared/"
+find "$shared" -name "__pycache__" -type d -prune -exec rm -rf {} +
+rm -rf "$shared"/bin
+
+bash "$root/layers/ffprobe/build.sh" "$out/ffprobe"
+echo "layers built in $out:"
+du -sh "$out/shared" "$out/ffprobe"

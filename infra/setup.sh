@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Sets up a fresh machine for development, tests and the demo: system packages (ffmpeg for
+# the tests' media and probes) and the project's Python 3.13 virtual environment (.venv),
+# pinned by constraints.txt. Idempotent: a second run only checks.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
+
+need_apt=()
+command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || need_apt+=(ffmpeg)
+command -v java >/dev/null || need_apt+=(openjdk-17-jre-headless)
+command -v npm >/dev/null || need_apt+=(npm)
+command -v zip >/dev/null || need_apt+=(zip)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  say "installing system packages: ${need_apt[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+python=""
+for candidate in "${PYTHON313:-}" python3.13 /root/.pyenv/versions/3.13.0/bin/python; do
+  if [ -n "$candidate" ] && command -v "$candidate" >/dev/null 2>&1 \
+     && "$candidate" -c 'import sys; assert sys.version_info[:2] == (3, 13)' 2>/dev/null; then
+    python=$(command -v "$candidate"); break
+  fi
+done
+[ -n "$python" ] || { echo "setup: Python 3.13 not found (set PYTHON313=/path/to/python3.13)" >&2; exit 1; }
+
+stamp=.venv/.media-ingest-stamp
+want=$(cat pyproject.toml constraints.txt | sha256sum | cut -c1-16)
+if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  say "creating .venv with $python"
+  "$python" -m venv .venv
+  # The machine's global pip constraints (if any) are not ours: ours are constraints.txt.
+  log=.venv/pip-install.log
+  if ! { PIP_CONSTRAINT="" .venv/bin/pip install --disable-pip-version-check --upgrade pip \
+         && PIP_CONSTRAINT="" .venv/bin/pip install --disable-pip-version-check \
+              -c constraints.txt -e ".[dev]"; } >"$log" 2>&1; then
+    tail -40 "$log" >&2; echo "setup: pip install failed (full log: $log)" >&2; exit 1
+  fi
+  echo "$want" > "$stamp"
+fi
+say "ready: .venv ($(.venv/bin/python --version)), $(ffprobe -version | head -1 | cut -d' ' -f1-3)"

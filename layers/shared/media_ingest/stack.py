@@ -1,0 +1,38 @@
+"""A deployed stack as the operator tools see it: its outputs, read from CloudFormation."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel
+
+from .aws import client as default_client
+
+if TYPE_CHECKING:
+    from mypy_boto3_cloudformation import CloudFormationClient
+
+
+class StackNotFound(LookupError):
+    pass
+
+
+class StackOutputs(BaseModel):
+    """template.yaml's Outputs, by name."""
+
+    DropBucketName: str
+    RegistryTableName: str
+    ManifestBucketName: str
+    ManifestPrefix: str
+    IngestQueueUrl: str
+    DeadLetterQueueUrl: str
+    FailureQueueUrl: str
+
+
+def stack_outputs(name: str, client: CloudFormationClient | None = None) -> StackOutputs:
+    cfn = client or default_client("cloudformation")
+    try:
+        stacks = cfn.describe_stacks(StackName=name)["Stacks"]
+    except Exception as exc:  # botocore raises ValidationError for an unknown stack
+        raise StackNotFound(f"stack {name!r} not found: {exc}") from exc
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
+    return StackOutputs.model_validate(outputs)
