@@ -5,6 +5,7 @@ Reads only; never changes the stack. The CLI renders these models as tables or J
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
@@ -13,7 +14,7 @@ from pydantic import BaseModel
 from .adapters.catalog import CatalogReader
 from .adapters.manifests import S3PartStore
 from .aws import client as default_client
-from .records import OutcomeKind
+from .records import Outcome, OutcomeKind
 from .stack import StackOutputs
 
 if TYPE_CHECKING:
@@ -110,3 +111,29 @@ def manifest_parts(outputs: StackOutputs, s3: S3Client | None = None) -> list[Pa
                 )
             )
     return sorted(rows, key=lambda r: (r.dataset, r.number))
+
+
+def wait_for_outcomes(
+    outputs: StackOutputs,
+    keys: set[str],
+    timeout: float = 180.0,
+    poll: float = 2.0,
+) -> list[Outcome]:
+    """Poll the ledger until every key in `keys` has a recorded outcome (bounded by timeout).
+
+    Returns the outcomes of those keys; raises TimeoutError naming the keys still missing.
+    """
+    reader = CatalogReader(outputs.RegistryTableName)
+    deadline = time.monotonic() + timeout
+    while True:
+        outcomes, _ = reader.ledger()
+        mine = [o for o in outcomes if o.key in keys]
+        missing = keys - {o.key for o in mine}
+        if not missing:
+            return mine
+        if time.monotonic() > deadline:
+            shown = ", ".join(sorted(missing)[:5])
+            raise TimeoutError(
+                f"{len(missing)} objects without an outcome after {timeout:g}s: {shown}"
+            )
+        time.sleep(poll)

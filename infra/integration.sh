@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The LocalStack part of the test command: start LocalStack, run the executor plugin's own
+# tests and the stack's integration tests (which deploy template.yaml once per session),
+# and stop LocalStack again, whatever happened, unless it was already running before.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+source infra/localenv.sh
+export MEDIA_INGEST_STACK=media-ingest-it
+harness=infra/localstack/harness.sh
+was_running=0
+bash "$harness" status >/dev/null 2>&1 && was_running=1
+[ "$was_running" = 1 ] || trap 'bash "$harness" stop || true' EXIT
+bash "$harness" start
+bash "$harness" test
+.venv/bin/pytest -m integration tests/integration
