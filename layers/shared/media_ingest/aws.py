@@ -32,3 +32,28 @@ def error_code(exc: Exception) -> str:
     if isinstance(response, dict):
         return str(response.get("Error", {}).get("Code", ""))
     return ""
+
+
+class ClientSlot[C]:
+    """An adapter attribute holding its boto3 client: the one injected, else the shared one.
+
+    `s3: ClientSlot[S3Client] = ClientSlot("s3")` on the class, `self.s3 = client` (possibly
+    None) in `__init__`; the default client is only created on first use.
+    """
+
+    def __init__(self, service: str) -> None:
+        self.service = service
+        self.attr = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.attr = f"_{name}_client"
+
+    def __get__(self, obj: object, owner: type | None = None) -> C:
+        found: C | None = obj.__dict__.get(self.attr)
+        if found is None:
+            found = client(self.service)
+            obj.__dict__[self.attr] = found
+        return found
+
+    def __set__(self, obj: object, value: C | None) -> None:
+        obj.__dict__[self.attr] = value

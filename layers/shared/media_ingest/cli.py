@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from . import __version__, report
-from .adapters.catalog import CatalogReader
+from .adapters.catalog import DynamoCatalog
 from .records import CatalogItem
 from .stack import StackNotFound, StackOutputs, stack_outputs
 
@@ -80,7 +80,7 @@ def cmd_status(outputs: StackOutputs, args: argparse.Namespace) -> str:
 def cmd_items(outputs: StackOutputs, args: argparse.Namespace) -> str:
     items = [
         i
-        for i in CatalogReader(outputs.RegistryTableName).items()
+        for i in DynamoCatalog(outputs.RegistryTableName).items()
         if args.dataset in (None, i.dataset)
     ]
     if args.json:
@@ -90,7 +90,7 @@ def cmd_items(outputs: StackOutputs, args: argparse.Namespace) -> str:
 
 
 def cmd_failures(outputs: StackOutputs, args: argparse.Namespace) -> str:
-    records = CatalogReader(outputs.RegistryTableName).failures()
+    records = DynamoCatalog(outputs.RegistryTableName).failures()
     if args.json:
         return _dump(records)
     rows = [

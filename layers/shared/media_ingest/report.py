@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
-from .adapters.catalog import CatalogReader
+from .adapters.catalog import DynamoCatalog
 from .adapters.manifests import S3PartStore
 from .aws import client as default_client
 from .records import Outcome, OutcomeKind
@@ -51,7 +51,7 @@ class PartRow(BaseModel):
 
 
 def status(outputs: StackOutputs, sqs: SQSClient | None = None) -> Status:
-    outcomes, in_progress = CatalogReader(outputs.RegistryTableName).ledger()
+    outcomes, in_progress = DynamoCatalog(outputs.RegistryTableName).ledger()
     counts = Counter(o.kind.value for o in outcomes)
     return Status(
         events=len(outcomes) + in_progress,
@@ -123,7 +123,7 @@ def wait_for_outcomes(
 
     Returns the outcomes of those keys; raises TimeoutError naming the keys still missing.
     """
-    reader = CatalogReader(outputs.RegistryTableName)
+    reader = DynamoCatalog(outputs.RegistryTableName)
     deadline = time.monotonic() + timeout
     while True:
         outcomes, _ = reader.ledger()

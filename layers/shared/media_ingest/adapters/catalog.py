@@ -13,8 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from ..aws import client as default_client
-from ..aws import error_code
+from ..aws import ClientSlot, error_code
 from ..catalog import WriteResult
 from ..records import CatalogItem, FailureRecord, Outcome
 
@@ -33,15 +32,17 @@ def failure_pk(event_id: str) -> str:
 
 
 class DynamoCatalog:
+    """Writes (conditional puts on the ingest path) and operator reads of the catalog table.
+
+    The reads are scans: fine for operator commands on tables of millions of rows, never
+    used on the ingest path.
+    """
+
+    ddb: ClientSlot[DynamoDBClient] = ClientSlot("dynamodb")
+
     def __init__(self, table: str, client: DynamoDBClient | None = None) -> None:
         self.table = table
-        self._client = client
-
-    @property
-    def ddb(self) -> DynamoDBClient:
-        if self._client is None:
-            self._client = default_client("dynamodb")
-        return self._client
+        self.ddb = client
 
     def put_new(self, item: CatalogItem) -> WriteResult:
         return self._put(item, "attribute_not_exists(pk)", {})
@@ -84,40 +85,6 @@ class DynamoCatalog:
             },
         )
 
-
-def _item_attributes(item: CatalogItem) -> dict[str, Any]:
-    return {
-        "pk": {"S": item_pk(item.dataset, item.object_url)},
-        "type": {"S": "item"},
-        "dataset": {"S": item.dataset},
-        "kind": {"S": item.kind.value},
-        "seq_order": {"S": item.sequencer.rjust(SEQUENCER_WIDTH, "0")},
-        "registered_at": {"S": item.registered_at.isoformat()},
-        "doc": {"S": item.model_dump_json()},
-    }
-
-
-def _parse_item(attributes: dict[str, Any]) -> CatalogItem:
-    return CatalogItem.model_validate_json(attributes["doc"]["S"])
-
-
-class CatalogReader:
-    """Reads the table back for operators (CLI) and tests: items, failures, the ledger.
-
-    Scans: fine for operator commands on datasets up to millions of rows; never on the
-    ingest path.
-    """
-
-    def __init__(self, table: str, client: DynamoDBClient | None = None) -> None:
-        self.table = table
-        self._client = client
-
-    @property
-    def ddb(self) -> DynamoDBClient:
-        if self._client is None:
-            self._client = default_client("dynamodb")
-        return self._client
-
     def items(self) -> list[CatalogItem]:
         rows = self._scan("#t = :t", {"#t": "type"}, {":t": {"S": "item"}})
         return sorted((_parse_item(r) for r in rows), key=lambda i: (i.dataset, i.registered_at))
@@ -149,3 +116,19 @@ class CatalogReader:
         for page in self.ddb.get_paginator("scan").paginate(**params):
             rows.extend(page.get("Items", []))
         return rows
+
+
+def _item_attributes(item: CatalogItem) -> dict[str, Any]:
+    return {
+        "pk": {"S": item_pk(item.dataset, item.object_url)},
+        "type": {"S": "item"},
+        "dataset": {"S": item.dataset},
+        "kind": {"S": item.kind.value},
+        "seq_order": {"S": item.sequencer.rjust(SEQUENCER_WIDTH, "0")},
+        "registered_at": {"S": item.registered_at.isoformat()},
+        "doc": {"S": item.model_dump_json()},
+    }
+
+
+def _parse_item(attributes: dict[str, Any]) -> CatalogItem:
+    return CatalogItem.model_validate_json(attributes["doc"]["S"])

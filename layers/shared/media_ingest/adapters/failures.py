@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..aws import client as default_client
+from ..aws import ClientSlot
 from ..records import FailureRecord
 
 if TYPE_CHECKING:
@@ -12,15 +12,11 @@ if TYPE_CHECKING:
 
 
 class SqsFailureQueue:
+    sqs: ClientSlot[SQSClient] = ClientSlot("sqs")
+
     def __init__(self, queue_url: str, client: SQSClient | None = None) -> None:
         self.queue_url = queue_url
-        self._client = client
-
-    @property
-    def sqs(self) -> SQSClient:
-        if self._client is None:
-            self._client = default_client("sqs")
-        return self._client
+        self.sqs = client
 
     def send(self, record: FailureRecord) -> None:
         self.sqs.send_message(

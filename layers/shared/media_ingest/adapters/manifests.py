@@ -11,8 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from ..aws import client as default_client
-from ..aws import error_code
+from ..aws import ClientSlot, error_code
 from ..manifest import Conflict, ManifestIndex, Part, Versioned
 
 if TYPE_CHECKING:
@@ -23,16 +22,12 @@ _MISSING = {"NoSuchKey", "404"}
 
 
 class S3PartStore:
+    s3: ClientSlot[S3Client] = ClientSlot("s3")
+
     def __init__(self, bucket: str, prefix: str = "manifests/", client: S3Client | None = None):
         self.bucket = bucket
         self.prefix = prefix
-        self._client = client
-
-    @property
-    def s3(self) -> S3Client:
-        if self._client is None:
-            self._client = default_client("s3")
-        return self._client
+        self.s3 = client
 
     def part_key(self, dataset: str, number: int) -> str:
         return f"{self.prefix}{dataset}/part-{number:05d}.json"

@@ -6,8 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from ..aws import client as default_client
-from ..aws import error_code
+from ..aws import ClientSlot, error_code
 from ..errors import ErrorCode, MediaError
 from ..events import ObjectEvent
 
@@ -19,15 +18,11 @@ _CHANGED = {"PreconditionFailed", "412"}
 
 
 class S3Objects:
-    def __init__(self, presign_seconds: int = 300, client: S3Client | None = None) -> None:
-        self._client = client
-        self.presign_seconds = presign_seconds
+    s3: ClientSlot[S3Client] = ClientSlot("s3")
 
-    @property
-    def s3(self) -> S3Client:
-        if self._client is None:
-            self._client = default_client("s3")
-        return self._client
+    def __init__(self, presign_seconds: int = 300, client: S3Client | None = None) -> None:
+        self.s3 = client
+        self.presign_seconds = presign_seconds
 
     def read_range(self, event: ObjectEvent, length: int) -> bytes:
         """First bytes of exactly the version the event announced (If-Match on its ETag)."""
