@@ -15,12 +15,13 @@ mkdir -p "$shared"
 # ~100 MB of botocore data (Lambda allows 250 MB for code and layers together).
 grep -vE '^(boto3|botocore|s3transfer|urllib3|python-dateutil|six)==' "$root/constraints.txt" \
   > "$out/constraints-layer.txt"
-PIP_CONSTRAINT="" "$python" -m pip install --quiet --disable-pip-version-check \
+PIP_CONSTRAINT="" "$python" -m pip install --quiet --disable-pip-version-check --no-warn-conflicts \
   --target "$shared" --platform manylinux2014_x86_64 --platform manylinux_2_28_x86_64 \
   --platform manylinux_2_34_x86_64 --implementation cp \
   --python-version 3.13 --only-binary=:all: --no-compile \
   -c "$out/constraints-layer.txt" \
-  "aws-lambda-powertools[parser]" pydantic pydantic-settings pydicom pillow
+  "aws-lambda-powertools[parser,tracer]" pydantic pydantic-settings pydicom pillow \
+  2> >(grep -v "^WARNING: Location" >&2)
 cp -R "$root/layers/shared/media_ingest" "$shared/"
 find "$shared" -name "__pycache__" -type d -prune -exec rm -rf {} +
 rm -rf "$shared"/bin

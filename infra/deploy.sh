@@ -29,8 +29,10 @@ if ! "${aws[@]}" s3api head-bucket --bucket "$artifacts" >/dev/null 2>&1; then
   fi
 fi
 say "packaging template.yaml"
-"${aws[@]}" cloudformation package --template-file template.yaml --s3-bucket "$artifacts" \
-  --s3-prefix "$stack" --output-template-file build/packaged.yaml >/dev/null
+if ! "${aws[@]}" cloudformation package --template-file template.yaml --s3-bucket "$artifacts" \
+  --s3-prefix "$stack" --output-template-file build/packaged.yaml >build/package.log 2>&1; then
+  cat build/package.log >&2; exit 1
+fi
 say "deploying stack $stack to ${AWS_ENDPOINT_URL:-AWS ($region)}"
 "${aws[@]}" cloudformation deploy --template-file build/packaged.yaml --stack-name "$stack" \
   --capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND --no-fail-on-empty-changeset \

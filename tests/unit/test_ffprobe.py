@@ -146,3 +146,15 @@ def test_failures_are_classified() -> None:
     assert classify_failure("Server returned 404 Not Found").code is ErrorCode.OBJECT_NOT_FOUND
     assert isinstance(classify_failure("Connection refused"), TransientError)
     assert classify_failure("moov atom not found").code is ErrorCode.CORRUPT_MEDIA
+
+
+def test_binary_is_found_on_the_functions_path(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On Lambda ffprobe is /opt/bin/ffprobe via PATH; the probe's empty environment must not
+    make it fall back to /usr/bin."""
+    fake = tmp_path / "ffprobe"
+    fake.write_text('#!/bin/sh\necho \'{"streams": [], "format": {"marker": "layer"}}\'\n')
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
+    assert FfprobeRunner().run("http://127.0.0.1/x", "mov")["format"] == {"marker": "layer"}

@@ -88,6 +88,15 @@ class BatchRunner:
         return {"batchItemFailures": failures}
 
     def _record(self, record: SQSRecord) -> list[Outcome]:
+        try:
+            return self._ingest_record(record)
+        except Exception:
+            logger.exception("message failed; it returns to the queue for a retry")
+            raise
+        finally:
+            logger.remove_keys(["key", "bucket", "dataset"])
+
+    def _ingest_record(self, record: SQSRecord) -> list[Outcome]:
         attempt = int(record.attributes.approximate_receive_count or 1)
         events = parse_body(record.body)
         if not events:
@@ -98,7 +107,6 @@ class BatchRunner:
             outcome = self.ingest(event=object_event, attempt=attempt)
             logger.append_keys(dataset=outcome.dataset)
             outcomes.append(outcome)
-        logger.remove_keys(["key", "bucket", "dataset"])
         return outcomes
 
     def _append_manifests(self, outcomes: dict[str, list[Outcome]], started: datetime) -> set[str]:

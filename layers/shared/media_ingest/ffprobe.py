@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 from dataclasses import dataclass
 from fractions import Fraction
@@ -90,7 +91,14 @@ class FfprobeRunner:
     ca_file: str | None = None
 
     def run(self, url: str, demuxer: str) -> dict[str, Any]:
-        args = ffprobe_args(self.binary, url, demuxer, self.ca_file)
+        # Resolved on our PATH (a layer's /opt/bin on Lambda): ffprobe itself runs with an
+        # empty environment, where a bare name would only be looked up in /bin:/usr/bin.
+        binary = shutil.which(self.binary)
+        if binary is None:
+            raise TransientError(
+                ErrorCode.AWS_TRANSIENT, f"ffprobe binary {self.binary!r} is not installed"
+            )
+        args = ffprobe_args(binary, url, demuxer, self.ca_file)
         try:
             done = subprocess.run(
                 args, capture_output=True, timeout=self.timeout_seconds, check=False, env={}
@@ -98,10 +106,6 @@ class FfprobeRunner:
         except subprocess.TimeoutExpired as exc:
             raise MediaError(
                 ErrorCode.PROBE_TIMEOUT, f"ffprobe did not finish in {self.timeout_seconds:g} s"
-            ) from exc
-        except FileNotFoundError as exc:
-            raise TransientError(
-                ErrorCode.AWS_TRANSIENT, f"ffprobe binary {self.binary!r} is not installed"
             ) from exc
         stderr = done.stderr.decode("utf-8", "replace").replace(url, "<object>")
         if done.returncode != 0:
