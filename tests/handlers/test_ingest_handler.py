@@ -88,6 +88,22 @@ def test_a_second_upload_of_the_same_key_is_a_duplicate(stack: Stack, media: Med
     assert kinds(stack) == {"registered": 1, "duplicate": 1}
 
 
+def test_an_overwrite_is_a_new_event_even_with_a_constant_sequencer(
+    stack: Stack, media: MediaSet
+) -> None:
+    # LocalStack sends the same sequencer for every event: the ETag still tells an
+    # overwrite with new content from a redelivery.
+    first = stack.put("a.mp4", media.bytes("clip.mp4")) | {"sequencer": "0055AED6DCD90281E5"}
+    stack.deliver(s3_body("drop", "a.mp4", **first))
+    second = stack.put("a.mp4", media.bytes("clip-moov-end.mp4")) | {
+        "sequencer": first["sequencer"]
+    }
+    stack.deliver(s3_body("drop", "a.mp4", **second))
+    stack.deliver(s3_body("drop", "a.mp4", **second), receive_count=2)
+    assert kinds(stack) == {"registered": 1, "duplicate": 1}
+    assert len(stack.manifest_urls()) == 1
+
+
 def test_an_update_dataset_replaces_on_overwrite(stack: Stack, media: MediaSet) -> None:
     stack.deliver(stack.body("updates/a.mp4", media.bytes("clip.mp4")))
     stack.deliver(stack.body("updates/a.mp4", media.bytes("rotated.mp4")))

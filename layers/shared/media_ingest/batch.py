@@ -32,8 +32,8 @@ from .manifest import ManifestWriter, entry_for
 from .observability import logger, metrics
 from .records import Outcome, utcnow
 
-# The fields that identify one S3 event across redeliveries.
-EVENT_KEY = "[bucket, key, version_id, sequencer]"
+# The fields that identify one S3 event across redeliveries (see ObjectEvent.event_id).
+EVENT_KEY = "[bucket, key, version_id, sequencer, etag]"
 
 IngestFn = Callable[..., Outcome]
 

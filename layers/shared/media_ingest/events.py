@@ -38,8 +38,13 @@ class ObjectEvent(BaseModel):
 
     @property
     def event_id(self) -> str:
-        """What identifies this S3 event across redeliveries (not the SQS message id)."""
-        return "|".join((self.bucket, self.key, self.version_id or "", self.sequencer))
+        """What identifies this S3 event across redeliveries (not the SQS message id).
+
+        On AWS the sequencer alone tells two writes of one key apart; the ETag is added
+        because emulators send a constant sequencer (LocalStack) and some events carry none:
+        without it an overwrite with new content would pass for a redelivery.
+        """
+        return "|".join((self.bucket, self.key, self.version_id or "", self.sequencer, self.etag))
 
     @property
     def sequencer_order(self) -> str:
