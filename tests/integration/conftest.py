@@ -23,6 +23,7 @@ from media_ingest.adapters.catalog import DynamoCatalog
 from media_ingest.records import Outcome
 from media_ingest.report import wait_for_outcomes
 from media_ingest.stack import StackOutputs, stack_outputs
+from tests.integration import diagnostics
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.integration
@@ -53,7 +54,10 @@ class Deployed:
         return key
 
     def wait(self, keys: set[str], timeout: float = 240) -> list[Outcome]:
-        return wait_for_outcomes(self.outputs, keys, timeout=timeout)
+        try:
+            return wait_for_outcomes(self.outputs, keys, timeout=timeout)
+        except TimeoutError as exc:
+            raise TimeoutError(f"{exc}\n{diagnostics.describe(self.name, self.outputs)}") from None
 
     def wait_count(self, key: str, events: int, timeout: float = 180) -> list[Outcome]:
         """Outcomes of `key` once `events` S3 events for it have one each (bounded)."""
@@ -82,4 +86,8 @@ def deployed() -> Iterator[Deployed]:
     name = os.environ.get("MEDIA_INGEST_STACK", "media-ingest-it")
     subprocess.run(["bash", str(ROOT / "infra/deploy.sh"), name], check=True, timeout=900)
     aws.client.cache_clear()
-    yield Deployed(name, stack_outputs(name), boto3.client("s3"), boto3.client("sqs"))
+    stack = Deployed(name, stack_outputs(name), boto3.client("s3"), boto3.client("sqs"))
+    # One object through the whole path first: if the function cannot run at all, every
+    # test fails here at once, with the diagnostics, instead of each after its own timeout.
+    stack.wait({stack.drop(stack.prefix() + "preflight.txt", b"preflight\n")}, timeout=150)
+    yield stack

@@ -1,0 +1,90 @@
+"""What an integration failure report needs to be read without the machine it ran on.
+
+When outcomes do not arrive, the test output (all CI keeps) must say why: the function's
+own log lines, the queues, the event source mapping and LocalStack's warnings.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from media_ingest.report import queue_depths
+from media_ingest.stack import StackOutputs
+
+LOCALSTACK_LOG = (
+    Path(os.environ.get("MEDIA_INGEST_CACHE", Path.home() / ".cache/media-ingest"))
+    / "localstack-2026.3.0/localstack.log"
+)
+
+
+def describe(stack: str, outputs: StackOutputs) -> str:
+    sections = [
+        ("queues", _queues(outputs)),
+        ("event source mappings", _mappings(stack)),
+        ("function log (last 80 lines)", _function_log(stack)),
+        ("LocalStack log warnings (last 40)", _localstack_warnings()),
+    ]
+    return "\n".join(f"--- {title} ---\n{body}" for title, body in sections)
+
+
+def _guard(fn: Any) -> str:
+    try:
+        return str(fn())
+    except Exception as exc:  # diagnostics must never hide the failure they explain
+        return f"(unavailable: {type(exc).__name__}: {exc})"
+
+
+def _queues(outputs: StackOutputs) -> str:
+    return _guard(
+        lambda: "\n".join(
+            f"{d.name}: {d.visible} visible, {d.in_flight} in flight" for d in queue_depths(outputs)
+        )
+    )
+
+
+def _function_name(stack: str) -> str:
+    cfn = boto3.client("cloudformation")
+    outputs = cfn.describe_stacks(StackName=stack)["Stacks"][0].get("Outputs", [])
+    return next(o["OutputValue"] for o in outputs if o["OutputKey"] == "IngestFunctionName")
+
+
+def _mappings(stack: str) -> str:
+    def read() -> str:
+        lam = boto3.client("lambda")
+        found = lam.list_event_source_mappings(FunctionName=_function_name(stack))
+        return "\n".join(
+            f"{m.get('State')} {m.get('StateTransitionReason', '')} batch={m.get('BatchSize')}"
+            f" last={m.get('LastProcessingResult', '')}"
+            for m in found["EventSourceMappings"]
+        )
+
+    return _guard(read)
+
+
+def _function_log(stack: str) -> str:
+    def read() -> str:
+        logs = boto3.client("logs")
+        group = f"/aws/lambda/{_function_name(stack)}"
+        events: list[dict[str, Any]] = []
+        for page in logs.get_paginator("filter_log_events").paginate(logGroupName=group):
+            events.extend(page.get("events", []))
+        events.sort(key=lambda e: e.get("timestamp", 0))
+        return "\n".join(e.get("message", "").rstrip()[:400] for e in events[-80:]) or "(empty)"
+
+    return _guard(read)
+
+
+def _localstack_warnings() -> str:
+    def read() -> str:
+        lines = LOCALSTACK_LOG.read_text(errors="replace").splitlines()
+        picked = [
+            ln[:400] for ln in lines if " WARN " in ln or " ERROR " in ln or "Traceback" in ln
+        ]
+        picked = [ln for ln in picked if "Signatures do not match" not in ln]
+        return "\n".join(picked[-40:]) or "(none)"
+
+    return _guard(read)
