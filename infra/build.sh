@@ -22,9 +22,17 @@ PIP_CONSTRAINT="" "$python" -m pip install --quiet --disable-pip-version-check -
   -c "$out/constraints-layer.txt" \
   "aws-lambda-powertools[parser,tracer]" pydantic pydantic-settings pydicom pillow \
   2> >(grep -v "^WARNING: Location" >&2)
+# Dependencies of our dependencies that the runtime ships too (aws-xray-sdk pulls botocore):
+# a second, newer botocore in the layer would shadow the runtime's and mismatch its boto3.
+(cd "$shared" && rm -rf boto3 boto3-* botocore botocore-* s3transfer s3transfer-* \
+  urllib3 urllib3-* dateutil python_dateutil-* six.py six-* jmespath jmespath-*)
 cp -R "$root/layers/shared/media_ingest" "$shared/"
 find "$shared" -name "__pycache__" -type d -prune -exec rm -rf {} +
 rm -rf "$shared"/bin
+# Ship bytecode: /opt is read-only on Lambda, so without it every cold start compiles
+# pydantic, Powertools and our package again. unchecked-hash: zip extraction does not keep
+# the source mtimes a timestamp-checked .pyc would be validated against.
+"$python" -m compileall -q -j 0 --invalidation-mode unchecked-hash "$shared" >/dev/null
 
 bash "$root/layers/ffprobe/build.sh" "$out/ffprobe"
 echo "layers built in $out:"

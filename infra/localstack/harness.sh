@@ -12,7 +12,10 @@
 #   test     the executor plugin's own tests (unit, bridge, and live ones against LocalStack)
 #
 # Environment: MEDIA_INGEST_CACHE (default ~/.cache/media-ingest), LOCALSTACK_START_TIMEOUT
-# (seconds, default 120). Project code only needs AWS_ENDPOINT_URL=http://127.0.0.1:4566.
+# (seconds, default 120), LAMBDA_RUNTIME_ENVIRONMENT_TIMEOUT (seconds a function process may
+# take to start, default 90 rather than LocalStack's 20: a first cold start on a busy
+# two-core machine can take longer, and a failed start returns the batch to the queue for
+# the whole visibility timeout). Project code only needs AWS_ENDPOINT_URL=http://127.0.0.1:4566.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -115,6 +118,7 @@ cmd_start() {
       exec env GATEWAY_LISTEN=127.0.0.1:4566 LOCALSTACK_HOST=127.0.0.1:4566 \
         SKIP_SSL_CERT_DOWNLOAD=1 DISABLE_EVENTS=1 DNS_ADDRESS=0 \
         SQS_ENDPOINT_STRATEGY=dynamic \
+        LAMBDA_RUNTIME_ENVIRONMENT_TIMEOUT="${LAMBDA_RUNTIME_ENVIRONMENT_TIMEOUT:-90}" \
         LAMBDA_RUNTIME_EXECUTOR=process LAMBDA_PROCESS_RUNTIME_VENV="$LS_HOME/runtime-venv" \
         setsid "$VENV/bin/python" -m localstack.runtime.main
     ) >>"$LOG_FILE" 2>&1 </dev/null &
