@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+import zipfile
+from pathlib import Path
 
 import boto3
 import pytest
@@ -21,6 +25,7 @@ def deployed(stack: Stack, media: MediaSet) -> Stack:
         "IngestQueueUrl": stack.sqs.create_queue(QueueName="ingest")["QueueUrl"],
         "DeadLetterQueueUrl": stack.sqs.create_queue(QueueName="dlq")["QueueUrl"],
         "FailureQueueUrl": stack.settings.failure_queue_url,
+        "IngestFunctionName": _function(stack),
     }  # fmt: skip
     template = {
         "Resources": {"Nothing": {"Type": "AWS::CloudFormation::WaitConditionHandle"}},
@@ -38,7 +43,28 @@ def deployed(stack: Stack, media: MediaSet) -> Stack:
     return stack
 
 
+def _function(stack: Stack) -> str:
+    """The ingest function as deployed (its environment is what backfill routes by)."""
+    iam = boto3.client("iam", endpoint_url=stack.endpoint)
+    role = iam.create_role(RoleName="ingest", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as z:
+        z.writestr("app.py", "def lambda_handler(event, context): pass\n")
+    s = stack.settings
+    boto3.client("lambda", endpoint_url=stack.endpoint).create_function(
+        FunctionName="ingest", Runtime="python3.13", Role=role, Handler="app.lambda_handler",
+        Code={"ZipFile": code.getvalue()},
+        Environment={"Variables": {
+            "CATALOG_TABLE": s.catalog_table, "MANIFEST_BUCKET": s.manifest_bucket,
+            "FAILURE_QUEUE_URL": s.failure_queue_url, "DEFAULT_DATASET": s.default_dataset,
+            "DATASET_ROUTES": json.dumps(s.dataset_routes), "IGNORE_PATTERNS": ".DS_Store,*/",
+        }},
+    )  # fmt: skip
+    return "ingest"
+
+
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
+    capsys.readouterr()  # drop what the handler logged before (Lambda logs go to stdout)
     assert main(["--stack", "media-ingest", *argv]) == 0
     return capsys.readouterr().out
 
@@ -82,3 +108,64 @@ def test_unknown_stack_is_a_clear_error(
 
 def test_table_aligns_columns() -> None:
     assert table(["a", "bb"], [("xxx", 1)]).splitlines() == ["a    bb", "---  --", "xxx  1"]
+
+
+def test_failures_csv_and_filters(
+    deployed: Stack, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    rows = list(csv.DictReader(io.StringIO(run(capsys, "failures", "--csv"))))
+    assert [(r["key"], r["stage"], r["error_code"]) for r in rows] == [
+        ("bad.mp4", "probe", "CORRUPT_MEDIA")
+    ]
+    assert rows[0]["object_url"] == "https://drop.s3.us-east-1.amazonaws.com/bad.mp4"
+    assert "1 failures written" in run(
+        capsys, "failures", "--csv", "--out", str(tmp_path / "f.csv")
+    )
+    assert (tmp_path / "f.csv").read_text().count("\n") == 2
+    assert len(run(capsys, "failures", "--csv", "--code", "EMPTY_OBJECT").splitlines()) == 1
+    assert len(run(capsys, "failures", "--csv", "--since", "1h").splitlines()) == 2
+    assert main(["--stack", "media-ingest", "failures", "--code", "NOPE"]) == 2
+    assert "unknown error code" in capsys.readouterr().err
+
+
+def test_status_watch_stops_once_everything_is_accounted_for(
+    deployed: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = run(capsys, "status", "--watch", "--interval", "0.1", "--until-done")
+    assert out.count("events received: 5") == 1 and "all events accounted for" in out
+
+
+def test_backfill_enqueues_what_is_not_registered_and_a_rerun_registers_nothing_twice(
+    deployed: Stack, capsys: pytest.CaptureFixture[str], media: MediaSet, tmp_path: Path
+) -> None:
+    for name in ("one.png", "two.png", "sub dir/three ✓.png"):
+        deployed.s3.put_object(Bucket="drop", Key=f"old/{name}", Body=media.bytes("plain.png"))
+    deployed.s3.put_object(Bucket="drop", Key="old/.DS_Store", Body=b"junk")
+    state = str(tmp_path / "state.json")
+    summary = run(capsys, "backfill", "s3://drop/", "--state", state, "--json")
+    counts = json.loads(summary)["counts"]
+    # Registered already: v/clip.mp4 and a/tone.wav. bad.mp4 failed, so it gets another go.
+    assert counts == {"listed": 8, "enqueued": 4, "ignored": 2, "registered": 2}
+    _deliver_ingest_queue(deployed)
+    keys = sorted(i["key"] for i in json.loads(run(capsys, "items", "--json")))
+    assert keys == ["a/tone.wav", "old/one.png", "old/sub dir/three ✓.png", "old/two.png",
+                    "v/clip.mp4"]  # fmt: skip
+    before = json.loads(run(capsys, "status", "--json"))
+    again = json.loads(run(capsys, "backfill", "s3://drop/", "--state", state, "--json"))
+    assert again["counts"] == {"listed": 8, "enqueued": 1, "ignored": 2, "registered": 5}
+    _deliver_ingest_queue(deployed)
+    after = json.loads(run(capsys, "status", "--json"))
+    assert after["events"] == before["events"] == 9  # 5 drops + 4 backfilled, nothing twice
+    assert len(deployed.manifest_urls()) == 5
+
+
+def _deliver_ingest_queue(stack: Stack) -> None:
+    url = stack.sqs.get_queue_url(QueueName="ingest")["QueueUrl"]
+    while got := stack.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages"):
+        stack.deliver(*(m["Body"] for m in got))
+        stack.sqs.delete_message_batch(
+            QueueUrl=url,
+            Entries=[
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(got)
+            ],
+        )

@@ -3,20 +3,33 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import sys
-from collections.abc import Sequence
-from typing import Any
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TextIO
 
+from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
-from . import __version__, report
+from . import __version__, backfill, failure_log, report
 from .adapters.catalog import DynamoCatalog
+from .adapters.ingest_queue import SqsIngestQueue
+from .adapters.listing import InventoryLister, S3Lister
+from .backfill import Source
+from .progress import ProgressBar
 from .records import CatalogItem
-from .stack import StackNotFound, StackOutputs, stack_outputs
+from .routing import Router
+from .stack import StackNotFound, StackOutputs, function_settings, stack_outputs
 
 DEFAULT_STACK = os.environ.get("MEDIA_INGEST_STACK", "media-ingest")
+STATE_DIR = (
+    Path(os.environ.get("MEDIA_INGEST_CACHE", Path.home() / ".cache/media-ingest")) / "backfill"
+)
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
@@ -57,8 +70,34 @@ def _dump(models: BaseModel | Sequence[BaseModel]) -> str:
 
 
 def cmd_status(outputs: StackOutputs, args: argparse.Namespace) -> str:
-    state = report.status(outputs)
-    if args.json:
+    if args.watch:
+        return watch(outputs, args.interval, args.until_done)
+    return render_status(report.status(outputs), args.json)
+
+
+def watch(
+    outputs: StackOutputs, interval: float, until_done: bool,
+    sleep: Callable[[float], None] = time.sleep, out: TextIO | None = None,
+) -> str:  # fmt: skip
+    """Redraw the status every `interval` seconds until Ctrl-C (or until all is accounted)."""
+    stream = out or sys.stdout
+    clear = "\x1b[H\x1b[2J" if stream.isatty() else ""
+    try:
+        while True:
+            state = report.status(outputs)
+            stamp = datetime.now().strftime("%H:%M:%S")
+            stream.write(f"{clear}{stamp}  (every {interval:g}s, Ctrl-C to stop)\n")
+            stream.write(render_status(state, False) + "\n\n")
+            stream.flush()
+            if until_done and state.accounted:
+                return "all events accounted for"
+            sleep(interval)
+    except KeyboardInterrupt:
+        return ""
+
+
+def render_status(state: report.Status, as_json: bool) -> str:
+    if as_json:
         return json.dumps(state.model_dump() | {"accounted": state.accounted}, indent=2)
     total = sum(state.outcomes.values())
     lines = [
@@ -90,7 +129,23 @@ def cmd_items(outputs: StackOutputs, args: argparse.Namespace) -> str:
 
 
 def cmd_failures(outputs: StackOutputs, args: argparse.Namespace) -> str:
-    records = DynamoCatalog(outputs.RegistryTableName).failures()
+    catalog = DynamoCatalog(outputs.RegistryTableName)
+    since = failure_log.parse_since(args.since) if args.since else None
+    codes = failure_log.parse_codes(args.code)
+    if args.all:
+        records = [
+            f
+            for f in catalog.failures()
+            if (since is None or f.failed_at >= since) and (not codes or f.error_code in codes)
+        ]
+    else:
+        records = failure_log.outstanding(catalog.failures(), catalog.items(), since, codes)
+    if args.csv:
+        text = failure_log.to_csv(records)
+        if args.out:
+            Path(args.out).write_text(text)
+            return f"{len(records)} failures written to {args.out}"
+        return text.rstrip("\n")
     if args.json:
         return _dump(records)
     rows = [
@@ -127,6 +182,76 @@ def cmd_manifests(outputs: StackOutputs, args: argparse.Namespace) -> str:
     return table(["dataset", "part", "entries", "bytes", "state", "location"], rows)
 
 
+def cmd_backfill(outputs: StackOutputs, args: argparse.Namespace) -> str:
+    settings = function_settings(outputs)
+    source = Source.parse(args.source)
+    inventory = Source.parse(args.inventory) if args.inventory else None
+    lister: backfill.Lister = InventoryLister(source, inventory) if inventory else S3Lister(source)
+    path = Path(args.state) if args.state else _state_path(args.stack, args.source, args.inventory)
+    state = None if args.restart else backfill.BackfillState.load(path)
+    if state is None or state.done:
+        state = backfill.BackfillState(source=str(source), inventory=args.inventory)
+    else:
+        print(f"resuming {source} from {path} ({state.counts.listed} objects already listed)",
+              file=sys.stderr)  # fmt: skip
+    if state.total is None and not args.no_count:
+        state.total = lister.count()
+    bar = ProgressBar(total=state.total)
+    run = backfill.Backfill(
+        lister=lister,
+        catalog=DynamoCatalog(outputs.RegistryTableName),
+        queue=SqsIngestQueue(outputs.IngestQueueUrl),
+        router=Router(settings.default_dataset, settings.dataset_routes, settings.ignore_patterns),
+        region=settings.region,
+        url_style=settings.object_url_style,
+        rate=backfill.RateLimit(args.rate),
+        state_path=path,
+        progress=_BarProgress(bar),
+    )
+    try:
+        run.run(state, limit=args.limit)
+    except KeyboardInterrupt:
+        bar.close(state.counts.listed, "interrupted")
+        print(f"interrupted: run the same command again to resume (state: {path})",
+              file=sys.stderr)  # fmt: skip
+        raise
+    bar.close(state.counts.listed)
+    return _backfill_summary(state, path, args.json)
+
+
+class _BarProgress:
+    def __init__(self, bar: ProgressBar) -> None:
+        self.bar = bar
+
+    def update(self, state: backfill.BackfillState) -> None:
+        self.bar.show(state.counts.listed, f"enqueued {state.counts.enqueued}")
+
+
+def _state_path(stack: str, source: str, inventory: str | None) -> Path:
+    digest = hashlib.sha256(f"{source}\n{inventory or ''}".encode()).hexdigest()[:16]
+    return STATE_DIR / stack / f"backfill-{digest}.json"
+
+
+def _backfill_summary(state: backfill.BackfillState, path: Path, as_json: bool) -> str:
+    if as_json:
+        return state.model_dump_json(indent=2)
+    c = state.counts
+    rows = [
+        ("listed", c.listed),
+        ("enqueued", c.enqueued),
+        ("skipped by ignore rules", c.ignored),
+        ("already registered", c.registered),
+    ]
+    verdict = "complete" if state.done else f"stopped early; rerun to continue (state: {path})"
+    return "\n".join(
+        [
+            f"backfill of {state.source}: {verdict}",
+            table(["objects", "count"], rows),
+            "outcomes arrive asynchronously: media-ingest status --watch",
+        ]
+    )
+
+
 COMMANDS: dict[str, tuple[Any, str]] = {
     "status": (cmd_status, "events received, the count of each outcome, queue depths"),
     "items": (cmd_items, "registered items with their probe metadata"),
@@ -135,6 +260,10 @@ COMMANDS: dict[str, tuple[Any, str]] = {
         "failure records (read from the catalog; the queue is not consumed)",
     ),
     "manifests": (cmd_manifests, "manifest parts per dataset: entries, size, sealed or open"),
+    "backfill": (
+        cmd_backfill,
+        "enqueue objects already in a bucket on the ingest path (resumable, rate-bounded)",
+    ),
 }
 
 
@@ -156,7 +285,60 @@ def parser() -> argparse.ArgumentParser:
         command.add_argument("--json", action="store_true", help="machine-readable JSON output")
         if name == "items":
             command.add_argument("--dataset", help="only items of this dataset")
+        if name in OPTIONS:
+            OPTIONS[name](command)
     return top
+
+
+def _status_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--watch", action="store_true", help="redraw live until Ctrl-C")
+    command.add_argument("--interval", type=float, default=2.0, help="seconds between redraws")
+    command.add_argument(
+        "--until-done", action="store_true", help="with --watch: stop once all is accounted for"
+    )
+
+
+def _failures_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--csv", action="store_true",
+        help="CSV, one row per failed file: object_url, key, dataset, stage, error_code, "
+        "message, failed_at",
+    )  # fmt: skip
+    command.add_argument("--out", help="with --csv: write to this file instead of stdout")
+    command.add_argument("--since", help="only failures since: 30m, 2h, 7d or an ISO time (UTC)")
+    command.add_argument(
+        "--code", action="append", default=[],
+        help="only these error codes (repeat or comma-separate), e.g. CORRUPT_MEDIA",
+    )  # fmt: skip
+    command.add_argument(
+        "--all", action="store_true",
+        help="every failure record, including earlier failures of a file and files "
+        "registered since (default: the latest failure of each file still failed)",
+    )  # fmt: skip
+
+
+def _backfill_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument("source", metavar="s3://BUCKET/PREFIX", help="objects to enqueue")
+    command.add_argument(
+        "--inventory", metavar="s3://BUCKET/KEY",
+        help="an S3 Inventory manifest.json (CSV) listing the bucket, instead of listing it",
+    )  # fmt: skip
+    command.add_argument(
+        "--rate", type=float, default=100.0, help="messages per second at most (default 100)"
+    )
+    command.add_argument("--limit", type=int, help="stop after this many objects (resumable)")
+    command.add_argument(
+        "--state", help=f"resume file (default: under {STATE_DIR}/STACK/, one per source)"
+    )
+    command.add_argument("--restart", action="store_true", help="ignore a saved position")
+    command.add_argument("--no-count", action="store_true", help="skip the counting pass (no ETA)")
+
+
+OPTIONS: dict[str, Callable[[argparse.ArgumentParser], None]] = {
+    "status": _status_options,
+    "failures": _failures_options,
+    "backfill": _backfill_options,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -167,7 +349,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"media-ingest: {exc}", file=sys.stderr)
         return 2
     handler = COMMANDS[args.command][0]
-    print(handler(outputs, args))
+    try:
+        text = handler(outputs, args)
+    except KeyboardInterrupt:
+        return 130
+    except (ValueError, LookupError) as exc:  # bad option values, a missing output
+        print(f"media-ingest {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except ClientError as exc:
+        print(f"media-ingest {args.command}: AWS refused: {exc}", file=sys.stderr)
+        return 1
+    if text:
+        print(text)
     return 0
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from urllib.parse import unquote_plus
+from urllib.parse import quote_plus, unquote_plus
 
 from aws_lambda_powertools.utilities.parser.models import S3Model, S3RecordModel
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -103,3 +103,42 @@ def to_object_event(record: S3RecordModel) -> ObjectEvent:
 def decode_key(raw: str) -> str:
     """Keys in S3 events are form-encoded: '+' is a space and '%2B' a plus."""
     return unquote_plus(raw)
+
+
+def form_encode_key(key: str) -> str:
+    """The form encoding S3 applies to keys in event notifications (inverse of decode_key)."""
+    return quote_plus(key, safe="/")
+
+
+BACKFILL_EVENT = "ObjectCreated:Backfill"
+
+
+def backfill_body(
+    bucket: str, key: str, *, size: int, etag: str, region: str, event_time: datetime
+) -> str:
+    """An SQS message body for an object that already existed, shaped as S3 would send it.
+
+    No sequencer: the same object backfilled twice is then the same event (one outcome).
+    The event name is our own, so logs and metrics tell backfills from real uploads.
+    """
+    record = {
+        "eventVersion": "2.1",
+        "eventSource": "aws:s3",
+        "awsRegion": region,
+        "eventTime": event_time.isoformat().replace("+00:00", "Z"),
+        "eventName": BACKFILL_EVENT,
+        "userIdentity": {"principalId": "media-ingest-backfill"},
+        "requestParameters": {"sourceIPAddress": "s3.amazonaws.com"},
+        "responseElements": {"x-amz-request-id": "backfill", "x-amz-id-2": "backfill"},
+        "s3": {
+            "s3SchemaVersion": "1.0",
+            "configurationId": "media-ingest-backfill",
+            "bucket": {
+                "name": bucket,
+                "ownerIdentity": {"principalId": "media-ingest-backfill"},
+                "arn": f"arn:aws:s3:::{bucket}",
+            },
+            "object": {"key": form_encode_key(key), "size": size, "eTag": etag.strip('"')},
+        },
+    }
+    return json.dumps({"Records": [record]}, ensure_ascii=False)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
 from .aws import client as default_client
+from .settings import Settings
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudformation import CloudFormationClient
@@ -26,6 +27,7 @@ class StackOutputs(BaseModel):
     IngestQueueUrl: str
     DeadLetterQueueUrl: str
     FailureQueueUrl: str
+    IngestFunctionName: str | None = None
 
 
 def stack_outputs(name: str, client: CloudFormationClient | None = None) -> StackOutputs:
@@ -36,3 +38,17 @@ def stack_outputs(name: str, client: CloudFormationClient | None = None) -> Stac
         raise StackNotFound(f"stack {name!r} not found: {exc}") from exc
     outputs = {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
     return StackOutputs.model_validate(outputs)
+
+
+def function_settings(outputs: StackOutputs, client: Any = None) -> Settings:
+    """The ingest function's configuration as deployed (routes, ignore rules, URL style).
+
+    Operator commands that must decide as the function does (backfill) read it from there.
+    """
+    if not outputs.IngestFunctionName:
+        raise StackNotFound("the stack has no IngestFunctionName output")
+    lam = client or default_client("lambda")
+    config = lam.get_function_configuration(FunctionName=outputs.IngestFunctionName)
+    env = dict(config.get("Environment", {}).get("Variables", {}))
+    env["AWS_REGION"] = lam.meta.region_name
+    return Settings.model_validate(env)

@@ -9,6 +9,7 @@ JSON in `doc`, so readers never reassemble attributes.
 from __future__ import annotations
 
 import hashlib
+import time
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -21,6 +22,9 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 SEQUENCER_WIDTH = 64
+
+
+BATCH_GET_MAX = 100  # DynamoDB's BatchGetItem limit
 
 
 def item_pk(dataset: str, url: str) -> str:
@@ -72,6 +76,27 @@ class DynamoCatalog:
             return WriteResult(written=False, previous=_parse_item(found) if found else None)
         old = response.get("Attributes")
         return WriteResult(written=True, previous=_parse_item(old) if old else None)
+
+    def registered(self, pairs: list[tuple[str, str]]) -> set[tuple[str, str]]:
+        """The (dataset, object URL) pairs with a catalog item: batched reads, keys only."""
+        by_pk = {item_pk(dataset, url): (dataset, url) for dataset, url in pairs}
+        found: set[tuple[str, str]] = set()
+        pks = list(by_pk)
+        for start in range(0, len(pks), BATCH_GET_MAX):
+            request: dict[str, Any] = {
+                self.table: {
+                    "Keys": [{"pk": {"S": pk}} for pk in pks[start : start + BATCH_GET_MAX]],
+                    "ProjectionExpression": "pk",
+                }
+            }
+            while request:  # unprocessed keys come back under throttling: ask again
+                response = self.ddb.batch_get_item(RequestItems=request)
+                for row in response.get("Responses", {}).get(self.table, []):
+                    found.add(by_pk[row["pk"]["S"]])
+                request = dict(response.get("UnprocessedKeys") or {})
+                if request:
+                    time.sleep(0.1)
+        return found
 
     def record_failure(self, record: FailureRecord) -> None:
         self.ddb.put_item(
