@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 import json
 import zipfile
 from pathlib import Path
+from urllib.parse import quote_plus
 
 import boto3
 import pytest
 
 from media_ingest.cli import main, table
+from media_ingest.wiring import build_runner
 from tests.handlers.conftest import Stack
 from tests.support.media import MediaSet
 
@@ -169,3 +172,84 @@ def _deliver_ingest_queue(stack: Stack) -> None:
                 {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(got)
             ],
         )
+
+
+def test_backfill_from_an_s3_inventory_report(
+    deployed: Stack, capsys: pytest.CaptureFixture[str], media: MediaSet, tmp_path: Path
+) -> None:
+    deployed.s3.create_bucket(Bucket="inventory")
+    keys = ["inv/a.png", "inv/b c+d.png", "other/skip.png", "inv/.DS_Store"]
+    etags = [
+        deployed.s3.put_object(Bucket="drop", Key=key, Body=media.bytes("plain.png"))["ETag"]
+        for key in keys
+    ]
+    # Inventory CSVs URL-encode keys; the report lists other prefixes and old versions too.
+    size = len(media.bytes("plain.png"))
+    lines = [
+        f'"drop","{quote_plus(k)}","{size}","{e.strip(chr(34))}","true"'
+        for k, e in zip(keys, etags, strict=True)
+    ]
+    lines.append(f'"drop","inv/old.png","{size}","e9","false"')
+    deployed.s3.put_object(
+        Bucket="inventory", Key="drop/inv-1/data/1.csv.gz",
+        Body=gzip.compress("\n".join(lines).encode()),
+    )  # fmt: skip
+    manifest = {
+        "sourceBucket": "drop", "destinationBucket": "arn:aws:s3:::inventory",
+        "fileFormat": "CSV", "fileSchema": "Bucket, Key, Size, ETag, IsLatest",
+        "files": [{"key": "drop/inv-1/data/1.csv.gz", "size": 1, "MD5checksum": "x"}],
+    }  # fmt: skip
+    deployed.s3.put_object(
+        Bucket="inventory", Key="drop/inv-1/manifest.json", Body=json.dumps(manifest)
+    )
+    out = run(
+        capsys, "backfill", "s3://drop/inv/", "--inventory",
+        "s3://inventory/drop/inv-1/manifest.json", "--state", str(tmp_path / "s.json"), "--json",
+    )  # fmt: skip
+    assert json.loads(out)["counts"] == {"listed": 3, "enqueued": 2, "ignored": 1, "registered": 0}
+    _deliver_ingest_queue(deployed)
+    keys_now = {i["key"] for i in json.loads(run(capsys, "items", "--json"))}
+    assert {"inv/a.png", "inv/b c+d.png"} <= keys_now and "other/skip.png" not in keys_now
+
+
+def test_redrive_failures_after_a_fix_registers_each_file_once(
+    deployed: Stack, capsys: pytest.CaptureFixture[str], media: MediaSet
+) -> None:
+    # A probe timeout too short for anything: the "bug" a later deployment fixes.
+    broken = build_runner(deployed.settings.model_copy(update={"probe_timeout_seconds": 1e-4}))
+    deployed.deliver(deployed.body("slow/clip.mp4", media.bytes("clip.mp4")), runner=broken)
+    codes = {f["key"]: f["error_code"] for f in json.loads(run(capsys, "failures", "--json"))}
+    assert codes["slow/clip.mp4"] == "PROBE_TIMEOUT"
+    assert "would redrive 2 failure records" in run(capsys, "redrive", "--failures", "--dry-run")
+    counts = json.loads(run(capsys, "redrive", "--failures", "--code", "PROBE_TIMEOUT", "--json"))
+    assert counts == {"moved": 0, "poison_left": 0, "redriven": 1, "gone": 0}
+    # Redriving twice before the queue is drained: the same event, one outcome.
+    run(capsys, "redrive", "--failures", "--code", "PROBE_TIMEOUT")
+    _deliver_ingest_queue(deployed)  # the fixed code
+    items = [i for i in json.loads(run(capsys, "items", "--json")) if i["key"] == "slow/clip.mp4"]
+    assert len(items) == 1
+    status = json.loads(run(capsys, "status", "--json"))
+    assert status["events"] == 7 and status["outcomes"]["registered"] == 3  # 5 + fail + redrive
+    again = json.loads(run(capsys, "redrive", "--failures", "--code", "PROBE_TIMEOUT", "--json"))
+    assert again["redriven"] == 0  # registered since it failed: nothing left to redrive
+    assert "PROBE_TIMEOUT" not in run(capsys, "failures", "--csv")
+
+
+def test_redrive_dead_letters_moves_s3_events_and_leaves_poison(
+    deployed: Stack, capsys: pytest.CaptureFixture[str], media: MediaSet
+) -> None:
+    dlq = deployed.sqs.get_queue_url(QueueName="dlq")["QueueUrl"]
+    deployed.sqs.send_message(
+        QueueUrl=dlq, MessageBody=deployed.body("late.png", media.bytes("plain.png"))
+    )
+    deployed.sqs.send_message(QueueUrl=dlq, MessageBody="not an S3 event")
+    counts = json.loads(run(capsys, "redrive", "--dead-letters", "--json"))
+    assert counts == {"moved": 1, "poison_left": 1, "redriven": 0, "gone": 0}
+    _deliver_ingest_queue(deployed)
+    assert "late.png" in {i["key"] for i in json.loads(run(capsys, "items", "--json"))}
+    attrs = deployed.sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["All"])["Attributes"]
+    left = int(attrs["ApproximateNumberOfMessages"]) + int(
+        attrs["ApproximateNumberOfMessagesNotVisible"]
+    )
+    assert left == 1
+    assert main(["--stack", "media-ingest", "redrive"]) == 2

@@ -16,7 +16,7 @@ def test_object_created_event_is_parsed_with_identity() -> None:
     [event] = parse_body(body)
     assert (event.bucket, event.key, event.size, event.etag) == ("drop", "a/clip.mp4", 1234, "abc")
     assert event.event_name == "ObjectCreated:Put"
-    assert event.event_id == "drop|a/clip.mp4||0A1B|abc"
+    assert event.event_id == "drop|a/clip.mp4||0A1B|abc|REQ"
 
 
 def test_form_encoded_keys_are_decoded() -> None:

@@ -33,7 +33,7 @@ from .observability import logger, metrics
 from .records import Outcome, utcnow
 
 # The fields that identify one S3 event across redeliveries (see ObjectEvent.event_id).
-EVENT_KEY = "[bucket, key, version_id, sequencer, etag]"
+EVENT_KEY = "[bucket, key, version_id, sequencer, etag, request_id]"
 
 IngestFn = Callable[..., Outcome]
 

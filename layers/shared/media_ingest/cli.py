@@ -18,11 +18,14 @@ from pydantic import BaseModel
 
 from . import __version__, backfill, failure_log, report
 from .adapters.catalog import DynamoCatalog
-from .adapters.ingest_queue import SqsIngestQueue
+from .adapters.ingest_queue import SqsDeadLetters, SqsIngestQueue
 from .adapters.listing import InventoryLister, S3Lister
+from .adapters.objects import S3Objects
+from .aws import client as default_client
 from .backfill import Source
 from .progress import ProgressBar
-from .records import CatalogItem
+from .records import CatalogItem, FailureRecord
+from .redrive import Redrive, RedriveCounts
 from .routing import Router
 from .stack import StackNotFound, StackOutputs, function_settings, stack_outputs
 
@@ -252,6 +255,48 @@ def _backfill_summary(state: backfill.BackfillState, path: Path, as_json: bool) 
     )
 
 
+def cmd_redrive(outputs: StackOutputs, args: argparse.Namespace) -> str:
+    if not (args.dead_letters or args.failures):
+        raise ValueError("say what to redrive: --dead-letters, --failures, or both")
+    counts = RedriveCounts()
+    bar = ProgressBar(total=None)
+    region = default_client("sqs").meta.region_name
+    run = Redrive(
+        ingest=SqsIngestQueue(outputs.IngestQueueUrl),
+        region=region,
+        progress=lambda c: bar.show(c.moved + c.redriven),
+    )
+    chosen: list[FailureRecord] = []
+    if args.failures:
+        catalog = DynamoCatalog(outputs.RegistryTableName)
+        since = failure_log.parse_since(args.since) if args.since else None
+        codes = failure_log.parse_codes(args.code)
+        chosen = failure_log.outstanding(catalog.failures(), catalog.items(), since, codes)
+        bar.total = len(chosen)
+    if args.dry_run:
+        return f"would redrive {len(chosen)} failure records" + (
+            " and every S3 event in the dead-letter queue" if args.dead_letters else ""
+        )
+    try:
+        if args.dead_letters:
+            run.dead_letters(SqsDeadLetters(outputs.DeadLetterQueueUrl), counts)
+        if chosen:
+            run.failures(chosen, S3Objects(), counts)
+    finally:
+        bar.close(counts.moved + counts.redriven)
+    if args.json:
+        return counts.model_dump_json(indent=2)
+    rows = [
+        ("dead-lettered messages moved to the ingest queue", counts.moved),
+        ("poison messages left in the dead-letter queue", counts.poison_left),
+        ("failed files sent for another attempt", counts.redriven),
+        ("failed files no longer in the bucket", counts.gone),
+    ]
+    return table(["redrive", "count"], rows) + (
+        "\noutcomes arrive asynchronously: media-ingest status --watch"
+    )
+
+
 COMMANDS: dict[str, tuple[Any, str]] = {
     "status": (cmd_status, "events received, the count of each outcome, queue depths"),
     "items": (cmd_items, "registered items with their probe metadata"),
@@ -260,6 +305,10 @@ COMMANDS: dict[str, tuple[Any, str]] = {
         "failure records (read from the catalog; the queue is not consumed)",
     ),
     "manifests": (cmd_manifests, "manifest parts per dataset: entries, size, sealed or open"),
+    "redrive": (
+        cmd_redrive,
+        "after a fix: dead-lettered messages and failed files back to ingestion (idempotent)",
+    ),
     "backfill": (
         cmd_backfill,
         "enqueue objects already in a bucket on the ingest path (resumable, rate-bounded)",
@@ -334,10 +383,28 @@ def _backfill_options(command: argparse.ArgumentParser) -> None:
     command.add_argument("--no-count", action="store_true", help="skip the counting pass (no ETA)")
 
 
+def _redrive_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--dead-letters", action="store_true",
+        help="move every S3-event message of the dead-letter queue back to the ingest queue "
+        "(poison messages stay)",
+    )  # fmt: skip
+    command.add_argument(
+        "--failures", action="store_true",
+        help="send each file still failed (latest record per file) for another attempt",
+    )  # fmt: skip
+    command.add_argument("--since", help="with --failures: only failures since (30m, 2h, 7d, ISO)")
+    command.add_argument(
+        "--code", action="append", default=[], help="with --failures: only these error codes"
+    )
+    command.add_argument("--dry-run", action="store_true", help="count, send nothing")
+
+
 OPTIONS: dict[str, Callable[[argparse.ArgumentParser], None]] = {
     "status": _status_options,
     "failures": _failures_options,
     "backfill": _backfill_options,
+    "redrive": _redrive_options,
 }
 
 

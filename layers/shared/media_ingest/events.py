@@ -32,6 +32,7 @@ class ObjectEvent(BaseModel):
     etag: str = ""
     version_id: str | None = None
     sequencer: str = ""
+    request_id: str = ""
     event_name: str
     event_time: datetime
     region: str
@@ -42,9 +43,14 @@ class ObjectEvent(BaseModel):
 
         On AWS the sequencer alone tells two writes of one key apart; the ETag is added
         because emulators send a constant sequencer (LocalStack) and some events carry none:
-        without it an overwrite with new content would pass for a redelivery.
+        without it an overwrite with new content would pass for a redelivery. The request id
+        (the same in every redelivery of a notification) tells our own events apart: a
+        backfill from a redrive of a failure.
         """
-        return "|".join((self.bucket, self.key, self.version_id or "", self.sequencer, self.etag))
+        return "|".join(
+            (self.bucket, self.key, self.version_id or "", self.sequencer, self.etag,
+             self.request_id)
+        )  # fmt: skip
 
     @property
     def sequencer_order(self) -> str:
@@ -94,6 +100,7 @@ def to_object_event(record: S3RecordModel) -> ObjectEvent:
         etag=(obj.eTag or "").strip('"'),
         version_id=obj.versionId or None,
         sequencer=obj.sequencer or "",
+        request_id=record.responseElements.x_amz_request_id,
         event_name=record.eventName,
         event_time=record.eventTime,
         region=record.awsRegion,
@@ -111,25 +118,28 @@ def form_encode_key(key: str) -> str:
 
 
 BACKFILL_EVENT = "ObjectCreated:Backfill"
+REDRIVE_EVENT = "ObjectCreated:Redrive"
 
 
 def backfill_body(
-    bucket: str, key: str, *, size: int, etag: str, region: str, event_time: datetime
-) -> str:
+    bucket: str, key: str, *, size: int, etag: str, region: str, event_time: datetime,
+    event_name: str = BACKFILL_EVENT, request_id: str = "backfill",
+) -> str:  # fmt: skip
     """An SQS message body for an object that already existed, shaped as S3 would send it.
 
-    No sequencer: the same object backfilled twice is then the same event (one outcome).
-    The event name is our own, so logs and metrics tell backfills from real uploads.
+    No sequencer: the same object backfilled twice is then the same event (one outcome);
+    `request_id` makes it a different one (a redrive of one particular failure). The event
+    name is our own, so logs and metrics tell these from real uploads.
     """
     record = {
         "eventVersion": "2.1",
         "eventSource": "aws:s3",
         "awsRegion": region,
         "eventTime": event_time.isoformat().replace("+00:00", "Z"),
-        "eventName": BACKFILL_EVENT,
+        "eventName": event_name,
         "userIdentity": {"principalId": "media-ingest-backfill"},
         "requestParameters": {"sourceIPAddress": "s3.amazonaws.com"},
-        "responseElements": {"x-amz-request-id": "backfill", "x-amz-id-2": "backfill"},
+        "responseElements": {"x-amz-request-id": request_id, "x-amz-id-2": "media-ingest"},
         "s3": {
             "s3SchemaVersion": "1.0",
             "configurationId": "media-ingest-backfill",

@@ -1,4 +1,4 @@
-"""The ingest queue (SQS), written to by operator commands (backfill): batches of ten."""
+"""The ingest queue and its dead-letter queue (SQS), as operator commands use them."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import time
 from typing import TYPE_CHECKING
 
 from ..aws import ClientSlot
+from ..redrive import Message
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -41,3 +42,32 @@ class SqsIngestQueue:
                 return
             time.sleep(min(0.1 * 2**round_, 5))
         raise SendFailed(f"{len(pending)} messages not accepted after {MAX_ROUNDS} rounds")
+
+
+class SqsDeadLetters:
+    """The dead-letter queue, read for a redrive."""
+
+    sqs: ClientSlot[SQSClient] = ClientSlot("sqs")
+
+    def __init__(self, queue_url: str, client: SQSClient | None = None) -> None:
+        self.queue_url = queue_url
+        self.sqs = client
+
+    def receive(self) -> list[Message]:
+        got = self.sqs.receive_message(
+            QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1,
+            VisibilityTimeout=120,
+        ).get("Messages", [])  # fmt: skip
+        return [
+            Message(message_id=m["MessageId"], receipt=m["ReceiptHandle"], body=m["Body"])
+            for m in got
+        ]
+
+    def delete(self, messages: list[Message]) -> None:
+        if messages:
+            self.sqs.delete_message_batch(
+                QueueUrl=self.queue_url,
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": m.receipt} for i, m in enumerate(messages)
+                ],
+            )

@@ -1,4 +1,4 @@
-"""The drop bucket, read side: range reads and presigned URLs for the prober."""
+"""The drop bucket, read side: range reads and presigned URLs for the prober, heads for redrive."""
 
 from __future__ import annotations
 
@@ -50,6 +50,16 @@ class S3Objects:
                 return b""
             raise
         return bytes(response["Body"].read())
+
+    def head(self, bucket: str, key: str) -> tuple[int, str] | None:
+        """(size, ETag) of the current version; None when the object is gone."""
+        try:
+            found = self.s3.head_object(Bucket=bucket, Key=key)
+        except ClientError as exc:
+            if error_code(exc) in _GONE:
+                return None
+            raise
+        return int(found["ContentLength"]), str(found["ETag"]).strip('"')
 
     def presign(self, event: ObjectEvent) -> str:
         params: dict[str, Any] = {"Bucket": event.bucket, "Key": event.key}
