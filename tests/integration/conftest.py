@@ -89,5 +89,5 @@ def deployed() -> Iterator[Deployed]:
     stack = Deployed(name, stack_outputs(name), boto3.client("s3"), boto3.client("sqs"))
     # One object through the whole path first: if the function cannot run at all, every
     # test fails here at once, with the diagnostics, instead of each after its own timeout.
-    stack.wait({stack.drop(stack.prefix() + "preflight.txt", b"preflight\n")}, timeout=150)
+    stack.wait({stack.drop(stack.prefix() + "preflight.txt", b"preflight\n")}, timeout=300)
     yield stack

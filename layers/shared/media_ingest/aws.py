@@ -20,10 +20,30 @@ _CONFIG = Config(
 )
 
 
+class RetryCounter:
+    """HTTP attempts beyond the first, over every shared client (for the AwsRetries metric)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def on_send(self, request: Any, **_: Any) -> None:
+        if request.context.get("retries", {}).get("attempt", 1) > 1:
+            self.count += 1
+
+    def take(self) -> int:
+        taken, self.count = self.count, 0
+        return taken
+
+
+retries = RetryCounter()
+
+
 @cache
 def client(service: str) -> Any:
-    """The shared client for a service (retries: standard mode, 5 attempts)."""
-    return boto3.session.Session().client(service, config=_CONFIG)  # type: ignore[call-overload]
+    """The shared client for a service (retries: standard mode, 5 attempts, counted)."""
+    made = boto3.session.Session().client(service, config=_CONFIG)  # type: ignore[call-overload]
+    made.meta.events.register("before-send", retries.on_send)
+    return made
 
 
 def error_code(exc: Exception) -> str:

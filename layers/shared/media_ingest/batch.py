@@ -26,6 +26,7 @@ from aws_lambda_powertools.utilities.idempotency import (
 from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from . import aws
 from .events import ObjectEvent, parse_body
 from .ingest import Ingestor
 from .manifest import ManifestWriter, entry_for
@@ -85,6 +86,9 @@ class BatchRunner:
         failed = self._append_manifests(outcomes, started)
         failures = processor.response()["batchItemFailures"]
         failures += [{"itemIdentifier": message_id} for message_id in sorted(failed)]
+        metrics.add_metric(name="AwsRetries", unit=MetricUnit.Count, value=aws.retries.take())
+        if failures:
+            metrics.add_metric(name="MessagesRetried", unit=MetricUnit.Count, value=len(failures))
         return {"batchItemFailures": failures}
 
     def _record(self, record: SQSRecord) -> list[Outcome]:
@@ -98,6 +102,8 @@ class BatchRunner:
 
     def _ingest_record(self, record: SQSRecord) -> list[Outcome]:
         attempt = int(record.attributes.approximate_receive_count or 1)
+        if attempt > 1:
+            metrics.add_metric(name="Redelivered", unit=MetricUnit.Count, value=1)
         events = parse_body(record.body)
         if not events:
             logger.info("S3 test event or no object-created record: consumed")
