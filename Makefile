@@ -16,6 +16,7 @@ lint: setup  ## format check, lint, types, template checks
 	$(VENV)/ruff check .
 	$(VENV)/mypy
 	$(VENV)/cfn-lint template.yaml
+	.cache/checkov/bin/checkov --config-file .checkov.yaml --file template.yaml
 
 unit: setup  ## unit and handler tests (moto), no LocalStack
 	$(VENV)/pytest -m "not integration"

@@ -42,4 +42,19 @@ if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; th
   fi
   echo "$want" > "$stamp"
 fi
+# checkov (make lint) gets a venv of its own: its exact pins (boto3 among them) clash with
+# constraints.txt. infra/checkov-constraints.txt pins it and everything it pulls in.
+checkov_venv=.cache/checkov
+checkov_stamp=$checkov_venv/.media-ingest-stamp
+checkov_want=$(sha256sum infra/checkov-constraints.txt | cut -c1-16)
+if [ ! -x "$checkov_venv/bin/checkov" ] || [ "$(cat "$checkov_stamp" 2>/dev/null)" != "$checkov_want" ]; then
+  say "creating $checkov_venv (checkov, for make lint)"
+  "$python" -m venv "$checkov_venv"
+  log=$checkov_venv/pip-install.log
+  if ! PIP_CONSTRAINT="" "$checkov_venv/bin/pip" install --disable-pip-version-check \
+       -c infra/checkov-constraints.txt checkov >"$log" 2>&1; then
+    tail -40 "$log" >&2; echo "setup: checkov install failed (full log: $log)" >&2; exit 1
+  fi
+  echo "$checkov_want" > "$checkov_stamp"
+fi
 say "ready: .venv ($(.venv/bin/python --version)), $(ffprobe -version | head -1 | cut -d' ' -f1-3)"
