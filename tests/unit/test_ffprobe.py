@@ -137,6 +137,22 @@ def test_runner_timeout_is_a_clear_error(tmp_path: Any) -> None:
     assert caught.value.code is ErrorCode.PROBE_TIMEOUT
 
 
+def test_failure_reasons_never_carry_the_presigned_url(tmp_path: Any) -> None:
+    url = "https://drop.s3.amazonaws.com/k.mp4?X-Amz-Credential=AKIAX%2Fus&X-Amz-Signature=abc"
+    noisy = tmp_path / "ffprobe"
+    noisy.write_text(
+        "#!/bin/sh\n"
+        f"echo '[https @ 0x1] Opening {url} for reading' >&2\n"
+        f"echo \"[mov @ 0x2] moov atom not found ('{url[:60]}...')\" >&2\n"
+        "exit 1\n"
+    )
+    noisy.chmod(0o755)
+    with pytest.raises(MediaError) as caught:
+        FfprobeRunner(binary=str(noisy)).run(url, "mov")
+    assert caught.value.code is ErrorCode.CORRUPT_MEDIA
+    assert "X-Amz" not in caught.value.message and "s3.amazonaws.com" not in caught.value.message
+
+
 def test_missing_binary_is_transient() -> None:
     with pytest.raises(TransientError):
         FfprobeRunner(binary="/nonexistent/ffprobe").run("http://127.0.0.1/x", "mov")

@@ -104,6 +104,9 @@ class BatchRunner:
         attempt = int(record.attributes.approximate_receive_count or 1)
         if attempt > 1:
             metrics.add_metric(name="Redelivered", unit=MetricUnit.Count, value=1)
+        if record.attributes.sent_timestamp:
+            age_ms = max(utcnow().timestamp() * 1000 - int(record.attributes.sent_timestamp), 0)
+            metrics.add_metric(name="QueueAge", unit=MetricUnit.Milliseconds, value=age_ms)
         events = parse_body(record.body)
         if not events:
             logger.info("S3 test event or no object-created record: consumed")

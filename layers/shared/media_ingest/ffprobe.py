@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -107,7 +108,7 @@ class FfprobeRunner:
             raise MediaError(
                 ErrorCode.PROBE_TIMEOUT, f"ffprobe did not finish in {self.timeout_seconds:g} s"
             ) from exc
-        stderr = done.stderr.decode("utf-8", "replace").replace(url, "<object>")
+        stderr = redact(done.stderr.decode("utf-8", "replace"), url)
         if done.returncode != 0:
             raise classify_failure(stderr)
         try:
@@ -115,6 +116,15 @@ class FfprobeRunner:
         except ValueError as exc:
             raise MediaError(ErrorCode.CORRUPT_MEDIA, "ffprobe printed no JSON") from exc
         return parsed
+
+
+_ANY_URL = re.compile(r"[a-z][a-z0-9+.-]*://\S+", re.IGNORECASE)
+
+
+def redact(text: str, url: str) -> str:
+    """ffprobe's messages without the presigned URL (it carries a credential and signature)
+    or any other URL, however ffprobe quoted or cut it."""
+    return _ANY_URL.sub("<url>", text.replace(url, "<object>"))
 
 
 _TRANSIENT_MARKS = (

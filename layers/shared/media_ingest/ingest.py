@@ -6,15 +6,18 @@ wraps it in Powertools idempotency and appends registered items to the manifests
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Protocol
+
+from aws_lambda_powertools.metrics import MetricUnit
 
 from . import catalog as registration
 from .catalog import Catalog
 from .errors import ErrorCode, MediaError, Stage
 from .events import ObjectEvent
 from .manifest import entry_for
-from .observability import logger
+from .observability import logger, metrics
 from .probe import Prober
 from .records import CatalogItem, FailureRecord, Outcome, OutcomeKind
 from .routing import Router
@@ -51,7 +54,10 @@ class Ingestor:
         base |= {"dataset": route.dataset, "object_url": url}
         stage = Stage.PROBE
         try:
+            started = time.perf_counter()
             media = self.prober.probe(event)
+            probe_ms = (time.perf_counter() - started) * 1000
+            metrics.add_metric(name="ProbeDuration", unit=MetricUnit.Milliseconds, value=probe_ms)
             item = CatalogItem.from_probe(event, route.dataset, url, media)
             stage = Stage.MANIFEST
             _check_entry(item)

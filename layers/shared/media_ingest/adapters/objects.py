@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import ClientError
 
 from ..aws import ClientSlot, error_code
 from ..errors import ErrorCode, MediaError
 from ..events import ObjectEvent
+from ..observability import metrics
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -49,7 +51,9 @@ class S3Objects:
             if code == "InvalidRange":
                 return b""
             raise
-        return bytes(response["Body"].read())
+        data = bytes(response["Body"].read())
+        metrics.add_metric(name="RangeBytesRead", unit=MetricUnit.Bytes, value=len(data))
+        return data
 
     def head(self, bucket: str, key: str) -> tuple[int, str] | None:
         """(size, ETag) of the current version; None when the object is gone."""
