@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from urllib.parse import unquote
+from urllib.parse import unquote, urljoin
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -28,6 +28,13 @@ def test_encoded_keys_have_no_whitespace_and_round_trip(key: str) -> None:
     assert not any(ch.isspace() for ch in encoded)
     assert encoded.isascii()
     assert unquote(encoded) == key
+    assert not {".", ".."} & set(encoded.split("/"))  # no dot segment a client would resolve
+
+
+def test_dot_segments_survive_url_resolution() -> None:
+    url = object_url("drop", "a/../b/./c.mp4", "us-east-1")
+    assert url == "https://drop.s3.us-east-1.amazonaws.com/a/%2E%2E/b/%2E/c.mp4"
+    assert urljoin(url, "") == url  # resolution leaves it alone
 
 
 def test_longest_prefix_wins_and_default_catches_the_rest() -> None:

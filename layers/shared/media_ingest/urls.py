@@ -14,8 +14,14 @@ _SAFE = "/-_.~"
 
 
 def encode_key(key: str) -> str:
-    """Percent-encode a key for a URL path: no whitespace or reserved character survives."""
-    return quote(key, safe=_SAFE)
+    """Percent-encode a key for a URL path: no whitespace or reserved character survives.
+
+    A key segment that is '.' or '..' is legal in S3 but a dot segment in a URL, which
+    clients (curl, browsers, the platform's fetcher) resolve away: 'a/../b.mp4' would be
+    fetched as 'b.mp4'. Their dots are percent-encoded, which S3 decodes back.
+    """
+    segments = quote(key, safe=_SAFE).split("/")
+    return "/".join(s.replace(".", "%2E") if s in (".", "..") else s for s in segments)
 
 
 def object_url(bucket: str, key: str, region: str, style: UrlStyle = "virtual") -> str:
