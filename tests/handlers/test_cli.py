@@ -13,6 +13,7 @@ from urllib.parse import quote_plus
 import boto3
 import pytest
 
+from media_ingest import aws
 from media_ingest.cli import main, table
 from media_ingest.wiring import build_runner
 from tests.handlers.conftest import Stack
@@ -107,6 +108,18 @@ def test_unknown_stack_is_a_clear_error(
 ) -> None:
     assert main(["--stack", "nope", "status"]) == 2
     assert "stack 'nope' not found" in capsys.readouterr().err
+
+
+def test_missing_region_is_a_clear_error(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    aws.client.cache_clear()
+    assert main(["--stack", "any", "status"]) == 2
+    assert "source infra/localenv.sh" in capsys.readouterr().err
+    aws.client.cache_clear()
 
 
 def test_table_aligns_columns() -> None:

@@ -13,7 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, NoCredentialsError, NoRegionError
 from pydantic import BaseModel
 
 from . import __version__, backfill, failure_log, report
@@ -414,6 +414,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         outputs = stack_outputs(args.stack)
     except StackNotFound as exc:
         print(f"media-ingest: {exc}", file=sys.stderr)
+        return 2
+    except (NoRegionError, NoCredentialsError) as exc:
+        print(
+            f"media-ingest: {exc} Set AWS_REGION and credentials for AWS, or "
+            "`source infra/localenv.sh` for the local LocalStack.",
+            file=sys.stderr,
+        )
         return 2
     handler = COMMANDS[args.command][0]
     try:
