@@ -6,6 +6,7 @@ by configuration alone. Adapters take an optional client and only call this with
 
 from __future__ import annotations
 
+import contextlib
 from functools import cache
 from typing import Any
 
@@ -21,14 +22,19 @@ _CONFIG = Config(
 
 
 class RetryCounter:
-    """HTTP attempts beyond the first, over every shared client (for the AwsRetries metric)."""
+    """SDK retries over every shared client (for the AwsRetries metric).
+
+    Read from each call's ResponseMetadata.RetryAttempts ('after-call' fires for successes
+    and error responses alike), which every botocore the Lambda runtime may ship reports;
+    a counting hook must never break the call it watches.
+    """
 
     def __init__(self) -> None:
         self.count = 0
 
-    def on_send(self, request: Any, **_: Any) -> None:
-        if request.context.get("retries", {}).get("attempt", 1) > 1:
-            self.count += 1
+    def on_call(self, parsed: Any = None, **_: Any) -> None:
+        with contextlib.suppress(Exception):  # no metadata: nothing to count
+            self.count += int(parsed["ResponseMetadata"].get("RetryAttempts", 0))
 
     def take(self) -> int:
         taken, self.count = self.count, 0
@@ -42,7 +48,7 @@ retries = RetryCounter()
 def client(service: str) -> Any:
     """The shared client for a service (retries: standard mode, 5 attempts, counted)."""
     made = boto3.session.Session().client(service, config=_CONFIG)  # type: ignore[call-overload]
-    made.meta.events.register("before-send", retries.on_send)
+    made.meta.events.register("after-call", retries.on_call)
     return made
 
 
