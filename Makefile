@@ -41,7 +41,10 @@ localstack-start:  ## start LocalStack in host mode (installs it on first use)
 localstack-stop:  ## stop LocalStack
 	bash $(LOCALSTACK) stop
 
+bench: setup  ## benchmarks vs the naive way (minutes; not part of test); add E2E=1 for LocalStack throughput
+	$(VENV)/python -m bench $(if $(E2E),--e2e,)
+
 clean:  ## remove build outputs
 	rm -rf build
 
-.PHONY: help setup lint unit test demo deploy deploy-local localstack-start localstack-stop clean
+.PHONY: help setup lint unit test demo deploy deploy-local localstack-start localstack-stop bench clean
