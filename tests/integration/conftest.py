@@ -76,18 +76,24 @@ class Deployed:
         return done.stdout
 
 
-@pytest.fixture(scope="session")
-def deployed() -> Iterator[Deployed]:
+def deploy(name: str, *parameters: str) -> Deployed:
+    """Deploy template.yaml as stack `name` with infra/deploy.sh, as a user would."""
     endpoint = os.environ.get("AWS_ENDPOINT_URL", "")
     if "127.0.0.1" not in endpoint and "localhost" not in endpoint:
         pytest.fail(
             "integration tests need AWS_ENDPOINT_URL pointing at LocalStack (run make test)"
         )
-    name = os.environ.get("MEDIA_INGEST_STACK", "media-ingest-it")
-    subprocess.run(["bash", str(ROOT / "infra/deploy.sh"), name], check=True, timeout=900)
+    subprocess.run(
+        ["bash", str(ROOT / "infra/deploy.sh"), name, *parameters], check=True, timeout=900
+    )
     aws.client.cache_clear()
     stack = Deployed(name, stack_outputs(name), boto3.client("s3"), boto3.client("sqs"))
     # One object through the whole path first: if the function cannot run at all, every
     # test fails here at once, with the diagnostics, instead of each after its own timeout.
     stack.wait({stack.drop(stack.prefix() + "preflight.txt", b"preflight\n")}, timeout=300)
-    yield stack
+    return stack
+
+
+@pytest.fixture(scope="session")
+def deployed() -> Iterator[Deployed]:
+    yield deploy(os.environ.get("MEDIA_INGEST_STACK", "media-ingest-it"))

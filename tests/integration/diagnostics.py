@@ -65,17 +65,19 @@ def _mappings(stack: str) -> str:
     return _guard(read)
 
 
-def _function_log(stack: str) -> str:
-    def read() -> str:
-        logs = boto3.client("logs")
-        group = f"/aws/lambda/{_function_name(stack)}"
-        events: list[dict[str, Any]] = []
-        for page in logs.get_paginator("filter_log_events").paginate(logGroupName=group):
-            events.extend(page.get("events", []))
-        events.sort(key=lambda e: e.get("timestamp", 0))
-        return "\n".join(e.get("message", "").rstrip()[:400] for e in events[-80:]) or "(empty)"
+def function_log(stack: str) -> list[str]:
+    """Every line the stack's ingest function logged, oldest first."""
+    logs = boto3.client("logs")
+    group = f"/aws/lambda/{_function_name(stack)}"
+    events: list[dict[str, Any]] = []
+    for page in logs.get_paginator("filter_log_events").paginate(logGroupName=group):
+        events.extend(page.get("events", []))
+    events.sort(key=lambda e: e.get("timestamp", 0))
+    return [e.get("message", "").rstrip() for e in events]
 
-    return _guard(read)
+
+def _function_log(stack: str) -> str:
+    return _guard(lambda: "\n".join(ln[:400] for ln in function_log(stack)[-80:]) or "(empty)")
 
 
 def _localstack_warnings() -> str:

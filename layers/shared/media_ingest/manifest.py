@@ -239,6 +239,8 @@ class ManifestWriter:
     max_entries: int = 1000
     max_attempts: int = 25
     sleep: Callable[[float], None] = time.sleep
+    # Called after each part write with the entries it added (fault injection hooks in here).
+    on_added: Callable[[str, list[Entry]], None] | None = None
     # Which part was open last time, per dataset: saves reading the index on warm starts.
     _open: dict[str, int] = field(default_factory=dict)
     conflicts: int = 0
@@ -279,6 +281,8 @@ class ManifestWriter:
                 self.sleep(min(2.0, 0.02 * 2 ** min(attempts, 7)) * random.random())
                 continue
             added += len(batch)
+            if self.on_added is not None:
+                self.on_added(dataset, batch)
             if current is None or part.sealed:
                 self._record(dataset, number, part)
             pending = rest

@@ -10,6 +10,8 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from .faults import parse_faults
+
 DATASET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 DEFAULT_IGNORE = (".DS_Store", "Thumbs.db", "desktop.ini", "._*", "*/")
 
@@ -60,6 +62,8 @@ class Settings(BaseSettings):
     idempotency_seconds: int = Field(
         default=7 * 24 * 3600, ge=60, validation_alias="IDEMPOTENCY_SECONDS"
     )
+    # Game days and the LocalStack fault tests only (media_ingest.faults); empty: off.
+    fault_injection: str = Field(default="", validation_alias="FAULT_INJECTION")
 
     @field_validator("dataset_routes", mode="before")
     @classmethod
@@ -86,6 +90,12 @@ class Settings(BaseSettings):
         for prefix, name in value.items():
             if not DATASET_NAME.match(name):
                 raise ValueError(f"route {prefix!r}: dataset name {name!r} is not valid")
+        return value
+
+    @field_validator("fault_injection")
+    @classmethod
+    def _check_faults(cls, value: str) -> str:
+        parse_faults(value)
         return value
 
     @field_validator("manifest_prefix")

@@ -10,6 +10,8 @@ from .adapters.manifests import S3PartStore
 from .adapters.objects import S3Objects
 from .aws import client
 from .batch import BatchRunner, idempotency_config, idempotent_ingest
+from .catalog import Catalog
+from .faults import FaultInjector, FaultyCatalog, appended_hook, parse_faults
 from .ffprobe import FfprobeRunner
 from .ingest import Ingestor
 from .manifest import ManifestWriter
@@ -19,6 +21,11 @@ from .settings import Settings
 
 
 def build_runner(settings: Settings) -> BatchRunner:
+    faults = parse_faults(settings.fault_injection)
+    injector = FaultInjector(faults) if faults else None
+    catalog: Catalog = DynamoCatalog(settings.catalog_table)
+    if injector is not None:
+        catalog = FaultyCatalog(catalog, injector)
     ingestor = Ingestor(
         settings=settings,
         router=Router(settings.default_dataset, settings.dataset_routes, settings.ignore_patterns),
@@ -26,7 +33,7 @@ def build_runner(settings: Settings) -> BatchRunner:
             reader=S3Objects(settings.presign_seconds),
             ffprobe=FfprobeRunner(settings.ffprobe_path, settings.probe_timeout_seconds),
         ),
-        catalog=DynamoCatalog(settings.catalog_table),
+        catalog=catalog,
         failures=SqsFailureQueue(settings.failure_queue_url),
     )
     persistence = DynamoDBPersistenceLayer(
@@ -38,6 +45,7 @@ def build_runner(settings: Settings) -> BatchRunner:
         manifests=ManifestWriter(
             S3PartStore(settings.manifest_bucket, settings.manifest_prefix),
             max_entries=settings.manifest_part_max_entries,
+            on_added=appended_hook(injector) if injector is not None else None,
         ),
         idempotency=config,
     )
