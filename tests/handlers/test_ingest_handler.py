@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 
+from media_ingest import failure_log
 from media_ingest.errors import ErrorCode, Stage
 from media_ingest.records import OutcomeKind
 from tests.handlers.conftest import Stack
@@ -69,9 +70,9 @@ def test_every_kind_lands_in_its_section(stack: Stack, media: MediaSet) -> None:
 
 def test_redelivery_of_the_same_event_changes_nothing(stack: Stack, media: MediaSet) -> None:
     body = stack.body("a.mp4", media.bytes("clip.mp4"))
-    stack.deliver(body)
-    stack.deliver(body, receive_count=2)
-    stack.deliver(body, body, receive_count=3)
+    for receive_count in range(1, 6):  # the same event delivered 5 times
+        assert stack.deliver(body, receive_count=receive_count) == {"batchItemFailures": []}
+    stack.deliver(body, body, receive_count=6)  # and twice in one batch
     assert len(stack.reader.items()) == 1
     assert stack.manifest_urls() == ["https://drop.s3.us-east-1.amazonaws.com/a.mp4"]
     assert kinds(stack) == {"registered": 1}
@@ -199,6 +200,26 @@ def test_an_object_overwritten_before_probing_is_not_misattributed(
     assert [f.error_code for f in stack.reader.failures()] == [ErrorCode.OBJECT_CHANGED]
     [item] = stack.reader.items()
     assert item.size == len(new_data)  # the probe read the version its event announced
+
+
+def test_events_for_one_key_out_of_order_end_with_the_newest_version(
+    stack: Stack, media: MediaSet
+) -> None:
+    old = stack.body("updates/swap.mp4", media.bytes("clip.mp4"))
+    new_data = media.bytes("rotated.mp4")
+    new = stack.body("updates/swap.mp4", new_data)  # a higher sequencer
+    stack.deliver(new)
+    stack.deliver(old)  # the older event arrives last
+    [item] = stack.reader.items()
+    assert (
+        item.size == len(new_data)
+        and item.sequencer == json.loads(new)["Records"][0]["s3"]["object"]["sequencer"]
+    )
+    assert kinds(stack) == {"registered": 1, "failed": 1}
+    assert [f.error_code for f in stack.reader.failures()] == [ErrorCode.OBJECT_CHANGED]
+    # The older version is gone and the newer one registered: nothing left to fix.
+    assert failure_log.outstanding(stack.reader.failures(), stack.reader.items()) == []
+    assert len(stack.manifest_urls("live")) == 1
 
 
 def test_a_transient_error_returns_the_message_and_the_retry_completes(

@@ -6,6 +6,7 @@ own log lines, the queues, the event source mapping and LocalStack's warnings.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -65,15 +66,29 @@ def _mappings(stack: str) -> str:
     return _guard(read)
 
 
-def function_log(stack: str) -> list[str]:
-    """Every line the stack's ingest function logged, oldest first."""
+def function_log(stack: str, since: float | None = None) -> list[str]:
+    """Every line the stack's ingest function logged (since a Unix time), oldest first."""
     logs = boto3.client("logs")
     group = f"/aws/lambda/{_function_name(stack)}"
+    window = {"startTime": int(since * 1000)} if since is not None else {}
     events: list[dict[str, Any]] = []
-    for page in logs.get_paginator("filter_log_events").paginate(logGroupName=group):
+    for page in logs.get_paginator("filter_log_events").paginate(logGroupName=group, **window):
         events.extend(page.get("events", []))
     events.sort(key=lambda e: e.get("timestamp", 0))
     return [e.get("message", "").rstrip() for e in events]
+
+
+def metric_totals(lines: list[str], names: tuple[str, ...]) -> dict[str, float]:
+    """Sums of the EMF metrics in log lines: LocalStack does not turn them into metrics."""
+    totals = dict.fromkeys(names, 0.0)
+    for line in lines:
+        if not line.startswith("{") or '"_aws"' not in line:
+            continue
+        doc = json.loads(line)
+        for name in names:
+            value = doc.get(name, 0)
+            totals[name] += sum(value) if isinstance(value, list) else value
+    return totals
 
 
 def _function_log(stack: str) -> str:

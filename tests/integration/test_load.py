@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from media_ingest.records import OutcomeKind
 from media_ingest.report import manifest_parts
+from tests.integration import diagnostics
 from tests.integration.conftest import Deployed
 from tests.support.media import MediaSet
 
@@ -23,7 +24,7 @@ def test_a_thousand_events_add_up_exactly(deployed: Deployed, media: MediaSet) -
     good = [f"{p}img/{i:04d}.png" for i in range(NEW)]
     bad = [f"{p}bad/{i:03d}.mp4" for i in range(BROKEN)]
 
-    started = time.monotonic()
+    started, wall = time.monotonic(), time.time()
     with ThreadPoolExecutor(16) as pool:
         list(pool.map(lambda k: deployed.drop(k, png), good))
         list(pool.map(lambda k: deployed.drop(k, broken), bad))
@@ -61,8 +62,13 @@ def test_a_thousand_events_add_up_exactly(deployed: Deployed, media: MediaSet) -
     status = json.loads(deployed.cli("status", "--json"))
     dead = {q["name"]: q["visible"] for q in status["queues"]}["dead-letter"]
     assert dead == 0
+    retries = diagnostics.metric_totals(
+        diagnostics.function_log(deployed.name, since=wall - 5),
+        ("AwsRetries", "MessagesRetried", "Redelivered", "ManifestConflicts"),
+    )
     print(
         f"\n{NEW + BROKEN} files accounted for in {elapsed:.0f} s "
         f"({(NEW + BROKEN) / elapsed:.1f} files/s); {OVERWRITES} overwrites then; "
-        f"dead-lettered: {dead}"
+        f"dead-lettered: {dead}; retries: "
+        + ", ".join(f"{name} {value:g}" for name, value in retries.items())
     )

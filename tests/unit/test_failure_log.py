@@ -65,6 +65,20 @@ def test_one_row_per_file_still_failed() -> None:
     assert [r.key for r in outstanding(records, [], codes={ErrorCode.EMPTY_OBJECT})] == ["b.mp4"]
 
 
+def test_a_replaced_version_is_settled_by_any_registration_of_the_file() -> None:
+    # The newer version's event registered the file before the older event's probe found
+    # the object replaced: events for one key arrive in either order.
+    changed = failure("swap.mp4", ErrorCode.OBJECT_CHANGED, 5)
+    corrupt = failure("bad.mp4", ErrorCode.CORRUPT_MEDIA, 5)
+    earlier = NOW - timedelta(minutes=10)
+    items = [
+        video_item(r.key).model_copy(update={"object_url": r.object_url, "registered_at": earlier})
+        for r in (changed, corrupt)
+    ]
+    assert [r.key for r in outstanding([changed, corrupt], items)] == ["bad.mp4"]
+    assert [r.key for r in outstanding([changed], [])] == ["swap.mp4"]
+
+
 def test_csv_quotes_what_needs_quoting() -> None:
     text = to_csv([failure('a "b", c.mp4', ErrorCode.CORRUPT_MEDIA, 5, message="line1\nline2")])
     header, row = list(csv.reader(io.StringIO(text)))

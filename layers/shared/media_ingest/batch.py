@@ -127,6 +127,7 @@ class BatchRunner:
                 if outcome.needs_manifest and outcome.dataset:
                     by_dataset[outcome.dataset].append((message_id, outcome))
         failed: set[str] = set()
+        conflicts = self.manifests.conflicts
         for dataset, pairs in by_dataset.items():
             replayed = [o.processed_at for _, o in pairs if o.processed_at < started]
             entries = [entry_for(o.item) for _, o in pairs if o.item is not None]
@@ -137,6 +138,12 @@ class BatchRunner:
                 failed |= {message_id for message_id, _ in pairs}
                 continue
             metrics.add_metric(name="ManifestEntries", unit=MetricUnit.Count, value=added)
+        if self.manifests.conflicts > conflicts:
+            # Lost races on a part (another writer got there first): re-read and re-applied.
+            metrics.add_metric(
+                name="ManifestConflicts", unit=MetricUnit.Count,
+                value=self.manifests.conflicts - conflicts,
+            )  # fmt: skip
         return failed
 
 

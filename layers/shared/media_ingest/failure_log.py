@@ -53,7 +53,12 @@ def outstanding(
     since: datetime | None = None,
     codes: set[ErrorCode] | None = None,
 ) -> list[FailureRecord]:
-    """The latest failure of each file not registered since it failed, filtered, oldest first."""
+    """The latest failure of each file not registered since it failed, filtered, oldest first.
+
+    OBJECT_CHANGED is settled by any registration of the file, even an earlier one: the
+    version that failed is gone, and the newer version's own event decided the file (its
+    events may arrive in either order).
+    """
     latest: dict[str, FailureRecord] = {}
     for record in failures:
         held = latest.get(record.object_url)
@@ -63,7 +68,10 @@ def outstanding(
     rows = [
         r
         for r in latest.values()
-        if not (r.object_url in registered and registered[r.object_url] > r.failed_at)
+        if not (
+            r.object_url in registered
+            and (registered[r.object_url] > r.failed_at or r.error_code is ErrorCode.OBJECT_CHANGED)
+        )
         and (since is None or r.failed_at >= since)
         and (not codes or r.error_code in codes)
     ]
