@@ -1,4 +1,5 @@
-"""`media-ingest`: the operator's view of a deployed stack (on AWS, or LocalStack)."""
+"""`media-ingest`: the operator's view of a deployed stack (on AWS, or LocalStack), and the
+local commands that need no stack (annotation QA)."""
 
 from __future__ import annotations
 
@@ -16,13 +17,15 @@ from typing import Any, TextIO
 from botocore.exceptions import ClientError, NoCredentialsError, NoRegionError
 from pydantic import BaseModel
 
-from . import __version__, backfill, failure_log, report
+from . import __version__, backfill, evaluate, failure_log, report
 from .adapters.catalog import DynamoCatalog
 from .adapters.ingest_queue import SqsDeadLetters, SqsIngestQueue
 from .adapters.listing import InventoryLister, S3Lister
 from .adapters.objects import S3Objects
+from .annotations import read_tree
 from .aws import client as default_client
 from .backfill import Source
+from .errors import AnnotationError
 from .progress import ProgressBar
 from .records import CatalogItem, FailureRecord
 from .redrive import Redrive, RedriveCounts
@@ -297,6 +300,46 @@ def cmd_redrive(outputs: StackOutputs, args: argparse.Namespace) -> str:
     )
 
 
+def cmd_evaluate(args: argparse.Namespace) -> str:
+    benchmark, candidate = Path(args.benchmark), Path(args.candidate)
+    trees = {"benchmark": read_tree(benchmark), "candidate": read_tree(candidate)}
+    for name, tree in trees.items():
+        if not tree.localizations:
+            raise ValueError(
+                f"no <media>/localizations/<type>.csv under the {name} {getattr(args, name)}"
+            )
+    # Media directly under --candidate belong to an annotator named after the directory.
+    result = evaluate.evaluate(
+        trees["benchmark"], trees["candidate"], root_name=candidate.resolve().name
+    )
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "iou_results.csv").write_text(evaluate.to_csv(result.matches))
+    for media in result.unknown_media:
+        print(f"warning: the benchmark has no annotations for media {media!r}: its boxes score 0",
+              file=sys.stderr)  # fmt: skip
+    if args.json:
+        return json.dumps([s.model_dump() for s in result.summaries], indent=2)
+    rows = [
+        (s.annotator, s.boxes, _fixed(s.mean_iou), _percent(s.good_share),
+         _percent(s.class_accuracy), s.benchmark_boxes, s.missed)
+        for s in result.summaries
+    ]  # fmt: skip
+    headers = ["annotator", "boxes", "mean IoU", f"IoU>={evaluate.IOU_GOOD:g}",
+               "class accuracy", "benchmark boxes", "missed"]  # fmt: skip
+    return table(headers, rows) + (
+        f"\n{len(result.matches)} candidate boxes scored: {out / 'iou_results.csv'}"
+    )
+
+
+def _fixed(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
+
+
 COMMANDS: dict[str, tuple[Any, str]] = {
     "status": (cmd_status, "events received, the count of each outcome, queue depths"),
     "items": (cmd_items, "registered items with their probe metadata"),
@@ -314,13 +357,23 @@ COMMANDS: dict[str, tuple[Any, str]] = {
         "enqueue objects already in a bucket on the ingest path (resumable, rate-bounded)",
     ),
 }
+# Commands that read local files only: no stack lookup, no AWS credentials.
+LOCAL_COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], str], str]] = {
+    "evaluate": (
+        cmd_evaluate,
+        "annotation QA (local files, no AWS): each candidate box's best IoU against the "
+        "benchmark boxes of its media and frame, and class score; writes iou_results.csv "
+        "and prints a summary per annotator",
+    ),
+}
 
 
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="media-ingest",
         description="Inspect a deployed media-ingest stack. "
-        "Set AWS_ENDPOINT_URL (e.g. http://127.0.0.1:4566) to use LocalStack.",
+        "Set AWS_ENDPOINT_URL (e.g. http://127.0.0.1:4566) to use LocalStack. "
+        "`evaluate` works on local files and needs neither a stack nor credentials.",
     )
     top.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     top.add_argument(
@@ -329,7 +382,8 @@ def parser() -> argparse.ArgumentParser:
         help="CloudFormation stack name (default: $MEDIA_INGEST_STACK or media-ingest)",
     )
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name, (_, help_text) in COMMANDS.items():
+    helps = {name: text for name, (_, text) in (*COMMANDS.items(), *LOCAL_COMMANDS.items())}
+    for name, help_text in helps.items():
         command = sub.add_parser(name, help=help_text, description=help_text)
         command.add_argument("--json", action="store_true", help="machine-readable JSON output")
         if name == "items":
@@ -400,16 +454,35 @@ def _redrive_options(command: argparse.ArgumentParser) -> None:
     command.add_argument("--dry-run", action="store_true", help="count, send nothing")
 
 
+def _evaluate_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--benchmark", required=True, metavar="DIR",
+        help="the reference annotations: <media>/localizations/<type>.csv under DIR",
+    )  # fmt: skip
+    command.add_argument(
+        "--candidate", required=True, metavar="DIR",
+        help="the annotations to score, in the same layout; per annotator as "
+        "DIR/<annotator>/<media>/... unless an annotator, created_by or user column names them",
+    )  # fmt: skip
+    command.add_argument(
+        "--out", default=".", metavar="DIR",
+        help="where iou_results.csv is written (default: the current directory)",
+    )  # fmt: skip
+
+
 OPTIONS: dict[str, Callable[[argparse.ArgumentParser], None]] = {
     "status": _status_options,
     "failures": _failures_options,
     "backfill": _backfill_options,
     "redrive": _redrive_options,
+    "evaluate": _evaluate_options,
 }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if args.command in LOCAL_COMMANDS:
+        return _run(args, lambda: LOCAL_COMMANDS[args.command][0](args))
     try:
         outputs = stack_outputs(args.stack)
     except StackNotFound as exc:
@@ -422,13 +495,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    handler = COMMANDS[args.command][0]
+    return _run(args, lambda: COMMANDS[args.command][0](outputs, args))
+
+
+def _run(args: argparse.Namespace, command: Callable[[], str]) -> int:
     try:
-        text = handler(outputs, args)
+        text = command()
     except KeyboardInterrupt:
         return 130
     except (ValueError, LookupError) as exc:  # bad option values, a missing output
         print(f"media-ingest {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except AnnotationError as exc:  # an invalid CSV: the message names file, line, column
+        print(f"media-ingest {args.command}: {exc.code.value}: {exc}", file=sys.stderr)
         return 2
     except ClientError as exc:
         print(f"media-ingest {args.command}: AWS refused: {exc}", file=sys.stderr)

@@ -16,6 +16,7 @@ class Stage(StrEnum):
     PROBE = "probe"
     REGISTER = "register"
     MANIFEST = "manifest"
+    ANNOTATION = "annotation"
 
 
 class ErrorCode(StrEnum):
@@ -33,6 +34,8 @@ class ErrorCode(StrEnum):
     PROBE_TIMEOUT = "PROBE_TIMEOUT"
     IMAGE_TOO_LARGE = "IMAGE_TOO_LARGE"
     ENTRY_TOO_LARGE = "ENTRY_TOO_LARGE"
+    INVALID_ANNOTATION = "INVALID_ANNOTATION"
+    MIXED_ANNOTATION_UNITS = "MIXED_ANNOTATION_UNITS"
     # Transient codes: never in a failure record, only in logs and metrics.
     AWS_TRANSIENT = "AWS_TRANSIENT"
     MANIFEST_CONTENTION = "MANIFEST_CONTENTION"
@@ -57,3 +60,23 @@ class MediaError(IngestError):
 
 class TransientError(IngestError):
     """The infrastructure is the problem (throttling, 5xx, contention): retry the message."""
+
+
+class AnnotationError(MediaError):
+    """An annotation CSV is invalid, or two cannot be compared: says which file, line, column."""
+
+    def __init__(
+        self,
+        code: ErrorCode,
+        message: str,
+        *,
+        source: str,
+        line: int | None = None,
+        column: str | None = None,
+    ) -> None:
+        where = source + (f":{line}" if line is not None else "")
+        what = f" column {column!r}:" if column is not None else ""
+        super().__init__(code, f"{where}:{what} {message}", Stage.ANNOTATION)
+        self.source = source
+        self.line = line
+        self.column = column
