@@ -167,7 +167,8 @@ def _nucleus(
             if isinstance(converted, Refusal):
                 refused.append(converted)
             elif isinstance(converted, nucleus_json.NucleusScene):
-                scene_lines.write(json.dumps(converted.payload(), ensure_ascii=False) + "\n")
+                line = json.dumps(converted.payload(), separators=(",", ":"), ensure_ascii=False)
+                scene_lines.write(line + "\n")
                 counts["scenes"] += 1
             else:
                 item_lines.write(converted.model_dump_json() + "\n")
