@@ -266,3 +266,97 @@ def test_redrive_dead_letters_moves_s3_events_and_leaves_poison(
     )
     assert left == 1
     assert main(["--stack", "media-ingest", "redrive"]) == 2
+
+
+def _drop_more(stack: Stack, media: MediaSet) -> None:
+    stack.deliver(
+        stack.body("img/portrait.jpg", media.bytes("portrait.jpg")),
+        stack.body("img/plain.png", media.bytes("plain.png")),
+        stack.body("med/scan.dcm", media.bytes("scan.dcm")),
+    )
+
+
+def test_export_nucleus_loads_with_the_official_client_classes(
+    deployed: Stack, capsys: pytest.CaptureFixture[str], media: MediaSet, tmp_path: Path
+) -> None:
+    import nucleus
+
+    _drop_more(deployed, media)
+    catalog = {i["key"]: i for i in json.loads(run(capsys, "items", "--json"))}
+    out = run(capsys, "export", "--dataset", "main", "--format", "nucleus", "--out",
+              str(tmp_path), "--update")  # fmt: skip
+    assert "3 items and scenes" in out
+    assert "refused 2 objects this format cannot carry (1 audio, 1 dicom)" in out
+    folder = tmp_path / "nucleus"
+    lines = (folder / "items.jsonl").read_text().splitlines()
+    items = {i.reference_id: i for i in map(nucleus.DatasetItem.from_json, map(json.loads, lines))}
+    assert set(items) == {"drop/img/portrait.jpg", "drop/img/plain.png"}
+    portrait = items["drop/img/portrait.jpg"]
+    assert portrait.image_location == catalog["img/portrait.jpg"]["object_url"]
+    assert portrait.metadata is not None
+    assert (portrait.metadata["width"], portrait.metadata["height"]) == (48, 64)  # EXIF turn
+    assert portrait.metadata["orientation"] == 6
+    assert portrait.metadata["etag"] == catalog["img/portrait.jpg"]["etag"]
+    [line] = (folder / "scenes.jsonl").read_text().splitlines()
+    scene = nucleus.VideoScene.from_json(json.loads(line))
+    video = catalog["v/clip.mp4"]
+    assert scene.reference_id == "drop/v/clip.mp4"
+    assert scene.video_location == video["object_url"]
+    assert scene.frame_rate is None  # the client refuses one beside a video URL
+    probed = video["media"]["video"]
+    assert scene.metadata["fps"] == probed["fps"] and round(scene.metadata["fps"], 2) == 29.97
+    assert scene.metadata["fps_fraction"] == "30000/1001"
+    assert (scene.metadata["width"], scene.metadata["height"]) == (320, 240)
+    assert scene.metadata["duration"] == probed["duration"]
+    assert scene.to_payload()["video_url"] == video["object_url"]  # validates
+    assert json.loads((folder / "export.json").read_text())["update"] is True
+    refused = list(csv.DictReader((folder / "refused.csv").open()))
+    assert sorted(r["kind"] for r in refused) == ["audio", "dicom"]
+
+
+def test_export_encord_csv_rows_and_refusals(
+    deployed: Stack, capsys: pytest.CaptureFixture[str], media: MediaSet, tmp_path: Path
+) -> None:
+    _drop_more(deployed, media)
+    summary = json.loads(
+        run(capsys, "export", "--dataset", "main", "--format", "encord-csv", "--out",
+            str(tmp_path), "--json")
+    )  # fmt: skip
+    assert summary["files"] == ["refused.csv", "registration.csv"]
+    assert summary["entries"] == 1
+    assert summary["refused"] == {"audio": 1, "dicom_series": 1, "images": 2}
+    folder = tmp_path / "encord-csv"
+    rows = list(csv.DictReader((folder / "registration.csv").open()))
+    assert rows == [
+        {
+            "ObjectUrl": "https://drop.s3.us-east-1.amazonaws.com/v/clip.mp4",
+            "Title": "v/clip.mp4",
+            "Create video": "",
+        }
+    ]
+    refused = {r["object_url"].rsplit("/", 1)[-1]: r["kind"] for r in
+               csv.DictReader((folder / "refused.csv").open())}  # fmt: skip
+    assert refused == {"tone.wav": "audio", "scan.dcm": "dicom_series",
+                       "portrait.jpg": "images", "plain.png": "images"}  # fmt: skip
+    assert main(["--stack", "media-ingest", "export", "--dataset", "main", "--format",
+                 "encord-csv", "--out", str(tmp_path), "--update"]) == 2  # fmt: skip
+    assert "applies to --format nucleus" in capsys.readouterr().err
+    assert main(["--stack", "media-ingest", "export", "--dataset", "nope", "--format",
+                 "nucleus", "--out", str(tmp_path)]) == 2  # fmt: skip
+    assert "'nope' has no registered items" in capsys.readouterr().err
+
+
+def test_export_encord_json_equals_the_stored_parts(
+    deployed: Stack, capsys: pytest.CaptureFixture[str], media: MediaSet, tmp_path: Path
+) -> None:
+    _drop_more(deployed, media)
+    out = run(capsys, "export", "--dataset", "main", "--format", "encord-json", "--out",
+              str(tmp_path))  # fmt: skip
+    assert "5 entries" in out and "2 files written: index.json, part-00001.json" in out
+    folder = tmp_path / "encord-json"
+    for name in ("part-00001.json", "index.json"):
+        stored = deployed.s3.get_object(Bucket="manifests", Key=f"manifests/main/{name}")
+        assert (folder / name).read_bytes() == stored["Body"].read()
+    assert json.loads((folder / "part-00001.json").read_text()) == deployed.manifest_parts()[0]
+    urls = {u.rsplit("/", 1)[-1] for u in deployed.manifest_urls()}
+    assert urls == {"clip.mp4", "tone.wav", "portrait.jpg", "plain.png", "scan.dcm"}

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from media_ingest.events import ObjectEvent
 from media_ingest.kinds import MediaKind
-from media_ingest.media import AudioInfo, ImageInfo, MediaInfo, VideoInfo
+from media_ingest.media import AudioInfo, DicomInfo, ImageInfo, MediaInfo, VideoInfo
 from media_ingest.records import CatalogItem
 from media_ingest.urls import object_url
 
@@ -44,4 +44,14 @@ def image_item(key: str) -> CatalogItem:
     image = ImageInfo(width=48, height=64, format="jpeg", orientation=6)
     media = MediaInfo(kind=MediaKind.IMAGE, mime_type="image/jpeg", container="jpeg", size=1000,
                       image=image)  # fmt: skip
+    return CatalogItem.from_probe(event(key), "main", object_url("drop", key, "us-east-1"), media)
+
+
+def dicom_item(key: str) -> CatalogItem:
+    dicom = DicomInfo(
+        study_instance_uid="1.2", series_instance_uid="1.2.3", sop_instance_uid="1.2.3.4",
+        instance_number=1, modality="CT", series_description="chest", rows=4, columns=4,
+    )  # fmt: skip
+    media = MediaInfo(kind=MediaKind.DICOM, mime_type="application/dicom", container="dicom",
+                      size=1000, dicom=dicom)  # fmt: skip
     return CatalogItem.from_probe(event(key), "main", object_url("drop", key, "us-east-1"), media)

@@ -21,11 +21,13 @@ from . import __version__, backfill, evaluate, failure_log, report
 from .adapters.catalog import DynamoCatalog
 from .adapters.ingest_queue import SqsDeadLetters, SqsIngestQueue
 from .adapters.listing import InventoryLister, S3Lister
+from .adapters.manifests import S3PartStore
 from .adapters.objects import S3Objects
 from .annotations import read_tree
 from .aws import client as default_client
 from .backfill import Source
 from .errors import AnnotationError
+from .export import ExportFormat, ExportSummary, export
 from .progress import ProgressBar
 from .records import CatalogItem, FailureRecord
 from .redrive import Redrive, RedriveCounts
@@ -188,6 +190,45 @@ def cmd_manifests(outputs: StackOutputs, args: argparse.Namespace) -> str:
     return table(["dataset", "part", "entries", "bytes", "state", "location"], rows)
 
 
+def cmd_export(outputs: StackOutputs, args: argparse.Namespace) -> str:
+    fmt = ExportFormat(args.format)
+    bar = ProgressBar(total=None)
+    done = 0
+
+    def tick(count: int) -> None:
+        nonlocal done
+        done = count
+        bar.show(count, "parts" if fmt is ExportFormat.ENCORD_JSON else "items")
+
+    try:
+        summary = export(
+            fmt, args.dataset, Path(args.out), DynamoCatalog(outputs.RegistryTableName),
+            S3PartStore(outputs.ManifestBucketName, outputs.ManifestPrefix),
+            update=args.update, progress=tick,
+        )  # fmt: skip
+    finally:
+        bar.close(done, "parts" if fmt is ExportFormat.ENCORD_JSON else "items")
+    return summary.model_dump_json(indent=2) if args.json else _export_summary(summary)
+
+
+def _export_summary(summary: ExportSummary) -> str:
+    what = "entries" if summary.format is not ExportFormat.NUCLEUS else "items and scenes"
+    lines = [
+        f"export of dataset {summary.dataset} as {summary.format.value}: {summary.folder}",
+        f"{len(summary.files)} files written: {', '.join(summary.files)}",
+        f"{summary.entries} {what}",
+    ]
+    if summary.refused:
+        kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(summary.refused.items()))
+        lines.append(
+            f"refused {sum(summary.refused.values())} objects this format cannot carry ({kinds}):"
+            f" listed in {summary.folder}/refused.csv"
+        )
+    if summary.update is not None:
+        lines.append(f"update on reference_id collision: {str(summary.update).lower()}")
+    return "\n".join(lines)
+
+
 def cmd_backfill(outputs: StackOutputs, args: argparse.Namespace) -> str:
     settings = function_settings(outputs)
     source = Source.parse(args.source)
@@ -348,6 +389,10 @@ COMMANDS: dict[str, tuple[Any, str]] = {
         "failure records (read from the catalog; the queue is not consumed)",
     ),
     "manifests": (cmd_manifests, "manifest parts per dataset: entries, size, sealed or open"),
+    "export": (
+        cmd_export,
+        "write one dataset as files a labelling platform imports (Encord JSON or CSV, Nucleus)",
+    ),
     "redrive": (
         cmd_redrive,
         "after a fix: dead-lettered messages and failed files back to ingestion (idempotent)",
@@ -437,6 +482,26 @@ def _backfill_options(command: argparse.ArgumentParser) -> None:
     command.add_argument("--no-count", action="store_true", help="skip the counting pass (no ETA)")
 
 
+def _export_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--dataset", required=True, help="the dataset to export")
+    command.add_argument(
+        "--format", required=True, choices=[f.value for f in ExportFormat],
+        help="encord-json: every manifest part as stored, and index.json; encord-csv: "
+        "ObjectUrl, Title, Create video rows (videos and image groups only, the rest listed in "
+        "refused.csv); nucleus: items.jsonl (images as DatasetItem), scenes.jsonl (videos as "
+        "VideoScene) and export.json",
+    )  # fmt: skip
+    command.add_argument(
+        "--out", required=True, metavar="DIR",
+        help="folder to write into; the export replaces DIR/FORMAT/ whole",
+    )  # fmt: skip
+    command.add_argument(
+        "--update", action="store_true",
+        help="nucleus only: written to export.json for Dataset.append(update=...): on a "
+        "reference_id collision, overwrite the stored metadata (default: ignore the item)",
+    )  # fmt: skip
+
+
 def _redrive_options(command: argparse.ArgumentParser) -> None:
     command.add_argument(
         "--dead-letters", action="store_true",
@@ -476,6 +541,7 @@ OPTIONS: dict[str, Callable[[argparse.ArgumentParser], None]] = {
     "backfill": _backfill_options,
     "redrive": _redrive_options,
     "evaluate": _evaluate_options,
+    "export": _export_options,
 }
 
 

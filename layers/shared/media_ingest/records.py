@@ -111,3 +111,13 @@ class Outcome(BaseModel):
     @property
     def needs_manifest(self) -> bool:
         return self.kind is OutcomeKind.REGISTERED and self.item is not None
+
+
+class Refusal(BaseModel):
+    """An object an export format cannot carry: listed in its refused.csv, never dropped."""
+
+    model_config = ConfigDict(frozen=True)
+
+    object_url: str
+    kind: str
+    reason: str

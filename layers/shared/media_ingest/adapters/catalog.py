@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -39,7 +40,9 @@ class DynamoCatalog:
     """Writes (conditional puts on the ingest path) and operator reads of the catalog table.
 
     The reads are scans: fine for operator commands on tables of millions of rows, never
-    used on the ingest path.
+    used on the ingest path. There is no dataset-scoped query: the hash key is a digest of
+    (dataset, URL) and the table has no index on `dataset`, so a dataset's items are a scan
+    with a filter (DynamoDB still reads, and bills, the whole table).
     """
 
     ddb: ClientSlot[DynamoDBClient] = ClientSlot("dynamodb")
@@ -114,6 +117,15 @@ class DynamoCatalog:
         rows = self._scan("#t = :t", {"#t": "type"}, {":t": {"S": "item"}})
         return sorted((_parse_item(r) for r in rows), key=lambda i: (i.dataset, i.registered_at))
 
+    def dataset_items(self, dataset: str) -> Iterator[CatalogItem]:
+        """One dataset's items, page by page as the scan returns them (table order)."""
+        for row in self._scan_pages(
+            "#t = :t AND #d = :d",
+            {"#t": "type", "#d": "dataset"},
+            {":t": {"S": "item"}, ":d": {"S": dataset}},
+        ):
+            yield _parse_item(row)
+
     def failures(self) -> list[FailureRecord]:
         rows = self._scan("#t = :t", {"#t": "type"}, {":t": {"S": "failure"}})
         records = (FailureRecord.model_validate_json(r["doc"]["S"]) for r in rows)
@@ -131,16 +143,19 @@ class DynamoCatalog:
     def _scan(
         self, condition: str, names: dict[str, str], values: dict[str, Any]
     ) -> list[dict[str, Any]]:
+        return list(self._scan_pages(condition, names, values))
+
+    def _scan_pages(
+        self, condition: str, names: dict[str, str], values: dict[str, Any]
+    ) -> Iterator[dict[str, Any]]:
         params: dict[str, Any] = {
             "TableName": self.table, "FilterExpression": condition,
             "ExpressionAttributeNames": names, "ConsistentRead": True,
         }  # fmt: skip
         if values:
             params["ExpressionAttributeValues"] = values
-        rows: list[dict[str, Any]] = []
         for page in self.ddb.get_paginator("scan").paginate(**params):
-            rows.extend(page.get("Items", []))
-        return rows
+            yield from page.get("Items", [])
 
 
 def _item_attributes(item: CatalogItem) -> dict[str, Any]:

@@ -54,6 +54,15 @@ class S3PartStore:
         body, etag, _ = got
         return Versioned(ManifestIndex.model_validate_json(body), etag)
 
+    def part_body(self, dataset: str, number: int) -> bytes | None:
+        """A part's bytes exactly as stored (the Encord file), for copying it out."""
+        got = self._read(self.part_key(dataset, number))
+        return got[0] if got else None
+
+    def index_body(self, dataset: str) -> bytes | None:
+        got = self._read(self.index_key(dataset))
+        return got[0] if got else None
+
     def write_index(self, dataset: str, index: ManifestIndex, etag: str | None) -> None:
         self._write(self.index_key(dataset), index.model_dump_json(indent=1), etag, {})
 
