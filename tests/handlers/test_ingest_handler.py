@@ -8,6 +8,7 @@ from collections import Counter
 from media_ingest import failure_log
 from media_ingest.errors import ErrorCode, Stage
 from media_ingest.records import OutcomeKind
+from media_ingest.wiring import build_runner
 from tests.handlers.conftest import Stack
 from tests.support.events import s3_body
 from tests.support.media import MediaSet
@@ -220,6 +221,43 @@ def test_events_for_one_key_out_of_order_end_with_the_newest_version(
     # The older version is gone and the newer one registered: nothing left to fix.
     assert failure_log.outstanding(stack.reader.failures(), stack.reader.items()) == []
     assert len(stack.manifest_urls("live")) == 1
+
+
+def test_user_metadata_tags_and_a_sidecar_become_client_metadata(
+    stack: Stack, media: MediaSet
+) -> None:
+    runner = build_runner(stack.settings.model_copy(update={"sidecar_suffix": ".json"}))
+    sidecar = json.dumps({"site": "reef-2", "weather": {"sky": "clear"}}).encode()
+    side = stack.s3.put_object(Bucket="drop", Key="cams/clip.mp4.json", Body=sidecar)
+    put = stack.s3.put_object(
+        Bucket="drop", Key="cams/clip.mp4", Body=media.bytes("clip.mp4"),
+        Metadata={"camera": "cam-7", "site": "reef-1"}, Tagging="shift=night&site=reef-1b",
+    )  # fmt: skip
+    plain = stack.s3.put_object(Bucket="drop", Key="cams/plain.png", Body=media.bytes("plain.png"))
+    bodies = [
+        s3_body("drop", key, size=size, etag=out["ETag"].strip('"'), sequencer=f"{n:016X}")
+        for n, (key, size, out) in enumerate([
+            ("cams/clip.mp4.json", len(sidecar), side),
+            ("cams/clip.mp4", len(media.bytes("clip.mp4")), put),
+            ("cams/plain.png", len(media.bytes("plain.png")), plain),
+        ])
+    ]  # fmt: skip
+    assert stack.deliver(*bodies, runner=runner) == {"batchItemFailures": []}
+    assert kinds(stack) == {"registered": 2, "ignored": 1}  # the sidecar is no object of its own
+    [part] = stack.manifest_parts()
+    [video], [image] = part["videos"], part["images"]
+    client = video["clientMetadata"]
+    assert (client["camera"], client["shift"], client["site"]) == ("cam-7", "night", "reef-2")
+    assert client["weather"] == {"sky": "clear"} and client["key"] == "cams/clip.mp4"
+    assert "site" not in image["clientMetadata"]  # no sidecar: still registered
+
+
+def test_a_broken_sidecar_fails_its_media_clearly(stack: Stack, media: MediaSet) -> None:
+    runner = build_runner(stack.settings.model_copy(update={"sidecar_suffix": ".json"}))
+    stack.s3.put_object(Bucket="drop", Key="cams/clip.mp4.json", Body=b'["not", "an object"]')
+    stack.deliver(stack.body("cams/clip.mp4", media.bytes("clip.mp4")), runner=runner)
+    [failure] = stack.reader.failures()
+    assert failure.error_code is ErrorCode.INVALID_SIDECAR and "JSON object" in failure.message
 
 
 def test_a_transient_error_returns_the_message_and_the_retry_completes(

@@ -248,7 +248,7 @@ def cmd_backfill(outputs: StackOutputs, args: argparse.Namespace) -> str:
         lister=lister,
         catalog=DynamoCatalog(outputs.RegistryTableName),
         queue=SqsIngestQueue(outputs.IngestQueueUrl),
-        router=Router(settings.default_dataset, settings.dataset_routes, settings.ignore_patterns),
+        router=Router.of(settings),
         region=settings.region,
         url_style=settings.object_url_style,
         rate=backfill.RateLimit(args.rate),

@@ -101,7 +101,9 @@ def urls_of(payload: dict[str, Any]) -> tuple[str, ...]:
 def entry_for(item: CatalogItem) -> Entry:
     """The Encord entry for one registered item, with the probe's metadata filled in."""
     media = item.media
+    # The owner's metadata first: the fields this stack writes itself win on a clash.
     client: dict[str, Any] = {
+        **media.client_metadata,
         "bucket": item.bucket,
         "key": item.key,
         "etag": item.etag,

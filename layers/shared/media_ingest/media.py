@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from .kinds import MediaKind
 
@@ -65,3 +67,5 @@ class MediaInfo(_Frozen):
     audio: AudioInfo | None = None
     image: ImageInfo | None = None
     dicom: DicomInfo | None = None
+    # The owner's metadata (S3 user metadata, tags, sidecar): see client_metadata.py.
+    client_metadata: dict[str, Any] = Field(default_factory=dict)

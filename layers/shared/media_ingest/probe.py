@@ -8,8 +8,9 @@ past the first range. Never downloads a whole object.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, NamedTuple, Protocol
 
+from . import client_metadata
 from .errors import ErrorCode, MediaError
 from .events import ObjectEvent
 from .ffprobe import FfprobeRunner, interpret
@@ -21,11 +22,29 @@ FIRST_RANGE_BYTES = 64 * 1024
 MAX_HEADER_BYTES = 8 * 1024 * 1024
 
 
+class Head(NamedTuple):
+    """The first range of an object, and what the same read says of the object."""
+
+    data: bytes
+    metadata: dict[str, str]  # S3 user metadata (x-amz-meta-*)
+    tag_count: int
+
+
 class ObjectReader(Protocol):
     """Reads bytes of the object an event names (the S3 adapter implements it)."""
 
     def read_range(self, event: ObjectEvent, length: int) -> bytes:
         """The first `length` bytes (fewer if the object is shorter) of this version."""
+        ...
+
+    def read_head(self, event: ObjectEvent, length: int) -> Head:
+        """read_range, with the object's user metadata and tag count."""
+        ...
+
+    def tags(self, event: ObjectEvent) -> dict[str, str]: ...
+
+    def read_small(self, bucket: str, key: str, limit: int) -> bytes | None:
+        """A whole small object (None if absent); raises beyond `limit` bytes."""
         ...
 
     def presign(self, event: ObjectEvent) -> str:
@@ -43,17 +62,23 @@ class ObjectProber:
     ffprobe: FfprobeRunner
     first_range: int = FIRST_RANGE_BYTES
     max_header: int = MAX_HEADER_BYTES
+    # "" (off) or the suffix that names a media object's sidecar JSON: `clip.mp4.json`.
+    sidecar_suffix: str = ""
 
     def probe(self, event: ObjectEvent) -> MediaInfo:
         if event.size == 0:
             raise MediaError(ErrorCode.EMPTY_OBJECT, "object is empty (0 bytes)")
-        head = self.reader.read_range(event, min(self.first_range, event.size))
+        first = self.reader.read_head(event, min(self.first_range, event.size))
+        head = first.data
         if not head:
             raise MediaError(ErrorCode.EMPTY_OBJECT, "object is empty (0 bytes)")
         found = detect(head, event.key)
-        base = {"mime_type": found.mime_type, "container": found.container, "size": event.size}
+        base: dict[str, Any] = {
+            "mime_type": found.mime_type, "container": found.container, "size": event.size,
+            "client_metadata": self._client_metadata(event, first),
+        }  # fmt: skip
         if found.family in (Family.AV, Family.AUDIO):
-            return self._probe_stream(event, found)
+            return self._probe_stream(event, found, base["client_metadata"])
         if found.family is Family.IMAGE:
             return MediaInfo(kind=MediaKind.IMAGE, image=self._image(event, head), **base)
         if found.family is Family.DICOM:
@@ -67,7 +92,9 @@ class ObjectProber:
             f"{found.container} archives are not extracted yet; the object was not registered",
         )
 
-    def _probe_stream(self, event: ObjectEvent, found: Detection) -> MediaInfo:
+    def _probe_stream(
+        self, event: ObjectEvent, found: Detection, owner_metadata: dict[str, Any]
+    ) -> MediaInfo:
         assert found.demuxer is not None  # every AV/audio detection names its demuxer
         kind, video, audio = interpret(self.ffprobe.run(self.reader.presign(event), found.demuxer))
         mime = found.mime_type
@@ -77,8 +104,20 @@ class ObjectProber:
             mime = "video/ogg"
         return MediaInfo(
             kind=kind, mime_type=mime, container=found.container, size=event.size,
-            video=video, audio=audio,
+            video=video, audio=audio, client_metadata=owner_metadata,
         )  # fmt: skip
+
+    def _client_metadata(self, event: ObjectEvent, first: Head) -> dict[str, Any]:
+        """Tags cost a call only when the object has some; the sidecar only when enabled."""
+        tags = self.reader.tags(event) if first.tag_count else {}
+        sidecar = None
+        if self.sidecar_suffix:
+            name = client_metadata.sidecar_key(event.key, self.sidecar_suffix)
+            data = self.reader.read_small(
+                event.bucket, name, client_metadata.MAX_CLIENT_METADATA_BYTES
+            )
+            sidecar = client_metadata.parse_sidecar(data, name) if data is not None else None
+        return client_metadata.merge(first.metadata, tags, sidecar)
 
     def _image(self, event: ObjectEvent, head: bytes) -> ImageInfo:
         return self._grow(event, head, read_image)

@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
+from .client_metadata import is_sidecar
+from .settings import Settings
+
 
 @dataclass(frozen=True)
 class Route:
@@ -23,8 +26,19 @@ class Router:
     default_dataset: str
     routes: dict[str, str]
     ignore_patterns: tuple[str, ...] = ()
+    # With sidecars on, `clip.mp4.json` is clip.mp4's metadata, not an object of its own.
+    sidecar_suffix: str = ""
+
+    @classmethod
+    def of(cls, settings: Settings) -> Router:
+        return cls(
+            settings.default_dataset, settings.dataset_routes, settings.ignore_patterns,
+            settings.sidecar_suffix,
+        )  # fmt: skip
 
     def route(self, key: str) -> Route:
+        if is_sidecar(key, self.sidecar_suffix):
+            return Route(dataset=None, ignored_by=f"sidecar (*{self.sidecar_suffix})")
         rule = self.ignored_by(key)
         if rule is not None:
             return Route(dataset=None, ignored_by=rule)

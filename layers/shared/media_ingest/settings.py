@@ -50,6 +50,10 @@ class Settings(BaseSettings):
         default=DEFAULT_IGNORE, validation_alias="IGNORE_PATTERNS"
     )
     object_url_style: UrlStyle = Field(default="virtual", validation_alias="OBJECT_URL_STYLE")
+    # "" (off) or the suffix of sidecar JSON files: `clip.mp4` + `.json` (client_metadata.py).
+    sidecar_suffix: str = Field(
+        default="", pattern=r"^$|^[A-Za-z0-9._-]{1,64}$", validation_alias="SIDECAR_SUFFIX"
+    )
 
     manifest_part_max_entries: int = Field(
         default=1000, ge=1, le=ENCORD_MAX_ITEMS, validation_alias="MANIFEST_PART_MAX_ENTRIES"

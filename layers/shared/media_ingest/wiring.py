@@ -28,10 +28,11 @@ def build_runner(settings: Settings) -> BatchRunner:
         catalog = FaultyCatalog(catalog, injector)
     ingestor = Ingestor(
         settings=settings,
-        router=Router(settings.default_dataset, settings.dataset_routes, settings.ignore_patterns),
+        router=Router.of(settings),
         prober=ObjectProber(
             reader=S3Objects(settings.presign_seconds),
             ffprobe=FfprobeRunner(settings.ffprobe_path, settings.probe_timeout_seconds),
+            sidecar_suffix=settings.sidecar_suffix,
         ),
         catalog=catalog,
         failures=SqsFailureQueue(settings.failure_queue_url),

@@ -11,6 +11,7 @@ from ..aws import ClientSlot, error_code
 from ..errors import ErrorCode, MediaError
 from ..events import ObjectEvent
 from ..observability import metrics
+from ..probe import Head
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -28,6 +29,11 @@ class S3Objects:
 
     def read_range(self, event: ObjectEvent, length: int) -> bytes:
         """First bytes of exactly the version the event announced (If-Match on its ETag)."""
+        return self.read_head(event, length).data
+
+    def read_head(self, event: ObjectEvent, length: int) -> Head:
+        """The first bytes, and what the same GET says of the object: its user metadata and
+        how many tags it has (so tags cost a call only for objects that have some)."""
         params: dict[str, Any] = {
             "Bucket": event.bucket, "Key": event.key, "Range": f"bytes=0-{max(length, 1) - 1}",
         }  # fmt: skip
@@ -49,10 +55,37 @@ class S3Objects:
                     "object was overwritten before it was probed; its newer event registers it",
                 ) from exc
             if code == "InvalidRange":
-                return b""
+                return Head(b"", {}, 0)
             raise
         data = bytes(response["Body"].read())
         metrics.add_metric(name="RangeBytesRead", unit=MetricUnit.Bytes, value=len(data))
+        return Head(data, dict(response.get("Metadata", {})), int(response.get("TagCount", 0)))
+
+    def tags(self, event: ObjectEvent) -> dict[str, str]:
+        params: dict[str, Any] = {"Bucket": event.bucket, "Key": event.key}
+        if event.version_id:
+            params["VersionId"] = event.version_id
+        found = self.s3.get_object_tagging(**params)
+        return {t["Key"]: t["Value"] for t in found.get("TagSet", [])}
+
+    def read_small(self, bucket: str, key: str, limit: int) -> bytes | None:
+        """The whole object if it has at most `limit` bytes; None if there is none.
+
+        Raises CLIENT_METADATA_TOO_LARGE beyond the limit (it is only used for sidecars)."""
+        try:
+            response = self.s3.get_object(Bucket=bucket, Key=key, Range=f"bytes=0-{limit}")
+        except ClientError as exc:
+            if error_code(exc) in _GONE:
+                return None
+            if error_code(exc) == "InvalidRange":  # an empty object
+                return b""
+            raise
+        data = bytes(response["Body"].read())
+        if len(data) > limit:
+            raise MediaError(
+                ErrorCode.CLIENT_METADATA_TOO_LARGE,
+                f"sidecar {key} is larger than the {limit:,} bytes this stack keeps per object",
+            )
         return data
 
     def head(self, bucket: str, key: str) -> tuple[int, str] | None:
