@@ -8,17 +8,22 @@ past the first range. Never downloads a whole object.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
+
+from pydantic import ValidationError
 
 from .errors import ErrorCode, MediaError
 from .events import ObjectEvent
 from .ffprobe import FfprobeRunner, interpret
 from .headers import read_dicom, read_image
 from .kinds import Detection, Family, MediaKind, detect
-from .media import DicomInfo, ImageInfo, MediaInfo
+from .media import ANNOTATIONS_METADATA, AnnotationLinks, DicomInfo, ImageInfo, MediaInfo
+from .observability import logger
 
 FIRST_RANGE_BYTES = 64 * 1024
 MAX_HEADER_BYTES = 8 * 1024 * 1024
+# Archive containers the extract function opens (7z is detected but never extracted).
+EXTRACTED_CONTAINERS = frozenset({"zip", "tar", "gzip"})
 
 
 class ObjectReader(Protocol):
@@ -26,6 +31,10 @@ class ObjectReader(Protocol):
 
     def read_range(self, event: ObjectEvent, length: int) -> bytes:
         """The first `length` bytes (fewer if the object is shorter) of this version."""
+        ...
+
+    def read_first(self, event: ObjectEvent, length: int) -> tuple[bytes, dict[str, str]]:
+        """`read_range`, with the object's user metadata that came in the same response."""
         ...
 
     def presign(self, event: ObjectEvent) -> str:
@@ -47,11 +56,14 @@ class ObjectProber:
     def probe(self, event: ObjectEvent) -> MediaInfo:
         if event.size == 0:
             raise MediaError(ErrorCode.EMPTY_OBJECT, "object is empty (0 bytes)")
-        head = self.reader.read_range(event, min(self.first_range, event.size))
+        head, metadata = self.reader.read_first(event, min(self.first_range, event.size))
         if not head:
             raise MediaError(ErrorCode.EMPTY_OBJECT, "object is empty (0 bytes)")
         found = detect(head, event.key)
-        base = {"mime_type": found.mime_type, "container": found.container, "size": event.size}
+        base: dict[str, Any] = {
+            "mime_type": found.mime_type, "container": found.container, "size": event.size,
+            "annotations": annotation_links(metadata),
+        }  # fmt: skip
         if found.family in (Family.AV, Family.AUDIO):
             return self._probe_stream(event, found)
         if found.family is Family.IMAGE:
@@ -62,9 +74,12 @@ class ObjectProber:
             return MediaInfo(kind=MediaKind.PDF, **base)
         if found.family is Family.TEXT:
             return MediaInfo(kind=MediaKind.TEXT, **base)
+        if found.container in EXTRACTED_CONTAINERS:
+            # Not registered: the ingestor hands it to the extract function (archives.py).
+            return MediaInfo(kind=MediaKind.ARCHIVE, **base)
         raise MediaError(
             ErrorCode.UNSUPPORTED_KIND,
-            f"{found.container} archives are not extracted yet; the object was not registered",
+            f"{found.container} archives are not extracted; the object was not registered",
         )
 
     def _probe_stream(self, event: ObjectEvent, found: Detection) -> MediaInfo:
@@ -101,3 +116,19 @@ class ObjectProber:
 
 class _HeaderReader[T](Protocol):
     def __call__(self, head: bytes, complete: bool, /) -> T | None: ...
+
+
+def annotation_links(metadata: dict[str, str]) -> AnnotationLinks | None:
+    """Annotation links the extract function left in a member's metadata (None: no links).
+
+    Anyone who may upload may set this metadata too, but only on their own objects; a value
+    that does not parse is ignored, never a failure of the media itself.
+    """
+    raw = metadata.get(ANNOTATIONS_METADATA)
+    if not raw:
+        return None
+    try:
+        return AnnotationLinks.model_validate_json(raw)
+    except ValidationError:
+        logger.warning("annotation metadata ignored: not an AnnotationLinks JSON")
+        return None

@@ -28,6 +28,10 @@ class S3Objects:
 
     def read_range(self, event: ObjectEvent, length: int) -> bytes:
         """First bytes of exactly the version the event announced (If-Match on its ETag)."""
+        return self.read_first(event, length)[0]
+
+    def read_first(self, event: ObjectEvent, length: int) -> tuple[bytes, dict[str, str]]:
+        """First bytes and the user metadata of the version the event announced (one GET)."""
         params: dict[str, Any] = {
             "Bucket": event.bucket, "Key": event.key, "Range": f"bytes=0-{max(length, 1) - 1}",
         }  # fmt: skip
@@ -49,11 +53,11 @@ class S3Objects:
                     "object was overwritten before it was probed; its newer event registers it",
                 ) from exc
             if code == "InvalidRange":
-                return b""
+                return b"", {}
             raise
         data = bytes(response["Body"].read())
         metrics.add_metric(name="RangeBytesRead", unit=MetricUnit.Bytes, value=len(data))
-        return data
+        return data, dict(response.get("Metadata", {}))
 
     def head(self, bucket: str, key: str) -> tuple[int, str] | None:
         """(size, ETag) of the current version; None when the object is gone."""
