@@ -461,7 +461,8 @@ def _check_zip_member(info: zipfile.ZipInfo) -> None:
     if info.flag_bits & 0x1:
         raise MemberRefused(ErrorCode.ARCHIVE_ENCRYPTED, "encrypted member")
     mode = info.external_attr >> 16
-    if info.create_system == 3 and mode and not stat.S_ISREG(mode):  # made on Unix
+    # Unix zips keep the file type in the high bits; many tools leave it 0 (a plain file).
+    if info.create_system == 3 and stat.S_IFMT(mode) not in (0, stat.S_IFREG):
         what = "symbolic link" if stat.S_ISLNK(mode) else "device, FIFO or socket"
         raise MemberRefused(ErrorCode.ARCHIVE_LINK_REFUSED, what)
 
