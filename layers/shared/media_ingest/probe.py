@@ -65,7 +65,7 @@ class ObjectProber:
             "annotations": annotation_links(metadata),
         }  # fmt: skip
         if found.family in (Family.AV, Family.AUDIO):
-            return self._probe_stream(event, found)
+            return self._probe_stream(event, found, base["annotations"])
         if found.family is Family.IMAGE:
             return MediaInfo(kind=MediaKind.IMAGE, image=self._image(event, head), **base)
         if found.family is Family.DICOM:
@@ -82,7 +82,9 @@ class ObjectProber:
             f"{found.container} archives are not extracted; the object was not registered",
         )
 
-    def _probe_stream(self, event: ObjectEvent, found: Detection) -> MediaInfo:
+    def _probe_stream(
+        self, event: ObjectEvent, found: Detection, links: AnnotationLinks | None
+    ) -> MediaInfo:
         assert found.demuxer is not None  # every AV/audio detection names its demuxer
         kind, video, audio = interpret(self.ffprobe.run(self.reader.presign(event), found.demuxer))
         mime = found.mime_type
@@ -92,7 +94,7 @@ class ObjectProber:
             mime = "video/ogg"
         return MediaInfo(
             kind=kind, mime_type=mime, container=found.container, size=event.size,
-            video=video, audio=audio,
+            video=video, audio=audio, annotations=links,
         )  # fmt: skip
 
     def _image(self, event: ObjectEvent, head: bytes) -> ImageInfo:
