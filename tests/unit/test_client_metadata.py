@@ -28,6 +28,8 @@ def test_sidecar_over_tags_over_user_metadata() -> None:
         "site": "from-sidecar", "camera": "cam-7", "shift": "night", "weather": {"sky": "clear"}
     }  # fmt: skip
     assert merge({}, {}, None) == {}
+    # The stack's own metadata on extracted archive members is not the owner's.
+    assert merge({"media-ingest-source": "etag", "camera": "c"}, {}, None) == {"camera": "c"}
 
 
 def test_the_stack_s_own_fields_win_in_the_entry() -> None:

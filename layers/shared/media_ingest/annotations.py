@@ -161,12 +161,17 @@ class Annotations(BaseModel):
 def locate(key: str) -> Location | None:
     """The annotation file a key names (``a/b/clip/localizations/box.csv``), or None."""
     parts = PurePosixPath(key).parts
-    if len(parts) < 3 or any(p.startswith(".") or p == "__MACOSX" for p in parts):
+    if len(parts) < 3 or hidden(key):
         return None
     *folders, media, kind, name = parts
     if kind not in KINDS or not name.lower().endswith(".csv") or len(name) == len(".csv"):
         return None
     return Location(folders=tuple(folders), media=media, kind=kind, type=name[: -len(".csv")])
+
+
+def hidden(key: str) -> bool:
+    """Hidden files and directories, and macOS's ``__MACOSX`` resource forks: never content."""
+    return any(p.startswith(".") or p == "__MACOSX" for p in PurePosixPath(key).parts)
 
 
 def read(files: Iterable[tuple[str, bytes]]) -> Annotations:

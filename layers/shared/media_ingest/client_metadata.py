@@ -16,6 +16,9 @@ from .errors import ErrorCode, MediaError
 # DynamoDB items (400 KB each), and every append rewrites the open manifest part: an entry
 # stays small. 256 KB leaves room for the probe's own fields.
 MAX_CLIENT_METADATA_BYTES = 256 * 1024
+# User metadata the stack itself writes (archive members' source and annotation links):
+# never passed through as the owner's.
+RESERVED_PREFIX = "media-ingest-"
 
 
 def is_sidecar(key: str, suffix: str) -> bool:
@@ -48,7 +51,8 @@ def merge(
     user_metadata: dict[str, str], tags: dict[str, str], sidecar: dict[str, Any] | None
 ) -> dict[str, Any]:
     """One dict, checked against the size limit: sidecar over tags over user metadata."""
-    merged: dict[str, Any] = {**user_metadata, **tags, **(sidecar or {})}
+    owned = {k: v for k, v in user_metadata.items() if not k.startswith(RESERVED_PREFIX)}
+    merged: dict[str, Any] = {**owned, **tags, **(sidecar or {})}
     size = len(json.dumps(merged, ensure_ascii=False).encode())
     if size > MAX_CLIENT_METADATA_BYTES:
         raise MediaError(

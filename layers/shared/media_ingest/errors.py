@@ -17,6 +17,7 @@ class Stage(StrEnum):
     REGISTER = "register"
     MANIFEST = "manifest"
     ANNOTATION = "annotation"
+    EXTRACT = "extract"
 
 
 class ErrorCode(StrEnum):
@@ -38,6 +39,16 @@ class ErrorCode(StrEnum):
     INVALID_SIDECAR = "INVALID_SIDECAR"
     INVALID_ANNOTATION = "INVALID_ANNOTATION"
     MIXED_ANNOTATION_UNITS = "MIXED_ANNOTATION_UNITS"
+    # Archive drops (archives.py): the whole archive, or one member of it, refused.
+    ARCHIVE_TOO_LARGE = "ARCHIVE_TOO_LARGE"
+    ARCHIVE_BOMB = "ARCHIVE_BOMB"
+    ARCHIVE_CORRUPT = "ARCHIVE_CORRUPT"
+    ARCHIVE_PATH_REFUSED = "ARCHIVE_PATH_REFUSED"
+    ARCHIVE_LINK_REFUSED = "ARCHIVE_LINK_REFUSED"
+    ARCHIVE_ENCRYPTED = "ARCHIVE_ENCRYPTED"
+    ARCHIVE_NESTED = "ARCHIVE_NESTED"
+    ANNOTATION_WITHOUT_MEDIA = "ANNOTATION_WITHOUT_MEDIA"
+    ANNOTATION_LINKS_TOO_LARGE = "ANNOTATION_LINKS_TOO_LARGE"
     # Transient codes: never in a failure record, only in logs and metrics.
     AWS_TRANSIENT = "AWS_TRANSIENT"
     MANIFEST_CONTENTION = "MANIFEST_CONTENTION"

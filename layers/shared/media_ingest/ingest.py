@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from aws_lambda_powertools.metrics import MetricUnit
 
@@ -16,6 +16,7 @@ from . import catalog as registration
 from .catalog import Catalog
 from .errors import ErrorCode, MediaError, Stage
 from .events import ObjectEvent
+from .kinds import MediaKind
 from .manifest import entry_for
 from .observability import logger, metrics
 from .probe import Prober
@@ -32,6 +33,12 @@ class FailureSink(Protocol):
     def send(self, record: FailureRecord) -> None: ...
 
 
+class ExtractionQueue(Protocol):
+    """Where archives go to be extracted (the extract queue; archives.py consumes it)."""
+
+    def send(self, event: ObjectEvent) -> None: ...
+
+
 @dataclass
 class Ingestor:
     settings: Settings
@@ -39,6 +46,8 @@ class Ingestor:
     prober: Prober
     catalog: Catalog
     failures: FailureSink
+    # None: archives are not extracted and fail with UNSUPPORTED_KIND.
+    extractions: ExtractionQueue | None = None
 
     def ingest(self, event: ObjectEvent, attempt: int = 1) -> Outcome:
         """The one outcome of one event. Raises only for transient (retryable) problems."""
@@ -58,6 +67,8 @@ class Ingestor:
             media = self.prober.probe(event)
             probe_ms = (time.perf_counter() - started) * 1000
             metrics.add_metric(name="ProbeDuration", unit=MetricUnit.Milliseconds, value=probe_ms)
+            if media.kind is MediaKind.ARCHIVE:
+                return self._hand_over(event, base)
             item = CatalogItem.from_probe(event, route.dataset, url, media)
             stage = Stage.MANIFEST
             _check_entry(item)
@@ -69,6 +80,18 @@ class Ingestor:
             return Outcome(kind=OutcomeKind.FAILED, detail=error.message, failure=failure, **base)
         logger.info("outcome", extra={"outcome": kind.value, "kind": item.kind.value})
         return Outcome(kind=kind, detail=detail, item=item, **base)
+
+    def _hand_over(self, event: ObjectEvent, base: dict[str, Any]) -> Outcome:
+        """An archive's one outcome: sent to extraction (its members are drops of their own)."""
+        if self.extractions is None:
+            raise MediaError(
+                ErrorCode.UNSUPPORTED_KIND, "archives are not extracted by this deployment"
+            )
+        self.extractions.send(event)
+        logger.info("outcome", extra={"outcome": OutcomeKind.ARCHIVE.value, "kind": "archive"})
+        return Outcome(
+            kind=OutcomeKind.ARCHIVE, detail="sent to extraction; each member is a drop", **base
+        )
 
     def _fail(
         self, event: ObjectEvent, dataset: str, url: str, error: MediaError, *, stage: Stage,

@@ -120,6 +120,12 @@ def detect(head: bytes, key: str) -> Detection:
     return found
 
 
+def is_archive(head: bytes) -> bool:
+    """Whether content (its first bytes) is an archive of any container, whatever its name."""
+    found = _sniff(head, "")
+    return found is not None and found.family is Family.ARCHIVE
+
+
 def _compatible(claimed: Family, found: Family) -> bool:
     if claimed == found:
         return True

@@ -145,6 +145,8 @@ def entry_for(item: CatalogItem) -> Entry:
         # A DICOM series entry lists its files as objectUrl_0..n; series grouping of many
         # files is future work, so each file is its own one-file series for now.
         payload = {"title": item.title, "objectUrl_0": item.object_url}
+    if media.annotations is not None:
+        client["annotations"] = media.annotations.model_dump()
     payload["clientMetadata"] = client
     return Entry(section=_SECTION_OF_KIND[item.kind], payload=payload)
 

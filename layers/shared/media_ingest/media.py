@@ -56,6 +56,29 @@ class DicomInfo(_Frozen):
     columns: int | None
 
 
+class AnnotationFile(_Frozen):
+    """One validated annotation CSV linked to a media object: where it is, how many rows."""
+
+    url: str
+    rows: int
+
+
+class AnnotationLinks(_Frozen):
+    """The annotation CSVs of one media object, by kind and type (`box` for `box.csv`).
+
+    Written by the extract function into the media member's S3 metadata (ANNOTATIONS_METADATA)
+    before the member exists, so the ingest path finds them in the first range read,
+    whatever order the events arrive in.
+    """
+
+    localizations: dict[str, AnnotationFile] = {}
+    states: dict[str, AnnotationFile] = {}
+
+
+# The user-metadata key (x-amz-meta-...) carrying an AnnotationLinks JSON.
+ANNOTATIONS_METADATA = "media-ingest-annotations"
+
+
 class MediaInfo(_Frozen):
     """The probe's result for one object."""
 
@@ -69,3 +92,4 @@ class MediaInfo(_Frozen):
     dicom: DicomInfo | None = None
     # The owner's metadata (S3 user metadata, tags, sidecar): see client_metadata.py.
     client_metadata: dict[str, Any] = Field(default_factory=dict)
+    annotations: AnnotationLinks | None = None

@@ -10,16 +10,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol
 
+from pydantic import ValidationError
+
 from . import client_metadata
 from .errors import ErrorCode, MediaError
 from .events import ObjectEvent
 from .ffprobe import FfprobeRunner, interpret
 from .headers import read_dicom, read_image
 from .kinds import Detection, Family, MediaKind, detect
-from .media import DicomInfo, ImageInfo, MediaInfo
+from .media import ANNOTATIONS_METADATA, AnnotationLinks, DicomInfo, ImageInfo, MediaInfo
+from .observability import logger
 
 FIRST_RANGE_BYTES = 64 * 1024
 MAX_HEADER_BYTES = 8 * 1024 * 1024
+# Archive containers the extract function opens (7z is detected but never extracted).
+EXTRACTED_CONTAINERS = frozenset({"zip", "tar", "gzip"})
 
 
 class Head(NamedTuple):
@@ -76,9 +81,10 @@ class ObjectProber:
         base: dict[str, Any] = {
             "mime_type": found.mime_type, "container": found.container, "size": event.size,
             "client_metadata": self._client_metadata(event, first),
+            "annotations": annotation_links(first.metadata),
         }  # fmt: skip
         if found.family in (Family.AV, Family.AUDIO):
-            return self._probe_stream(event, found, base["client_metadata"])
+            return self._probe_stream(event, found, base)
         if found.family is Family.IMAGE:
             return MediaInfo(kind=MediaKind.IMAGE, image=self._image(event, head), **base)
         if found.family is Family.DICOM:
@@ -87,13 +93,16 @@ class ObjectProber:
             return MediaInfo(kind=MediaKind.PDF, **base)
         if found.family is Family.TEXT:
             return MediaInfo(kind=MediaKind.TEXT, **base)
+        if found.container in EXTRACTED_CONTAINERS:
+            # Not registered: the ingestor hands it to the extract function (archives.py).
+            return MediaInfo(kind=MediaKind.ARCHIVE, **base)
         raise MediaError(
             ErrorCode.UNSUPPORTED_KIND,
-            f"{found.container} archives are not extracted yet; the object was not registered",
+            f"{found.container} archives are not extracted; the object was not registered",
         )
 
     def _probe_stream(
-        self, event: ObjectEvent, found: Detection, owner_metadata: dict[str, Any]
+        self, event: ObjectEvent, found: Detection, owner: dict[str, Any]
     ) -> MediaInfo:
         assert found.demuxer is not None  # every AV/audio detection names its demuxer
         kind, video, audio = interpret(self.ffprobe.run(self.reader.presign(event), found.demuxer))
@@ -104,7 +113,8 @@ class ObjectProber:
             mime = "video/ogg"
         return MediaInfo(
             kind=kind, mime_type=mime, container=found.container, size=event.size,
-            video=video, audio=audio, client_metadata=owner_metadata,
+            video=video, audio=audio, client_metadata=owner["client_metadata"],
+            annotations=owner["annotations"],
         )  # fmt: skip
 
     def _client_metadata(self, event: ObjectEvent, first: Head) -> dict[str, Any]:
@@ -140,3 +150,19 @@ class ObjectProber:
 
 class _HeaderReader[T](Protocol):
     def __call__(self, head: bytes, complete: bool, /) -> T | None: ...
+
+
+def annotation_links(metadata: dict[str, str]) -> AnnotationLinks | None:
+    """Annotation links the extract function left in a member's metadata (None: no links).
+
+    Anyone who may upload may set this metadata too, but only on their own objects; a value
+    that does not parse is ignored, never a failure of the media itself.
+    """
+    raw = metadata.get(ANNOTATIONS_METADATA)
+    if not raw:
+        return None
+    try:
+        return AnnotationLinks.model_validate_json(raw)
+    except ValidationError:
+        logger.warning("annotation metadata ignored: not an AnnotationLinks JSON")
+        return None

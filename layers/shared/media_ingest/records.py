@@ -90,6 +90,8 @@ class OutcomeKind(StrEnum):
     UPDATED = "updated"
     FAILED = "failed"
     IGNORED = "ignored"
+    # An archive handed to the extract queue: its members are drops with their own outcomes.
+    ARCHIVE = "archive"
 
 
 class Outcome(BaseModel):

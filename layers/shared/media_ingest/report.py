@@ -64,11 +64,17 @@ def status(outputs: StackOutputs, sqs: SQSClient | None = None) -> Status:
 def queue_depths(outputs: StackOutputs, sqs: SQSClient | None = None) -> list[QueueDepth]:
     client = sqs or default_client("sqs")
     depths = []
-    for name, url in (
+    queues = [
         ("ingest", outputs.IngestQueueUrl),
         ("dead-letter", outputs.DeadLetterQueueUrl),
         ("failures", outputs.FailureQueueUrl),
-    ):
+    ]
+    if outputs.ExtractQueueUrl and outputs.ExtractDeadLetterQueueUrl:  # stacks with archives
+        queues += [
+            ("extract", outputs.ExtractQueueUrl),
+            ("extract-dead-letter", outputs.ExtractDeadLetterQueueUrl),
+        ]
+    for name, url in queues:
         attributes = client.get_queue_attributes(
             QueueUrl=url,
             AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],

@@ -66,6 +66,18 @@ class Settings(BaseSettings):
     idempotency_seconds: int = Field(
         default=7 * 24 * 3600, ge=60, validation_alias="IDEMPOTENCY_SECONDS"
     )
+    # Archive drops (archives.py): where the ingest function hands archives; empty: archives
+    # fail with UNSUPPORTED_KIND. The caps bound what the extract function streams.
+    extract_queue_url: str = Field(default="", validation_alias="EXTRACT_QUEUE_URL")
+    # The extract function writes members here (they are drops); only it reads this.
+    drop_bucket: str = Field(default="", validation_alias="DROP_BUCKET")
+    max_archive_bytes: int = Field(default=5 * 1024**3, ge=1, validation_alias="MAX_ARCHIVE_BYTES")
+    max_extracted_bytes: int = Field(
+        default=20 * 1024**3, ge=1, validation_alias="MAX_EXTRACTED_BYTES"
+    )
+    max_member_bytes: int = Field(default=5 * 1024**3, ge=1, validation_alias="MAX_MEMBER_BYTES")
+    max_archive_members: int = Field(default=10_000, ge=1, validation_alias="MAX_ARCHIVE_MEMBERS")
+    max_compression_ratio: int = Field(default=200, ge=2, validation_alias="MAX_COMPRESSION_RATIO")
     # Game days and the LocalStack fault tests only (media_ingest.faults); empty: off.
     fault_injection: str = Field(default="", validation_alias="FAULT_INJECTION")
 

@@ -28,6 +28,8 @@ class StackOutputs(BaseModel):
     DeadLetterQueueUrl: str
     FailureQueueUrl: str
     IngestFunctionName: str | None = None
+    ExtractQueueUrl: str | None = None
+    ExtractDeadLetterQueueUrl: str | None = None
 
 
 def stack_outputs(name: str, client: CloudFormationClient | None = None) -> StackOutputs:

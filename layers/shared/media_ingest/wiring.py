@@ -5,12 +5,19 @@ from __future__ import annotations
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
 from .adapters.catalog import DynamoCatalog
+from .adapters.extraction import (
+    S3AnnotationStore,
+    S3ArchiveReader,
+    S3MemberWriter,
+    SqsExtractQueue,
+)
 from .adapters.failures import SqsFailureQueue
 from .adapters.manifests import S3PartStore
 from .adapters.objects import S3Objects
 from .aws import client
 from .batch import BatchRunner, idempotency_config, idempotent_ingest
 from .catalog import Catalog
+from .extract import Extractor, ExtractRunner
 from .faults import FaultInjector, FaultyCatalog, appended_hook, parse_faults
 from .ffprobe import FfprobeRunner
 from .ingest import Ingestor
@@ -18,6 +25,9 @@ from .manifest import ManifestWriter
 from .probe import ObjectProber
 from .routing import Router
 from .settings import Settings
+
+# Validated annotation CSVs, in the manifest bucket (no notifications: never ingested).
+ANNOTATIONS_PREFIX = "annotations/"
 
 
 def build_runner(settings: Settings) -> BatchRunner:
@@ -36,6 +46,9 @@ def build_runner(settings: Settings) -> BatchRunner:
         ),
         catalog=catalog,
         failures=SqsFailureQueue(settings.failure_queue_url),
+        extractions=(
+            SqsExtractQueue(settings.extract_queue_url) if settings.extract_queue_url else None
+        ),
     )
     persistence = DynamoDBPersistenceLayer(
         table_name=settings.catalog_table, key_attr="pk", boto3_client=client("dynamodb")
@@ -49,4 +62,28 @@ def build_runner(settings: Settings) -> BatchRunner:
             on_added=appended_hook(injector) if injector is not None else None,
         ),
         idempotency=config,
+    )
+
+
+def build_extract_runner(settings: Settings) -> ExtractRunner:
+    """The extract function's object graph (once per cold start)."""
+    if not settings.drop_bucket:
+        raise ValueError("DROP_BUCKET must name the drop bucket for the extract function")
+    return ExtractRunner(
+        Extractor(
+            settings=settings,
+            router=Router(
+                settings.default_dataset, settings.dataset_routes, settings.ignore_patterns
+            ),
+            catalog=DynamoCatalog(settings.catalog_table),
+            failures=SqsFailureQueue(settings.failure_queue_url),
+            archive=S3ArchiveReader,
+            writer=S3MemberWriter(settings.drop_bucket),
+            store=S3AnnotationStore(
+                settings.manifest_bucket,
+                ANNOTATIONS_PREFIX,
+                settings.region,
+                settings.object_url_style,
+            ),
+        )
     )

@@ -1,0 +1,358 @@
+"""Archive extraction rules on archives generated here, hostile ones included."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+import zipfile
+import zlib
+from collections.abc import Iterator
+from typing import IO
+
+import pytest
+
+from media_ingest.archives import (
+    SOURCE_METADATA,
+    ArchiveRefused,
+    Extraction,
+    Limits,
+    MemberRefused,
+    Result,
+    member_key,
+    member_path,
+    prefix_of,
+)
+from media_ingest.errors import ErrorCode
+from media_ingest.media import ANNOTATIONS_METADATA, AnnotationLinks
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+MP4 = b"\x00\x00\x00\x18ftypisom" + b"\x01" * 200
+BOX = b"frame,x,y,width,height,label\n0,0.1,0.1,0.2,0.2,fish\n1,0.2,0.2,0.1,0.1,crab\n"
+STATE = b"frame,presence\n,yes\n"
+
+
+class _OneWay(io.RawIOBase):
+    """Not seekable, like an S3 streaming body."""
+
+    def __init__(self, data: bytes) -> None:
+        self.inner = io.BytesIO(data)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        data = self.inner.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+class Archive:
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.streams = 0
+
+    def stream(self) -> IO[bytes]:
+        self.streams += 1
+        return io.BufferedReader(_OneWay(self.data))
+
+    def seekable(self) -> IO[bytes]:
+        return io.BytesIO(self.data)
+
+
+class Writer:
+    def __init__(self) -> None:
+        self.objects: dict[str, tuple[bytes, dict[str, str]]] = {}
+        self.writes = 0
+
+    def written(self, key: str, size: int, source: str) -> bool:
+        found = self.objects.get(key)
+        return found is not None and len(found[0]) == size and found[1][SOURCE_METADATA] == source
+
+    def write(self, key: str, chunks: Iterator[bytes], metadata: dict[str, str]) -> None:
+        self.objects[key] = (b"".join(chunks), metadata)
+        self.writes += 1
+
+
+class Store:
+    def __init__(self) -> None:
+        self.files: dict[str, bytes] = {}
+
+    def put(self, path: str, data: bytes) -> str:
+        self.files[path] = data
+        return f"s3://manifests/annotations/{path}"
+
+
+def make_zip(members: dict[str, bytes]) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return out.getvalue()
+
+
+def make_tar(
+    members: dict[str, bytes], mode: str = "w:gz", extra: tuple[tarfile.TarInfo, ...] = ()
+) -> bytes:
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode=mode) as archive:  # type: ignore[call-overload]
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+        for info in extra:
+            archive.addfile(info)
+    return out.getvalue()
+
+
+def extract(
+    data: bytes, container: str, key: str = "drops/pack.zip", limits: Limits | None = None,
+    writer: Writer | None = None,
+) -> tuple[Result, Writer, Store]:  # fmt: skip
+    writer = writer or Writer()
+    store = Store()
+    result = Extraction(
+        key=key, container=container, size=len(data), source="etag-1", reader=Archive(data),
+        writer=writer, store=store, limits=limits or Limits(),
+    ).run()  # fmt: skip
+    return result, writer, store
+
+
+LAYOUT = {
+    "reef/clip.mp4": MP4,
+    "reef/still.png": PNG,
+    "reef/clip/localizations/box.csv": BOX,
+    "reef/clip/states/presence.csv": STATE,
+}
+
+
+# -- names -------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("key", "prefix"),
+    [("a/pack.zip", "a/pack"), ("a/pack.tar.gz", "a/pack"), ("pack.TGZ", "pack"),
+     ("a/pack.tar", "a/pack"), ("a/.zip", "a/.zip"), ("a/bundle", "a/bundle")],
+)  # fmt: skip
+def test_members_go_under_the_archive_key_without_its_suffix(key: str, prefix: str) -> None:
+    assert prefix_of(key) == prefix
+
+
+@pytest.mark.parametrize(
+    ("name", "path"),
+    [("a/b.mp4", "a/b.mp4"), ("./a//b.mp4", "a/b.mp4"), ("a/./b.mp4", "a/b.mp4")],
+)
+def test_harmless_names_are_normalised(name: str, path: str) -> None:
+    assert member_path(name) == path
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["../evil.mp4", "a/../../evil.mp4", "/etc/passwd", "C:/evil.mp4", "c:evil.mp4",
+     "a\\..\\evil.mp4", "a/\x00.mp4", "a/\n.mp4", "", "./", ".."],
+)  # fmt: skip
+def test_unsafe_names_are_refused(name: str) -> None:
+    with pytest.raises(MemberRefused) as refused:
+        member_path(name)
+    assert refused.value.code is ErrorCode.ARCHIVE_PATH_REFUSED
+
+
+def test_a_key_longer_than_s3_allows_is_refused() -> None:
+    with pytest.raises(MemberRefused):
+        member_key("p.zip", "a" * 1100)
+
+
+# -- a good archive, each container ----------------------------------------------------
+@pytest.mark.parametrize("container", ["zip", "gzip", "tar"])
+def test_members_are_written_and_annotations_linked(container: str) -> None:
+    data = (
+        make_zip(LAYOUT) if container == "zip"
+        else make_tar(LAYOUT, "w:gz" if container == "gzip" else "w")
+    )  # fmt: skip
+    result, writer, store = extract(data, container)
+    assert sorted(writer.objects) == ["drops/pack/reef/clip.mp4", "drops/pack/reef/still.png"]
+    assert writer.objects["drops/pack/reef/clip.mp4"][0] == MP4
+    assert result.refused == [] and result.annotations == 2
+    assert store.files == {
+        "drops/pack/reef/clip/localizations/box.csv": BOX,
+        "drops/pack/reef/clip/states/presence.csv": STATE,
+    }
+    metadata = writer.objects["drops/pack/reef/clip.mp4"][1]
+    assert metadata[SOURCE_METADATA] == "etag-1"
+    links = AnnotationLinks.model_validate_json(metadata[ANNOTATIONS_METADATA])
+    assert links.localizations["box"].rows == 2 and links.states["presence"].rows == 1
+    assert links.localizations["box"].url.endswith("drops/pack/reef/clip/localizations/box.csv")
+    assert ANNOTATIONS_METADATA not in writer.objects["drops/pack/reef/still.png"][1]
+
+
+def test_annotations_after_their_media_in_a_tar_are_still_linked() -> None:
+    # Tar is read in order: the CSV comes after the video, yet the video is written with it.
+    data = make_tar({"clip.mp4": MP4, "clip/localizations/box.csv": BOX})
+    _, writer, _ = extract(data, "gzip", key="x.tgz")
+    assert ANNOTATIONS_METADATA in writer.objects["x/clip.mp4"][1]
+
+
+def test_a_redelivered_extraction_writes_nothing_again() -> None:
+    data = make_zip(LAYOUT)
+    _, writer, _ = extract(data, "zip")
+    result, again, _ = extract(data, "zip", writer=writer)
+    assert again.writes == 2 and len(result.skipped) == 2 and result.written == []
+
+
+# -- hostile members: refused one by one -------------------------------------------------
+def test_traversal_and_absolute_members_are_refused_and_the_rest_written() -> None:
+    data = make_zip({"../evil.mp4": MP4, "/abs.png": PNG, "ok.png": PNG})
+    result, writer, _ = extract(data, "zip")
+    assert list(writer.objects) == ["drops/pack/ok.png"]
+    assert {r.member: r.code for r in result.refused} == {
+        "../evil.mp4": ErrorCode.ARCHIVE_PATH_REFUSED,
+        "/abs.png": ErrorCode.ARCHIVE_PATH_REFUSED,
+    }
+
+
+def test_tar_links_and_devices_are_refused() -> None:
+    link = tarfile.TarInfo("link.png")
+    link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
+    hard = tarfile.TarInfo("hard.png")
+    hard.type, hard.linkname = tarfile.LNKTYPE, "ok.png"
+    device = tarfile.TarInfo("dev")
+    device.type = tarfile.CHRTYPE
+    escape = tarfile.TarInfo("../../escape.png")
+    escape.size = 0
+    data = make_tar({"ok.png": PNG}, extra=(link, hard, device, escape))
+    result, writer, _ = extract(data, "gzip", key="t.tar.gz")
+    assert list(writer.objects) == ["t/ok.png"]
+    assert {r.member: r.code for r in result.refused} == {
+        "link.png": ErrorCode.ARCHIVE_LINK_REFUSED,
+        "hard.png": ErrorCode.ARCHIVE_LINK_REFUSED,
+        "dev": ErrorCode.ARCHIVE_LINK_REFUSED,
+        "../../escape.png": ErrorCode.ARCHIVE_PATH_REFUSED,
+    }
+
+
+def test_zip_symlinks_and_encrypted_members_are_refused() -> None:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        link = zipfile.ZipInfo("link.png")
+        link.create_system = 3
+        link.external_attr = 0o120777 << 16
+        archive.writestr(link, "/etc/passwd")
+        archive.writestr("ok.png", PNG)
+        archive.writestr("secret.png", PNG)
+    data = bytearray(out.getvalue())
+    # Set the "encrypted" flag bit (flags at +8) of secret.png's central directory entry.
+    central = data.find(b"PK\x01\x02")
+    while data[central + 46 : central + 56] != b"secret.png":
+        central = data.find(b"PK\x01\x02", central + 4)
+    data[central + 8] |= 0x1
+    result, writer, _ = extract(bytes(data), "zip")
+    assert list(writer.objects) == ["drops/pack/ok.png"]
+    assert {r.member: r.code for r in result.refused} == {
+        "link.png": ErrorCode.ARCHIVE_LINK_REFUSED,
+        "secret.png": ErrorCode.ARCHIVE_ENCRYPTED,
+    }
+
+
+def test_an_archive_inside_an_archive_is_refused_so_extraction_never_recurses() -> None:
+    inner = make_zip({"x.png": PNG})
+    data = make_tar({"inner.bin": inner, "ok.png": PNG, "inner.tar.gz": make_tar({"y": PNG})})
+    result, writer, _ = extract(data, "gzip", key="t.tgz")
+    assert list(writer.objects) == ["t/ok.png"]
+    assert {r.member: r.code for r in result.refused} == {
+        "inner.bin": ErrorCode.ARCHIVE_NESTED, "inner.tar.gz": ErrorCode.ARCHIVE_NESTED,
+    }  # fmt: skip
+
+
+def test_invalid_and_orphaned_annotations_are_refused_with_file_line_and_column() -> None:
+    bad = b"frame,x,y,width,height\n0,0.1,0.1,-0.2,0.2\n"
+    data = make_zip({"clip.mp4": MP4, "clip/localizations/box.csv": bad,
+                     "ghost/states/s.csv": STATE})  # fmt: skip
+    result, writer, store = extract(data, "zip")
+    refused = {r.member: r for r in result.refused}
+    invalid = refused["clip/localizations/box.csv"]
+    assert invalid.code is ErrorCode.INVALID_ANNOTATION
+    assert invalid.message.startswith("clip/localizations/box.csv:2: column 'width':")
+    assert refused["ghost/states/s.csv"].code is ErrorCode.ANNOTATION_WITHOUT_MEDIA
+    assert (
+        store.files == {} and ANNOTATIONS_METADATA not in writer.objects["drops/pack/clip.mp4"][1]
+    )
+
+
+# -- bombs: the whole archive, before anything is written --------------------------------
+def _zeros_gzip_tar(size: int) -> bytes:
+    """A tar.gz of one member of `size` zero bytes, compressed as it streams (never in memory)."""
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w:gz") as archive:
+        info = tarfile.TarInfo("zeros.bin")
+        info.size = size
+        archive.addfile(info, _Zeros(size))
+    return out.getvalue()
+
+
+class _Zeros(io.RawIOBase):
+    def __init__(self, size: int) -> None:
+        self.left = size
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        count = min(len(buffer), self.left)
+        buffer[:count] = bytes(count)
+        self.left -= count
+        return count
+
+
+def test_a_real_zip_bomb_is_refused_whole() -> None:
+    # 200 MB of zeros deflate to ~200 KB: a ratio of ~1000.
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("ok.png", PNG)
+        with archive.open("zeros.bin", "w", force_zip64=True) as member:
+            chunk = bytes(1024 * 1024)
+            for _ in range(200):
+                member.write(chunk)
+    data = out.getvalue()
+    assert len(data) < 1024 * 1024
+    with pytest.raises(ArchiveRefused) as refused:
+        extract(data, "zip")
+    assert refused.value.code is ErrorCode.ARCHIVE_BOMB and "expands more than" in str(
+        refused.value
+    )
+
+
+def test_a_tar_gz_bomb_is_refused_on_the_bytes_streamed_before_any_write() -> None:
+    data = _zeros_gzip_tar(64 * 1024 * 1024)
+    writer = Writer()
+    with pytest.raises(ArchiveRefused) as refused:
+        extract(data, "gzip", key="b.tgz", writer=writer)
+    assert refused.value.code is ErrorCode.ARCHIVE_BOMB and writer.objects == {}
+
+
+def test_a_tar_header_lying_about_size_is_caught_on_the_streamed_bytes() -> None:
+    # A plain (uncompressed) stream: the per-member cap trips on the header, the total cap
+    # on the bytes that actually stream.
+    limits = Limits(max_member_bytes=1000, ratio_floor_bytes=10**12)
+    with pytest.raises(ArchiveRefused):
+        extract(make_tar({"big.png": PNG + bytes(2000)}, "w"), "tar", key="t.tar", limits=limits)
+    limits = Limits(max_extracted_bytes=5000, ratio_floor_bytes=10**12)
+    many = {f"{i}.png": PNG + bytes(1000) for i in range(10)}
+    with pytest.raises(ArchiveRefused):
+        extract(make_tar(many, "w"), "tar", key="t.tar", limits=limits)
+
+
+def test_member_count_and_archive_size_caps() -> None:
+    many = {f"{i}.png": PNG for i in range(5)}
+    with pytest.raises(ArchiveRefused) as refused:
+        extract(make_zip(many), "zip", limits=Limits(max_members=4))
+    assert refused.value.code is ErrorCode.ARCHIVE_BOMB
+    with pytest.raises(ArchiveRefused) as refused:
+        extract(make_zip(many), "zip", limits=Limits(max_archive_bytes=10))
+    assert refused.value.code is ErrorCode.ARCHIVE_TOO_LARGE
+
+
+def test_a_truncated_archive_is_corrupt() -> None:
+    data = make_tar(LAYOUT)
+    with pytest.raises(ArchiveRefused) as refused:
+        extract(data[: len(data) // 2], "gzip", key="t.tgz")
+    assert refused.value.code is ErrorCode.ARCHIVE_CORRUPT
+    with pytest.raises(ArchiveRefused) as refused:
+        extract(zlib.compress(b"x") * 3, "zip")
+    assert refused.value.code is ErrorCode.ARCHIVE_CORRUPT
