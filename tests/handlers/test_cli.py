@@ -82,6 +82,7 @@ def test_status_counts_every_outcome(deployed: Stack, capsys: pytest.CaptureFixt
         "updated": 0,
         "failed": 1,
         "ignored": 1,
+        "marker": 0,
     }
     assert state["accounted"] is True
     human = run(capsys, "status")

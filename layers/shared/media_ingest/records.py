@@ -90,6 +90,8 @@ class OutcomeKind(StrEnum):
     UPDATED = "updated"
     FAILED = "failed"
     IGNORED = "ignored"
+    # A group's marker object (`_SEALED`): consumed, and its group sealed.
+    MARKER = "marker"
 
 
 class Outcome(BaseModel):
@@ -107,10 +109,13 @@ class Outcome(BaseModel):
     processed_at: datetime = Field(default_factory=utcnow)
     item: CatalogItem | None = None
     failure: FailureRecord | None = None
+    # The group (grouping.GroupRef.group_id) a member joined or a marker sealed: a member's
+    # manifest entry is its group's, written when the group is sealed.
+    group: str | None = None
 
     @property
     def needs_manifest(self) -> bool:
-        return self.kind is OutcomeKind.REGISTERED and self.item is not None
+        return self.kind is OutcomeKind.REGISTERED and self.item is not None and not self.group
 
 
 class Refusal(BaseModel):

@@ -6,6 +6,7 @@ from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
 from .adapters.catalog import DynamoCatalog
 from .adapters.failures import SqsFailureQueue
+from .adapters.groups import DynamoGroupStore
 from .adapters.manifests import S3PartStore
 from .adapters.objects import S3Objects
 from .aws import client
@@ -13,6 +14,8 @@ from .batch import BatchRunner, idempotency_config, idempotent_ingest
 from .catalog import Catalog
 from .faults import FaultInjector, FaultyCatalog, appended_hook, parse_faults
 from .ffprobe import FfprobeRunner
+from .grouping import GroupRoutes
+from .groups import Grouping, GroupSealer
 from .ingest import Ingestor
 from .manifest import ManifestWriter
 from .probe import ObjectProber
@@ -26,6 +29,17 @@ def build_runner(settings: Settings) -> BatchRunner:
     catalog: Catalog = DynamoCatalog(settings.catalog_table)
     if injector is not None:
         catalog = FaultyCatalog(catalog, injector)
+    manifests = ManifestWriter(
+        S3PartStore(settings.manifest_bucket, settings.manifest_prefix),
+        max_entries=settings.manifest_part_max_entries,
+        on_added=appended_hook(injector) if injector is not None else None,
+    )
+    grouping = sealer = None
+    if settings.group_table:
+        store = DynamoGroupStore(settings.group_table)
+        routes = GroupRoutes(settings.group_routes, settings.group_marker)
+        grouping = Grouping(routes, store, settings.group_quiet_seconds)
+        sealer = GroupSealer(store, manifests, settings.group_quiet_seconds)
     ingestor = Ingestor(
         settings=settings,
         router=Router(settings.default_dataset, settings.dataset_routes, settings.ignore_patterns),
@@ -35,6 +49,7 @@ def build_runner(settings: Settings) -> BatchRunner:
         ),
         catalog=catalog,
         failures=SqsFailureQueue(settings.failure_queue_url),
+        grouping=grouping,
     )
     persistence = DynamoDBPersistenceLayer(
         table_name=settings.catalog_table, key_attr="pk", boto3_client=client("dynamodb")
@@ -42,10 +57,20 @@ def build_runner(settings: Settings) -> BatchRunner:
     config = idempotency_config(settings.idempotency_seconds)
     return BatchRunner(
         ingest=idempotent_ingest(ingestor, persistence, config),
-        manifests=ManifestWriter(
-            S3PartStore(settings.manifest_bucket, settings.manifest_prefix),
-            max_entries=settings.manifest_part_max_entries,
-            on_added=appended_hook(injector) if injector is not None else None,
-        ),
+        manifests=manifests,
         idempotency=config,
+        sealer=sealer,
+    )
+
+
+def build_sealer(settings: Settings) -> GroupSealer:
+    """The sweeper's object graph: the group table and the manifest writer."""
+    if not settings.group_table:
+        raise ValueError("GROUP_TABLE is not set: the sweeper has no groups to seal")
+    manifests = ManifestWriter(
+        S3PartStore(settings.manifest_bucket, settings.manifest_prefix),
+        max_entries=settings.manifest_part_max_entries,
+    )
+    return GroupSealer(
+        DynamoGroupStore(settings.group_table), manifests, settings.group_quiet_seconds
     )
