@@ -130,7 +130,9 @@ class GroupSealer:
         """Seal every group quiet for the quiet period; finish every sealed, unwritten one."""
         now = self.clock()
         result = SweepResult()
+        due = 0
         for meta in self.store.due(now):
+            due += 1
             ref = meta.ref
             try:
                 if meta.status is GroupStatus.OPEN and not meta.members:
@@ -145,4 +147,5 @@ class GroupSealer:
             except Exception as exc:  # one bad group must not stop the others; next run retries
                 logger.exception("sealing a group failed", extra={"group": ref.group_id})
                 result.errors.append(f"{ref.group_id}: {exc}")
+        metrics.add_metric(name="GroupsDue", unit=MetricUnit.Count, value=due)
         return result

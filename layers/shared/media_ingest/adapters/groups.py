@@ -204,11 +204,10 @@ class DynamoGroupStore:
         )  # fmt: skip
         for page in pages:
             for row in page.get("Items", []):
-                # The index is eventually consistent: read the item itself before acting.
-                ref = GroupRef.model_validate_json(row["ref"]["S"])
-                meta = self.meta(ref)
-                if meta is not None:
-                    yield meta
+                # The index (keys only) is eventually consistent: read the item itself.
+                found = self._get(row["pk"]["S"], META)
+                if found is not None:
+                    yield _meta(found)
 
     def sealed_groups(self, dataset: str) -> Iterator[tuple[GroupMeta, list[CatalogItem]]]:
         """Operator side (export): one dataset's sealed groups with their members (a scan)."""
