@@ -28,6 +28,7 @@ class StackOutputs(BaseModel):
     DeadLetterQueueUrl: str
     FailureQueueUrl: str
     IngestFunctionName: str | None = None
+    GroupTableName: str | None = None  # stacks deployed before grouping have none
 
 
 def stack_outputs(name: str, client: CloudFormationClient | None = None) -> StackOutputs:
