@@ -69,8 +69,8 @@ class Grouping:
             raise MediaError(
                 ErrorCode.GROUP_SEALED,
                 f"{ref.kind.value} {ref.title!r} was already sealed and written when this "
-                "file arrived; it is not added to it, and no new group is started. Upload it "
-                "under a new title (or drop the whole group again) to register it.",
+                "file arrived; it is not added to it, and no new group is started. Upload the "
+                "group again under a new title to register it.",
                 Stage.REGISTER,
             )
 

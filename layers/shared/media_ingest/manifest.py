@@ -144,8 +144,9 @@ def entry_for(item: CatalogItem) -> Entry:
         client["orientation"] = media.image.orientation
     if media.dicom is not None:
         client.update(media.dicom.model_dump(exclude_none=True))
-        # A DICOM series entry lists its files as objectUrl_0..n; series grouping of many
-        # files is future work, so each file is its own one-file series for now.
+        # A DICOM series entry lists its files as objectUrl_0..n. With grouping on (a group
+        # table), files join their series (grouping.py) and this entry is never written;
+        # without it each file is its own one-file series.
         payload = {"title": item.title, "objectUrl_0": item.object_url}
     payload["clientMetadata"] = client
     return Entry(section=_SECTION_OF_KIND[item.kind], payload=payload)
