@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -80,7 +80,7 @@ class Grouping:
 
 
 class GroupStore(Protocol):
-    def seal(self, ref: GroupRef, now: datetime) -> bool: ...
+    def seal(self, ref: GroupRef, now: datetime, quiet_since: datetime | None = None) -> bool: ...
     def close_empty(self, ref: GroupRef, now: datetime) -> None: ...
     def appended(self, ref: GroupRef, now: datetime) -> None: ...
     def meta(self, ref: GroupRef) -> GroupMeta | None: ...
@@ -140,7 +140,12 @@ class GroupSealer:
                         self.store.close_empty(ref, now)
                         result.closed_empty += 1
                     continue
-                if seal_decision(meta, now, self.quiet_seconds) and self.store.seal(ref, now):
+                # Sealed only if still quiet: a member that joined since the index was read
+                # restarts the quiet period.
+                quiet_since = now - timedelta(seconds=self.quiet_seconds)
+                if seal_decision(meta, now, self.quiet_seconds) and self.store.seal(
+                    ref, now, quiet_since
+                ):
                     result.sealed += 1
                 if self.finish(ref):
                     result.written += 1

@@ -124,21 +124,25 @@ class DynamoGroupStore:
         )
         return _meta(response["Attributes"])
 
-    def seal(self, ref: GroupRef, now: datetime) -> bool:
-        """Open -> sealed, only if it has members; True for the one caller that sealed it."""
+    def seal(self, ref: GroupRef, now: datetime, quiet_since: datetime | None = None) -> bool:
+        """Open -> sealed, only if it has members (and, for the sweeper, no member joined
+        after `quiet_since`); True for the one caller that sealed it."""
+        condition = "#status = :open AND members > :zero"
+        values = {
+            ":sealed": {"S": GroupStatus.SEALED.value}, ":open": {"S": GroupStatus.OPEN.value},
+            ":now": {"N": _epoch(now)}, ":zero": {"N": "0"},
+        }  # fmt: skip
+        if quiet_since is not None:
+            condition += " AND last_member_at <= :quiet"
+            values[":quiet"] = {"N": _epoch(quiet_since)}
         try:
             self.ddb.update_item(
                 TableName=self.table,
                 Key={"pk": {"S": ref.pk}, "sk": {"S": META}},
                 UpdateExpression="SET #status = :sealed, sealed_at = :now, due_at = :now",
-                ConditionExpression="#status = :open AND members > :zero",
+                ConditionExpression=condition,
                 ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues={
-                    ":sealed": {"S": GroupStatus.SEALED.value},
-                    ":open": {"S": "open"},
-                    ":now": {"N": _epoch(now)},
-                    ":zero": {"N": "0"},
-                },
+                ExpressionAttributeValues=values,
             )
         except ClientError as exc:
             if error_code(exc) != "ConditionalCheckFailedException":
