@@ -87,6 +87,10 @@ def test_interleaved_frames_and_markers_make_one_ordered_entry_each(
     assert set(part) == {"image_groups", "skip_duplicate_urls"}
     assert len(grouped.reader.items()) == 10  # every frame is catalogued, once
     assert kinds(grouped) == {"registered": 10, "marker": 2}  # one outcome per event
+    outcomes = grouped.reader.ledger()[0]
+    assert {o.dataset for o in outcomes} == {"main"}
+    assert {o.group for o in outcomes} == {"main|image_groups|frames/cam 1",
+                                          "main|image_sequences|seq/run7"}  # fmt: skip
 
 
 @pytest.fixture

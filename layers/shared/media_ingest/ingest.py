@@ -54,6 +54,7 @@ class Ingestor:
             )
         located = self.grouping.routes.locate(event.key) if self.grouping else None
         if self.grouping is not None and located is not None and located.is_marker:
+            base["dataset"] = route.dataset
             return self._marker(self.grouping, located.ref(route.dataset), base)
         url = object_url(
             event.bucket, event.key, self.settings.region, self.settings.object_url_style

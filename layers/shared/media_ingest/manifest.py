@@ -26,8 +26,8 @@ from .errors import ErrorCode, TransientError
 from .kinds import MediaKind
 from .records import CatalogItem, utcnow
 
-# Encord accepts at most 500,000 items and 1,000,000 URLs in one registration file
-# (settings.py bounds ManifestPartMaxEntries by the first).
+# Encord accepts at most 1,000,000 URLs (and 500,000 items: settings.ENCORD_MAX_ITEMS bounds
+# ManifestPartMaxEntries) in one registration file.
 ENCORD_MAX_URLS = 1_000_000
 
 SECTIONS = (

@@ -16,9 +16,9 @@ from .grouping import DEFAULT_MARKER, GroupKind
 DATASET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 DEFAULT_IGNORE = (".DS_Store", "Thumbs.db", "desktop.ini", "._*", "*/")
 
-# Encord accepts at most 500,000 items and 1,000,000 URLs in one registration file.
+# Encord accepts at most 500,000 items (and 1,000,000 URLs: manifest.ENCORD_MAX_URLS) in one
+# registration file.
 ENCORD_MAX_ITEMS = 500_000
-ENCORD_MAX_URLS = 1_000_000
 
 UrlStyle = Literal["virtual", "path", "s3"]
 
