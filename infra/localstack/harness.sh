@@ -25,7 +25,7 @@ VENV="$LS_HOME/venv"
 LOG_FILE="$LS_HOME/localstack.log"
 PID_FILE="$LS_HOME/localstack.pid"
 ENDPOINT="http://127.0.0.1:4566"
-SERVICES="s3 sqs lambda dynamodb cloudformation iam sts logs"
+SERVICES="s3 sqs lambda dynamodb cloudformation iam sts logs events"
 START_TIMEOUT="${LOCALSTACK_START_TIMEOUT:-120}"
 
 say() { printf '[localstack] %s\n' "$*" >&2; }

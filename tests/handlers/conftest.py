@@ -115,6 +115,46 @@ class Stack:
         ]  # fmt: skip
 
 
+GROUP_ROUTES = '{"frames/": "image_groups", "seq/": "image_sequences"}'
+
+
+def create_group_table(ddb: Any, name: str) -> None:
+    """The GroupTable of template.yaml: pk/sk, and DueIndex (waiting, due_at)."""
+    ddb.create_table(
+        TableName=name, BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+            {"AttributeName": "waiting", "AttributeType": "S"},
+            {"AttributeName": "due_at", "AttributeType": "N"},
+        ],
+        KeySchema=[
+            {"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        GlobalSecondaryIndexes=[{
+            "IndexName": "DueIndex",
+            "KeySchema": [
+                {"AttributeName": "waiting", "KeyType": "HASH"},
+                {"AttributeName": "due_at", "KeyType": "RANGE"},
+            ],
+            "Projection": {"ProjectionType": "KEYS_ONLY"},
+        }],
+    )  # fmt: skip
+
+
+@pytest.fixture
+def grouped(stack: Stack) -> Stack:
+    """The same stack with grouping on: the group table, two grouping prefixes."""
+    create_group_table(stack.ddb, "groups")
+    settings = stack.settings.model_copy(
+        update={"group_table": "groups",
+                "group_routes": Settings.model_validate(
+                    {"CATALOG_TABLE": "c", "MANIFEST_BUCKET": "m", "FAILURE_QUEUE_URL": "q",
+                     "GROUP_ROUTES": GROUP_ROUTES}).group_routes},
+    )  # fmt: skip
+    return Stack(stack.endpoint, settings, stack.handler, stack.s3, stack.sqs, stack.ddb)
+
+
 @pytest.fixture
 def stack(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
     requests.post(f"{moto_endpoint}/moto-api/reset", timeout=10)

@@ -83,6 +83,7 @@ def test_status_counts_every_outcome(deployed: Stack, capsys: pytest.CaptureFixt
         "failed": 1,
         "ignored": 1,
         "archive": 0,
+        "marker": 0,
     }
     assert state["accounted"] is True
     human = run(capsys, "status")

@@ -94,6 +94,13 @@ def deploy(name: str, *parameters: str) -> Deployed:
     return stack
 
 
+# Grouping prefixes of the session stack (tests/integration/test_groups.py); keys of the other
+# tests never fall under them.
+GROUP_ROUTES = '{"it-groups/":"image_groups","it-sequences/":"image_sequences"}'
+
+
 @pytest.fixture(scope="session")
 def deployed() -> Iterator[Deployed]:
-    yield deploy(os.environ.get("MEDIA_INGEST_STACK", "media-ingest-it"))
+    yield deploy(
+        os.environ.get("MEDIA_INGEST_STACK", "media-ingest-it"), f"GroupRoutes={GROUP_ROUTES}"
+    )

@@ -47,10 +47,17 @@ def image_item(key: str) -> CatalogItem:
     return CatalogItem.from_probe(event(key), "main", object_url("drop", key, "us-east-1"), media)
 
 
-def dicom_item(key: str) -> CatalogItem:
+def dicom_item(
+    key: str,
+    series: str | None = "1.2.3",
+    instance: int | None = 1,
+    sop: str = "1.2.3.4",
+    description: str | None = "chest",
+) -> CatalogItem:
     dicom = DicomInfo(
-        study_instance_uid="1.2", series_instance_uid="1.2.3", sop_instance_uid="1.2.3.4",
-        instance_number=1, modality="CT", series_description="chest", rows=4, columns=4,
+        study_instance_uid="1.2", series_instance_uid=series, sop_instance_uid=sop,
+        instance_number=instance, modality="CT", series_description=description, rows=4,
+        columns=4,
     )  # fmt: skip
     media = MediaInfo(kind=MediaKind.DICOM, mime_type="application/dicom", container="dicom",
                       size=1000, dicom=dicom)  # fmt: skip

@@ -67,7 +67,9 @@ def png(size: tuple[int, int] = (40, 30)) -> bytes:
     return out.getvalue()
 
 
-def dicom(series_uid: str = "1.2.826.0.1.3680043.8.498.1", instance: int = 3) -> bytes:
+def dicom(
+    series_uid: str = "1.2.826.0.1.3680043.8.498.1", instance: int = 3, description: str = "chest"
+) -> bytes:
     from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
@@ -83,7 +85,7 @@ def dicom(series_uid: str = "1.2.826.0.1.3680043.8.498.1", instance: int = 3) ->
     ds.SeriesInstanceUID = series_uid
     ds.InstanceNumber = instance
     ds.Modality = "CT"
-    ds.SeriesDescription = "chest"
+    ds.SeriesDescription = description
     ds.Rows, ds.Columns = 4, 4
     ds.BitsAllocated, ds.BitsStored, ds.HighBit = 16, 16, 15
     ds.SamplesPerPixel, ds.PixelRepresentation = 1, 0

@@ -11,7 +11,8 @@ import nucleus
 import pytest
 
 from media_ingest.encord_csv import REASON, csv_rows, write_rows
-from media_ingest.export import ExportFormat, export
+from media_ingest.export import SEQUENCE_FRAME_RATE, ExportFormat, export
+from media_ingest.grouping import GroupKind, GroupMeta, GroupRef, GroupStatus
 from media_ingest.manifest import Entry, ManifestWriter, Part, entry_for
 from media_ingest.nucleus_json import (
     MAX_SCENE_FRAMES,
@@ -236,3 +237,66 @@ def test_encord_json_copies_every_part_even_one_the_index_does_not_list(tmp_path
         written = json.loads((tmp_path / "encord-json" / f"part-{number:05d}.json").read_text())
         assert written == stored.value.to_encord()
         assert Part.from_encord(written, sealed=False).entry_count == stored.value.entry_count
+
+
+class _Groups:
+    """Sealed groups as the group table gives them to an export."""
+
+    def __init__(self, *groups: tuple[GroupKind, str, list[CatalogItem]]) -> None:
+        self.groups = [
+            (GroupMeta(ref=GroupRef(dataset="main", kind=kind, scope=f"p/{title}", title=title),
+                       status=GroupStatus.SEALED, members=len(items)), items)
+            for kind, title, items in groups
+        ]  # fmt: skip
+
+    def sealed_groups(self, dataset: str) -> list[tuple[GroupMeta, list[CatalogItem]]]:
+        return [(m, g) for m, g in self.groups if m.ref.dataset == dataset]
+
+
+def _group_frames(title: str, numbers: list[int]) -> list[CatalogItem]:
+    return [image_item(f"p/{title}/{n}.jpg") for n in numbers]
+
+
+def test_sealed_groups_feed_csv_rows_in_frame_order(tmp_path: Path) -> None:
+    group, sequence = _group_frames("g", [10, 2]), _group_frames("s", [3, 1, 20])
+    loose = video_item("v.mp4")
+    catalog = _Catalog([*group, *sequence, loose])
+    groups = _Groups(
+        (GroupKind.IMAGE_GROUPS, "g", group), (GroupKind.IMAGE_SEQUENCES, "s", sequence)
+    )
+    summary = export(ExportFormat.ENCORD_CSV, "main", tmp_path, catalog,
+                     _Parts(MemoryPartStore()), groups=groups)  # fmt: skip
+    assert summary.entries == 3 and summary.refused == {}  # members are not refused images
+    rows = list(csv.DictReader((tmp_path / "encord-csv" / "registration.csv").open()))
+    base = "https://drop.s3.us-east-1.amazonaws.com/"
+    assert [(r["ObjectUrl"].removeprefix(base), r["Title"], r["Create video"]) for r in rows] == [
+        ("p/g/2.jpg", "g", "false"), ("p/g/10.jpg", "g", "false"),
+        ("p/s/1.jpg", "s", "true"), ("p/s/3.jpg", "s", "true"), ("p/s/20.jpg", "s", "true"),
+        ("v.mp4", "v.mp4", ""),
+    ]  # fmt: skip
+
+
+def test_a_sealed_sequence_is_one_nucleus_scene_of_its_group_frames(tmp_path: Path) -> None:
+    sequence, group = _group_frames("s", [3, 1, 20]), _group_frames("g", [1])
+    groups = _Groups(
+        (GroupKind.IMAGE_SEQUENCES, "s", sequence), (GroupKind.IMAGE_GROUPS, "g", group)
+    )
+    summary = export(ExportFormat.NUCLEUS, "main", tmp_path, _Catalog([*sequence, *group]),
+                     _Parts(MemoryPartStore()), groups=groups)  # fmt: skip
+    folder = tmp_path / "nucleus"
+    [line] = (folder / "scenes.jsonl").read_text().splitlines()
+    scene = nucleus.VideoScene.from_json(json.loads(line))
+    assert scene.reference_id == "drop/p/s" and scene.frame_rate == SEQUENCE_FRAME_RATE
+    assert [i.reference_id for i in scene.items] == ["drop/p/s/1.jpg", "drop/p/s/3.jpg",
+                                                     "drop/p/s/20.jpg"]  # fmt: skip
+    items = (folder / "items.jsonl").read_text().splitlines()
+    assert [json.loads(i)["reference_id"] for i in items] == ["drop/p/g/1.jpg"]
+    assert summary.entries == 2
+
+
+def test_a_sequence_nucleus_cannot_hold_is_refused_by_name(tmp_path: Path) -> None:
+    sequence = _group_frames("long", list(range(MAX_SCENE_FRAMES + 1)))
+    summary = export(ExportFormat.NUCLEUS, "main", tmp_path, _Catalog(sequence),
+                     _Parts(MemoryPartStore()),
+                     groups=_Groups((GroupKind.IMAGE_SEQUENCES, "long", sequence)))  # fmt: skip
+    assert summary.refused == {"image_sequences": 1} and summary.entries == 0

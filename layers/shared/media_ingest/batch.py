@@ -28,10 +28,12 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from . import aws
 from .events import ObjectEvent, parse_body
+from .grouping import GroupRef
+from .groups import GroupSealer
 from .ingest import Ingestor
 from .manifest import ManifestWriter, entry_for
 from .observability import logger, metrics
-from .records import Outcome, utcnow
+from .records import Outcome, OutcomeKind, utcnow
 
 # The fields that identify one S3 event across redeliveries (see ObjectEvent.event_id).
 EVENT_KEY = "[bucket, key, version_id, sequencer, etag, request_id]"
@@ -68,6 +70,7 @@ class BatchRunner:
     ingest: IngestFn
     manifests: ManifestWriter
     idempotency: IdempotencyConfig | None = None
+    sealer: GroupSealer | None = None
 
     def run(self, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         if self.idempotency is not None:
@@ -84,6 +87,7 @@ class BatchRunner:
         }  # fmt: skip
         _count(outcomes, started)
         failed = self._append_manifests(outcomes, started)
+        failed |= self._seal_groups(outcomes)
         failures = processor.response()["batchItemFailures"]
         failures += [{"itemIdentifier": message_id} for message_id in sorted(failed)]
         metrics.add_metric(name="AwsRetries", unit=MetricUnit.Count, value=aws.retries.take())
@@ -144,6 +148,24 @@ class BatchRunner:
                 name="ManifestConflicts", unit=MetricUnit.Count,
                 value=self.manifests.conflicts - conflicts,
             )  # fmt: skip
+        return failed
+
+    def _seal_groups(self, outcomes: dict[str, list[Outcome]]) -> set[str]:
+        """Seal the groups whose marker came in this batch (after its other records, so
+        frames in the same batch are members); a replayed marker finishes an unwritten one.
+        Returns the message ids to retry."""
+        failed: set[str] = set()
+        if self.sealer is None:
+            return failed
+        for message_id, results in outcomes.items():
+            for outcome in results:
+                if outcome.kind is not OutcomeKind.MARKER or not outcome.group:
+                    continue
+                try:
+                    self.sealer.seal(GroupRef.parse(outcome.group))
+                except Exception:
+                    logger.exception("sealing failed", extra={"group": outcome.group})
+                    failed.add(message_id)
         return failed
 
 

@@ -19,6 +19,7 @@ from pydantic import BaseModel
 
 from . import __version__, backfill, evaluate, failure_log, report
 from .adapters.catalog import DynamoCatalog
+from .adapters.groups import DynamoGroupStore
 from .adapters.ingest_queue import SqsDeadLetters, SqsIngestQueue
 from .adapters.listing import InventoryLister, S3Lister
 from .adapters.manifests import S3PartStore
@@ -205,6 +206,7 @@ def cmd_export(outputs: StackOutputs, args: argparse.Namespace) -> str:
             fmt, args.dataset, Path(args.out), DynamoCatalog(outputs.RegistryTableName),
             S3PartStore(outputs.ManifestBucketName, outputs.ManifestPrefix),
             update=args.update, progress=tick,
+            groups=DynamoGroupStore(outputs.GroupTableName) if outputs.GroupTableName else None,
         )  # fmt: skip
     finally:
         bar.close(done, "parts" if fmt is ExportFormat.ENCORD_JSON else "items")

@@ -8,6 +8,7 @@ only under `OUT/<format>/`, which it replaces whole; never calls AWS itself.
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import os
 import shutil
@@ -21,10 +22,16 @@ from typing import Protocol
 from pydantic import BaseModel, Field
 
 from . import encord_csv, nucleus_json
+from .grouping import GroupKind, GroupMeta, group_entry, ordered
 from .manifest import Part, entry_for
 from .records import CatalogItem, Refusal, utcnow
 
 REFUSED_FILE = "refused.csv"
+# A Nucleus VideoScene of frames needs a frame rate and S3 has none to give: sealed image
+# sequences are exported at this rate (README "Groups").
+SEQUENCE_FRAME_RATE = 10
+
+type Sealed = tuple[GroupMeta, list[CatalogItem]]
 CSV_FILE = "registration.csv"
 
 
@@ -36,6 +43,10 @@ class ExportFormat(StrEnum):
 
 class CatalogReader(Protocol):
     def dataset_items(self, dataset: str) -> Iterable[CatalogItem]: ...
+
+
+class GroupReader(Protocol):
+    def sealed_groups(self, dataset: str) -> Iterable[tuple[GroupMeta, list[CatalogItem]]]: ...
 
 
 class ManifestFiles(Protocol):
@@ -76,6 +87,7 @@ type Progress = Callable[[int], None]
 def export(
     fmt: ExportFormat, dataset: str, out: Path, catalog: CatalogReader,
     manifests: ManifestFiles, *, update: bool = False, progress: Progress | None = None,
+    groups: GroupReader | None = None,
 ) -> ExportSummary:  # fmt: skip
     """Write the dataset in `fmt` under `out/<fmt>/` (replacing it); return what was written."""
     if update and fmt is not ExportFormat.NUCLEUS:
@@ -87,11 +99,14 @@ def export(
         refused: list[Refusal] = []
         if fmt is ExportFormat.ENCORD_JSON:
             entries = _encord_json(dataset, manifests, stage, tick)
-        elif fmt is ExportFormat.ENCORD_CSV:
-            entries, refused = _encord_csv(dataset, catalog.dataset_items(dataset), stage, tick)
         else:
-            entries, refused = _nucleus(dataset, catalog.dataset_items(dataset), stage, tick,
-                                        update)  # fmt: skip
+            sealed = list(groups.sealed_groups(dataset)) if groups is not None else []
+            members = {m.object_url for _, group in sealed for m in group}
+            items = (i for i in catalog.dataset_items(dataset) if i.object_url not in members)
+            if fmt is ExportFormat.ENCORD_CSV:
+                entries, refused = _encord_csv(sealed, items, stage, tick)
+            else:
+                entries, refused = _nucleus(dataset, sealed, items, stage, tick, update=update)
         if entries == 0 and not refused:
             raise LookupError(f"dataset {dataset!r} has no registered items")
         if refused:
@@ -142,9 +157,12 @@ def _encord_json(dataset: str, manifests: ManifestFiles, stage: Path, tick: Prog
 
 
 def _encord_csv(
-    dataset: str, items: Iterable[CatalogItem], stage: Path, tick: Progress
+    sealed: list[Sealed], items: Iterable[CatalogItem], stage: Path, tick: Progress
 ) -> tuple[int, list[Refusal]]:
+    """Sealed groups as their entries (a row per frame, in frame order), then every item
+    that is in no sealed group as its own entry."""
     result = encord_csv.CsvExport()
+    encord_csv.csv_rows((group_entry(meta.ref, members) for meta, members in sealed), result)
     for count, item in enumerate(items, 1):
         encord_csv.csv_rows([entry_for(item)], into=result)
         tick(count)
@@ -153,16 +171,44 @@ def _encord_csv(
     return result.entries, result.refused
 
 
+def _sequence_scene(
+    meta: GroupMeta, members: list[CatalogItem]
+) -> nucleus_json.NucleusScene | Refusal:
+    """A sealed image sequence as one VideoScene of its frames, in frame order."""
+    ref = meta.ref
+    frames = ordered(ref.kind, members)
+    try:
+        return nucleus_json.sequence_scene(
+            f"{frames[0].bucket}/{ref.scope}", frames, SEQUENCE_FRAME_RATE,
+            {"dataset": ref.dataset, "title": ref.title, "frames": len(frames)},
+        )  # fmt: skip
+    except nucleus_json.SceneError as exc:
+        return Refusal(object_url=frames[0].object_url, kind=ref.kind.value, reason=str(exc))
+
+
 def _nucleus(
-    dataset: str, items: Iterable[CatalogItem], stage: Path, tick: Progress, update: bool
-) -> tuple[int, list[Refusal]]:
+    dataset: str, sealed: list[Sealed], items: Iterable[CatalogItem], stage: Path,
+    tick: Progress, *, update: bool,
+) -> tuple[int, list[Refusal]]:  # fmt: skip
     refused: list[Refusal] = []
     counts = Counter[str]()
+    # Nucleus has scenes, not groups: a sealed sequence is a scene; the frames of an image
+    # group (and any frame of a sequence not yet sealed) are items of their own.
+    sequences = [(m, g) for m, g in sealed if m.ref.kind is GroupKind.IMAGE_SEQUENCES]
+    singles = [i for m, g in sealed if m.ref.kind is not GroupKind.IMAGE_SEQUENCES for i in g]
+    converted_groups = [_sequence_scene(meta, members) for meta, members in sequences]
     with (
         (stage / "items.jsonl").open("w", encoding="utf-8") as item_lines,
         (stage / "scenes.jsonl").open("w", encoding="utf-8") as scene_lines,
     ):
-        for count, item in enumerate(items, 1):
+        for scene in converted_groups:
+            if isinstance(scene, Refusal):
+                refused.append(scene)
+                continue
+            line = json.dumps(scene.payload(), separators=(",", ":"), ensure_ascii=False)
+            scene_lines.write(line + "\n")
+            counts["scenes"] += 1
+        for count, item in enumerate(itertools.chain(singles, items), 1):
             converted = nucleus_json.convert(item)
             if isinstance(converted, Refusal):
                 refused.append(converted)

@@ -16,6 +16,8 @@ from . import catalog as registration
 from .catalog import Catalog
 from .errors import ErrorCode, MediaError, Stage
 from .events import ObjectEvent
+from .grouping import GroupRef, GroupStatus
+from .groups import Grouping
 from .kinds import MediaKind
 from .manifest import entry_for
 from .observability import logger, metrics
@@ -48,6 +50,8 @@ class Ingestor:
     failures: FailureSink
     # None: archives are not extracted and fail with UNSUPPORTED_KIND.
     extractions: ExtractionQueue | None = None
+    # Grouping (image groups, sequences, DICOM series); None: every object is its own entry.
+    grouping: Grouping | None = None
 
     def ingest(self, event: ObjectEvent, attempt: int = 1) -> Outcome:
         """The one outcome of one event. Raises only for transient (retryable) problems."""
@@ -57,10 +61,15 @@ class Ingestor:
             return Outcome(
                 kind=OutcomeKind.IGNORED, detail=f"ignore rule {route.ignored_by!r}", **base
             )
+        located = self.grouping.routes.locate(event.key) if self.grouping else None
+        if self.grouping is not None and located is not None and located.is_marker:
+            base["dataset"] = route.dataset
+            return self._marker(self.grouping, located.ref(route.dataset), base)
         url = object_url(
             event.bucket, event.key, self.settings.region, self.settings.object_url_style
         )
         base |= {"dataset": route.dataset, "object_url": url}
+        group: GroupRef | None = None
         stage = Stage.PROBE
         try:
             started = time.perf_counter()
@@ -73,13 +82,30 @@ class Ingestor:
             stage = Stage.MANIFEST
             _check_entry(item)
             stage = Stage.REGISTER
+            if self.grouping is not None:
+                # Join before registering: a file refused by a sealed group is not catalogued.
+                group = self.grouping.ref_for(item, located)
+                if group is not None:
+                    self.grouping.join(group, item)
             update = route.dataset in self.settings.update_datasets
             kind, detail = registration.register(self.catalog, item, update)
         except MediaError as error:
             failure = self._fail(event, route.dataset, url, error, stage=stage, attempt=attempt)
             return Outcome(kind=OutcomeKind.FAILED, detail=error.message, failure=failure, **base)
         logger.info("outcome", extra={"outcome": kind.value, "kind": item.kind.value})
-        return Outcome(kind=kind, detail=detail, item=item, **base)
+        group_id = group.group_id if group is not None else None
+        return Outcome(kind=kind, detail=detail, item=item, group=group_id, **base)
+
+    def _marker(self, grouping: Grouping, ref: GroupRef, base: dict[str, Any]) -> Outcome:
+        """A marker object is never probed: it records that its group may be sealed (the
+        batch seals it after its other records, so frames in the same batch are in)."""
+        meta = grouping.mark(ref)
+        if meta.status is GroupStatus.SEALED:
+            detail = f"marker of {ref.kind.value} {ref.title!r}, already sealed"
+        else:
+            detail = f"marker of {ref.kind.value} {ref.title!r} ({meta.members} files so far)"
+        logger.info("outcome", extra={"outcome": OutcomeKind.MARKER.value, "group": ref.group_id})
+        return Outcome(kind=OutcomeKind.MARKER, detail=detail, group=ref.group_id, **base)
 
     def _hand_over(self, event: ObjectEvent, base: dict[str, Any]) -> Outcome:
         """An archive's one outcome: sent to extraction (its members are drops of their own)."""

@@ -26,6 +26,10 @@ from .errors import ErrorCode, TransientError
 from .kinds import MediaKind
 from .records import CatalogItem, utcnow
 
+# Encord accepts at most 1,000,000 URLs (and 500,000 items: settings.ENCORD_MAX_ITEMS bounds
+# ManifestPartMaxEntries) in one registration file.
+ENCORD_MAX_URLS = 1_000_000
+
 SECTIONS = (
     "videos", "images", "image_groups", "image_sequences", "dicom_series", "audio", "pdfs", "text",
 )  # fmt: skip
@@ -142,8 +146,9 @@ def entry_for(item: CatalogItem) -> Entry:
         client["orientation"] = media.image.orientation
     if media.dicom is not None:
         client.update(media.dicom.model_dump(exclude_none=True))
-        # A DICOM series entry lists its files as objectUrl_0..n; series grouping of many
-        # files is future work, so each file is its own one-file series for now.
+        # A DICOM series entry lists its files as objectUrl_0..n. With grouping on (a group
+        # table), files join their series (grouping.py) and this entry is never written;
+        # without it each file is its own one-file series.
         payload = {"title": item.title, "objectUrl_0": item.object_url}
     if media.annotations is not None:
         client["annotations"] = media.annotations.model_dump()
@@ -241,6 +246,8 @@ class ManifestWriter:
 
     store: PartStore
     max_entries: int = 1000
+    # Encord's per-file limit on URLs (a group entry carries many): a part rolls over first.
+    max_urls: int = ENCORD_MAX_URLS
     max_attempts: int = 25
     sleep: Callable[[float], None] = time.sleep
     # Called after each part write with the entries it added (fault injection hooks in here).
@@ -254,6 +261,12 @@ class ManifestWriter:
     ) -> int:
         """Add entries not yet present; returns how many were added."""
         pending = _unique(entries)
+        too_big = [e for e in pending if len(e.urls) > self.max_urls]
+        if too_big:
+            raise ValueError(
+                f"entry {too_big[0].key} has {len(too_big[0].urls):,} URLs; one file holds "
+                f"at most {self.max_urls:,}"
+            )
         if replayed_since is not None:
             pending = self._drop_sealed_since(dataset, pending, replayed_since)
         added = attempts = 0
@@ -266,12 +279,16 @@ class ManifestWriter:
                 continue
             present = part.entry_keys()
             pending = [e for e in pending if e.key not in present]
-            room = self.max_entries - part.entry_count
-            batch, rest = pending[:room], pending[room:]
-            if not batch:
+            if not pending:
                 break
+            batch = self._fitting(part, pending)
+            rest = pending[len(batch) :]
             part.add(batch)
-            part.sealed = part.entry_count >= self.max_entries
+            # Roll over before either Encord limit would be exceeded: full of entries, or
+            # the next entry's URLs would not fit (a part with no room is sealed as it is).
+            part.sealed = part.entry_count >= self.max_entries or (
+                bool(rest) and part.url_count + len(rest[0].urls) > self.max_urls
+            )
             try:
                 self.store.write_part(dataset, number, part, current.etag if current else None)
             except Conflict:
@@ -285,12 +302,24 @@ class ManifestWriter:
                 self.sleep(min(2.0, 0.02 * 2 ** min(attempts, 7)) * random.random())
                 continue
             added += len(batch)
-            if self.on_added is not None:
+            if batch and self.on_added is not None:
                 self.on_added(dataset, batch)
             if current is None or part.sealed:
                 self._record(dataset, number, part)
             pending = rest
         return added
+
+    def _fitting(self, part: Part, pending: list[Entry]) -> list[Entry]:
+        """The leading entries that fit the part's room in entries and in URLs."""
+        room = self.max_entries - part.entry_count
+        urls = part.url_count
+        batch: list[Entry] = []
+        for entry in pending[:room]:
+            if urls + len(entry.urls) > self.max_urls:
+                break
+            batch.append(entry)
+            urls += len(entry.urls)
+        return batch
 
     def _open_part(self, dataset: str) -> int:
         if dataset not in self._open:

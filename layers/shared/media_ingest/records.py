@@ -92,6 +92,8 @@ class OutcomeKind(StrEnum):
     IGNORED = "ignored"
     # An archive handed to the extract queue: its members are drops with their own outcomes.
     ARCHIVE = "archive"
+    # A group's marker object (`_SEALED`): consumed, and its group sealed.
+    MARKER = "marker"
 
 
 class Outcome(BaseModel):
@@ -109,10 +111,13 @@ class Outcome(BaseModel):
     processed_at: datetime = Field(default_factory=utcnow)
     item: CatalogItem | None = None
     failure: FailureRecord | None = None
+    # The group (grouping.GroupRef.group_id) a member joined or a marker sealed: a member's
+    # manifest entry is its group's, written when the group is sealed.
+    group: str | None = None
 
     @property
     def needs_manifest(self) -> bool:
-        return self.kind is OutcomeKind.REGISTERED and self.item is not None
+        return self.kind is OutcomeKind.REGISTERED and self.item is not None and not self.group
 
 
 class Refusal(BaseModel):

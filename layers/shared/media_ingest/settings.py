@@ -11,13 +11,14 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from .faults import parse_faults
+from .grouping import DEFAULT_MARKER, GroupKind
 
 DATASET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 DEFAULT_IGNORE = (".DS_Store", "Thumbs.db", "desktop.ini", "._*", "*/")
 
-# Encord accepts at most 500,000 items and 1,000,000 URLs in one registration file.
+# Encord accepts at most 500,000 items (and 1,000,000 URLs: manifest.ENCORD_MAX_URLS) in one
+# registration file.
 ENCORD_MAX_ITEMS = 500_000
-ENCORD_MAX_URLS = 1_000_000
 
 UrlStyle = Literal["virtual", "path", "s3"]
 
@@ -78,10 +79,23 @@ class Settings(BaseSettings):
     max_member_bytes: int = Field(default=5 * 1024**3, ge=1, validation_alias="MAX_MEMBER_BYTES")
     max_archive_members: int = Field(default=10_000, ge=1, validation_alias="MAX_ARCHIVE_MEMBERS")
     max_compression_ratio: int = Field(default=200, ge=2, validation_alias="MAX_COMPRESSION_RATIO")
+    # Grouping (grouping.py): the group table ("" turns grouping off: every file is its own
+    # entry), key prefix -> image_groups | image_sequences, the quiet period after which an
+    # open group is sealed, and the name of the marker object that seals one at once.
+    group_table: str = Field(default="", validation_alias="GROUP_TABLE")
+    group_routes: Annotated[dict[str, GroupKind], NoDecode] = Field(
+        default_factory=dict, validation_alias="GROUP_ROUTES"
+    )
+    group_quiet_seconds: int = Field(
+        default=300, ge=1, le=7 * 24 * 3600, validation_alias="GROUP_QUIET_SECONDS"
+    )
+    group_marker: str = Field(
+        default=DEFAULT_MARKER, min_length=1, pattern=r"^[^/]+$", validation_alias="GROUP_MARKER"
+    )
     # Game days and the LocalStack fault tests only (media_ingest.faults); empty: off.
     fault_injection: str = Field(default="", validation_alias="FAULT_INJECTION")
 
-    @field_validator("dataset_routes", mode="before")
+    @field_validator("dataset_routes", "group_routes", mode="before")
     @classmethod
     def _parse_routes(cls, value: object) -> object:
         if isinstance(value, str):
@@ -106,6 +120,19 @@ class Settings(BaseSettings):
         for prefix, name in value.items():
             if not DATASET_NAME.match(name):
                 raise ValueError(f"route {prefix!r}: dataset name {name!r} is not valid")
+        return value
+
+    @field_validator("group_routes")
+    @classmethod
+    def _check_group_routes(cls, value: dict[str, GroupKind]) -> dict[str, GroupKind]:
+        for prefix, kind in value.items():
+            if kind is GroupKind.DICOM_SERIES:
+                raise ValueError(
+                    f"group route {prefix!r}: DICOM files are grouped by series wherever they "
+                    "are; a route names image_groups or image_sequences"
+                )
+            if not prefix.endswith("/"):
+                raise ValueError(f"group route {prefix!r} must end with '/'")
         return value
 
     @field_validator("fault_injection")

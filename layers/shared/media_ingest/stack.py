@@ -30,6 +30,7 @@ class StackOutputs(BaseModel):
     IngestFunctionName: str | None = None
     ExtractQueueUrl: str | None = None
     ExtractDeadLetterQueueUrl: str | None = None
+    GroupTableName: str | None = None  # stacks deployed before grouping have none
 
 
 def stack_outputs(name: str, client: CloudFormationClient | None = None) -> StackOutputs:

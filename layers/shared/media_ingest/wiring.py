@@ -12,6 +12,7 @@ from .adapters.extraction import (
     SqsExtractQueue,
 )
 from .adapters.failures import SqsFailureQueue
+from .adapters.groups import DynamoGroupStore
 from .adapters.manifests import S3PartStore
 from .adapters.objects import S3Objects
 from .aws import client
@@ -20,6 +21,8 @@ from .catalog import Catalog
 from .extract import Extractor, ExtractRunner
 from .faults import FaultInjector, FaultyCatalog, appended_hook, parse_faults
 from .ffprobe import FfprobeRunner
+from .grouping import GroupRoutes
+from .groups import Grouping, GroupSealer
 from .ingest import Ingestor
 from .manifest import ManifestWriter
 from .probe import ObjectProber
@@ -36,6 +39,17 @@ def build_runner(settings: Settings) -> BatchRunner:
     catalog: Catalog = DynamoCatalog(settings.catalog_table)
     if injector is not None:
         catalog = FaultyCatalog(catalog, injector)
+    manifests = ManifestWriter(
+        S3PartStore(settings.manifest_bucket, settings.manifest_prefix),
+        max_entries=settings.manifest_part_max_entries,
+        on_added=appended_hook(injector) if injector is not None else None,
+    )
+    grouping = sealer = None
+    if settings.group_table:
+        store = DynamoGroupStore(settings.group_table)
+        routes = GroupRoutes(settings.group_routes, settings.group_marker)
+        grouping = Grouping(routes, store, settings.group_quiet_seconds)
+        sealer = GroupSealer(store, manifests, settings.group_quiet_seconds)
     ingestor = Ingestor(
         settings=settings,
         router=Router.of(settings),
@@ -49,6 +63,7 @@ def build_runner(settings: Settings) -> BatchRunner:
         extractions=(
             SqsExtractQueue(settings.extract_queue_url) if settings.extract_queue_url else None
         ),
+        grouping=grouping,
     )
     persistence = DynamoDBPersistenceLayer(
         table_name=settings.catalog_table, key_attr="pk", boto3_client=client("dynamodb")
@@ -56,12 +71,22 @@ def build_runner(settings: Settings) -> BatchRunner:
     config = idempotency_config(settings.idempotency_seconds)
     return BatchRunner(
         ingest=idempotent_ingest(ingestor, persistence, config),
-        manifests=ManifestWriter(
-            S3PartStore(settings.manifest_bucket, settings.manifest_prefix),
-            max_entries=settings.manifest_part_max_entries,
-            on_added=appended_hook(injector) if injector is not None else None,
-        ),
+        manifests=manifests,
         idempotency=config,
+        sealer=sealer,
+    )
+
+
+def build_sealer(settings: Settings) -> GroupSealer:
+    """The sweeper's object graph: the group table and the manifest writer."""
+    if not settings.group_table:
+        raise ValueError("GROUP_TABLE is not set: the sweeper has no groups to seal")
+    manifests = ManifestWriter(
+        S3PartStore(settings.manifest_bucket, settings.manifest_prefix),
+        max_entries=settings.manifest_part_max_entries,
+    )
+    return GroupSealer(
+        DynamoGroupStore(settings.group_table), manifests, settings.group_quiet_seconds
     )
 
 

@@ -1,0 +1,71 @@
+"""Grouping through S3 notification -> SQS -> Lambda on LocalStack: frames, a marker, one entry.
+
+The session stack is deployed with GroupRoutes (tests/integration/conftest.py), so keys under
+`it-sequences/<title>/` are frames of image sequence <title>.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+import uuid
+from typing import Any
+
+from media_ingest.errors import ErrorCode
+from media_ingest.records import OutcomeKind
+from tests.integration.conftest import Deployed
+from tests.support.media import MediaSet
+
+FRAMES = ["f1.png", "f2.png", "f9.png", "f10.png", "f100.png"]
+
+
+def _entry(deployed: Deployed, title: str, timeout: float = 120) -> dict[str, Any]:
+    """The image_groups entry titled `title` in the default dataset's manifest (bounded)."""
+    bucket = deployed.outputs.ManifestBucketName
+    prefix = f"{deployed.outputs.ManifestPrefix}default/part-"
+    deadline = time.monotonic() + timeout
+    while True:
+        listed = deployed.s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", [])
+        for obj in listed:
+            part = json.loads(deployed.s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read())
+            found = [e for e in part.get("image_groups", []) if e.get("title") == title]
+            if found:
+                assert len(found) == 1, f"group {title} written twice in {obj['Key']}"
+                return dict(found[0])
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no manifest entry titled {title!r} after {timeout:g}s")
+        time.sleep(2)
+
+
+def _urls(entry: dict[str, Any]) -> list[str]:
+    return [entry[f"objectUrl_{i}"] for i in range(sum(k.startswith("objectUrl_") for k in entry))]
+
+
+def test_frames_and_a_marker_make_one_ordered_sequence(deployed: Deployed, media: MediaSet) -> None:
+    title = f"run-{uuid.uuid4().hex[:8]}"
+    folder = f"it-sequences/{title}/"
+    png = media.bytes("plain.png")
+    shuffled = random.sample(FRAMES, len(FRAMES))
+    frames = {deployed.drop(folder + name, png) for name in shuffled}
+    # Every frame has its outcome before the marker is dropped: S3 does not order events,
+    # and a frame delivered after its group's seal is (rightly) a GROUP_SEALED failure.
+    outcomes = deployed.wait(frames)
+    assert {o.kind for o in outcomes} == {OutcomeKind.REGISTERED}
+    assert all(o.group for o in outcomes)  # members: their entry is the group's
+
+    marker = deployed.drop(folder + "_SEALED", b"")
+    [sealed] = deployed.wait({marker})
+    assert sealed.kind is OutcomeKind.MARKER
+
+    entry = _entry(deployed, title)
+    assert entry["createVideo"] is True
+    assert [url.rsplit("/", 1)[-1] for url in _urls(entry)] == FRAMES
+    assert all(f"/{folder}" in url for url in _urls(entry))
+    assert entry["clientMetadata"]["files"] == len(FRAMES)
+
+    late = deployed.drop(folder + "f11.png", png)
+    [refused] = deployed.wait({late})
+    assert refused.kind is OutcomeKind.FAILED
+    assert refused.failure is not None and refused.failure.error_code is ErrorCode.GROUP_SEALED
+    assert _urls(_entry(deployed, title)) == _urls(entry)  # unchanged, and still only one
