@@ -34,7 +34,9 @@ if ! "${aws[@]}" cloudformation package --template-file template.yaml --s3-bucke
   cat build/package.log >&2; exit 1
 fi
 say "deploying stack $stack to ${AWS_ENDPOINT_URL:-AWS ($region)}"
+# --s3-bucket: CloudFormation takes templates over 51,200 bytes only from S3 (ours is).
 "${aws[@]}" cloudformation deploy --template-file build/packaged.yaml --stack-name "$stack" \
+  --s3-bucket "$artifacts" --s3-prefix "$stack" \
   --capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND --no-fail-on-empty-changeset \
   ${1:+--parameter-overrides "$@"}
 "${aws[@]}" cloudformation describe-stacks --stack-name "$stack" \
