@@ -97,10 +97,14 @@ def deploy(name: str, *parameters: str) -> Deployed:
 # Grouping prefixes of the session stack (tests/integration/test_groups.py); keys of the other
 # tests never fall under them.
 GROUP_ROUTES = '{"it-groups/":"image_groups","it-sequences/":"image_sequences"}'
+# Short, so that the sweeper (every minute) seals the DICOM series test's series in time.
+GROUP_QUIET_SECONDS = 20
 
 
 @pytest.fixture(scope="session")
 def deployed() -> Iterator[Deployed]:
     yield deploy(
-        os.environ.get("MEDIA_INGEST_STACK", "media-ingest-it"), f"GroupRoutes={GROUP_ROUTES}"
+        os.environ.get("MEDIA_INGEST_STACK", "media-ingest-it"),
+        f"GroupRoutes={GROUP_ROUTES}",
+        f"GroupQuietSeconds={GROUP_QUIET_SECONDS}",
     )

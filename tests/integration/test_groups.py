@@ -14,14 +14,17 @@ from typing import Any
 
 from media_ingest.errors import ErrorCode
 from media_ingest.records import OutcomeKind
-from tests.integration.conftest import Deployed
+from tests.integration.conftest import GROUP_QUIET_SECONDS, Deployed
+from tests.support import media as generate
 from tests.support.media import MediaSet
 
 FRAMES = ["f1.png", "f2.png", "f9.png", "f10.png", "f100.png"]
 
 
-def _entry(deployed: Deployed, title: str, timeout: float = 120) -> dict[str, Any]:
-    """The image_groups entry titled `title` in the default dataset's manifest (bounded)."""
+def _entry(
+    deployed: Deployed, title: str, timeout: float = 120, section: str = "image_groups"
+) -> dict[str, Any]:
+    """The `section` entry titled `title` in the default dataset's manifest (bounded)."""
     bucket = deployed.outputs.ManifestBucketName
     prefix = f"{deployed.outputs.ManifestPrefix}default/part-"
     deadline = time.monotonic() + timeout
@@ -29,7 +32,7 @@ def _entry(deployed: Deployed, title: str, timeout: float = 120) -> dict[str, An
         listed = deployed.s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", [])
         for obj in listed:
             part = json.loads(deployed.s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read())
-            found = [e for e in part.get("image_groups", []) if e.get("title") == title]
+            found = [e for e in part.get(section, []) if e.get("title") == title]
             if found:
                 assert len(found) == 1, f"group {title} written twice in {obj['Key']}"
                 return dict(found[0])
@@ -69,3 +72,24 @@ def test_frames_and_a_marker_make_one_ordered_sequence(deployed: Deployed, media
     assert refused.kind is OutcomeKind.FAILED
     assert refused.failure is not None and refused.failure.error_code is ErrorCode.GROUP_SEALED
     assert _urls(_entry(deployed, title)) == _urls(entry)  # unchanged, and still only one
+
+
+def test_a_dicom_series_is_sealed_by_the_scheduled_sweeper(deployed: Deployed) -> None:
+    # No marker: the series is sealed by the sweeper (EventBridge, every minute) once it has
+    # had no new file for GroupQuietSeconds, and lists its files by InstanceNumber.
+    uid = f"1.2.826.0.1.3680043.8.498.{uuid.uuid4().int % 10**12}"
+    title = f"series-{uid.rsplit('.', 1)[-1]}"
+    p = deployed.prefix()
+    numbers = random.sample(range(1, 50), 4)
+    keys = {
+        deployed.drop(f"{p}scan-{i}.dcm", generate.dicom(uid, number, description=title)): number
+        for i, number in enumerate(numbers)
+    }
+    outcomes = deployed.wait(set(keys))
+    assert {o.kind for o in outcomes} == {OutcomeKind.REGISTERED}
+    entry = _entry(deployed, title, timeout=GROUP_QUIET_SECONDS + 180, section="dicom_series")
+    in_order = sorted(keys, key=keys.__getitem__)
+    assert [url.rsplit("/", 1)[-1] for url in _urls(entry)] == [
+        k.rsplit("/", 1)[-1] for k in in_order
+    ]
+    assert entry["clientMetadata"]["series_instance_uid"] == uid
