@@ -5,8 +5,12 @@ from __future__ import annotations
 import json
 from collections import Counter
 
+import pytest
+
 from media_ingest import failure_log
+from media_ingest.adapters.objects import S3Objects
 from media_ingest.errors import ErrorCode, Stage
+from media_ingest.events import ObjectEvent
 from media_ingest.records import OutcomeKind
 from media_ingest.wiring import build_runner
 from tests.handlers.conftest import Stack
@@ -298,3 +302,37 @@ def test_events_in_one_batch_append_with_one_manifest_write(stack: Stack, media:
 def test_s3_body_helper_matches_what_s3_sends() -> None:
     body = json.loads(s3_body("b", "a b.mp4"))
     assert body["Records"][0]["s3"]["object"]["key"] == "a+b.mp4"
+
+
+def test_key_frames_on_add_the_encord_block_and_off_reads_nothing_more(
+    stack: Stack, media: MediaSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reads: list[tuple[str, int, int]] = []
+    real_read_at = S3Objects.read_at
+
+    def counting(self: S3Objects, event: ObjectEvent, start: int, length: int) -> bytes:
+        reads.append((event.key, start, length))
+        return real_read_at(self, event, start, length)
+
+    monkeypatch.setattr(S3Objects, "read_at", counting)
+    names = ["gop10-bf2.mp4", "gop10-bf2-moov-end.mp4"]
+    off = [stack.body(f"off/{n}", media.bytes(n)) for n in names]
+    assert stack.deliver(*off) == {"batchItemFailures": []}
+    assert reads == []  # KeyFrames off (the default): not one extra GET
+    [part] = stack.manifest_parts()
+    assert all("$encord" not in v["clientMetadata"] for v in part["videos"])
+
+    runner = build_runner(stack.settings.model_copy(update={"key_frames": "on"}))
+    on = [stack.body(f"on/{n}", media.bytes(n)) for n in names]
+    assert stack.deliver(*on, runner=runner) == {"batchItemFailures": []}
+    assert [key for key, _, _ in reads] == ["on/gop10-bf2-moov-end.mp4"]  # faststart: free
+    [part] = stack.manifest_parts()
+    blocks = {
+        v["clientMetadata"]["key"]: v["clientMetadata"].get("$encord") for v in part["videos"]
+    }
+    block = blocks["on/gop10-bf2.mp4"]
+    assert block is not None and blocks["on/gop10-bf2-moov-end.mp4"] == block
+    assert block["config"] == {"sampling_rate": 1, "keyframe_mode": "frame"}
+    keys = block["keyframes"]  # 8 s at 29.97 fps, a key frame every 10 frames
+    assert keys == list(range(0, 240, 10))
+    assert blocks["off/gop10-bf2.mp4"] is None and blocks["off/gop10-bf2-moov-end.mp4"] is None

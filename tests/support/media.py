@@ -29,6 +29,17 @@ def video_mp4(path: Path, seconds: float = 2.0, faststart: bool = True) -> Path:
     return path
 
 
+def gop_mp4(path: Path, gop: int, bframes: int, faststart: bool, seconds: float = 8.0) -> Path:
+    """H.264 with a fixed GOP (a key frame every `gop` frames) and `bframes` B-frames; long
+    enough (over 64 KiB) that a moov at the end is past the probe's first range."""
+    video = ffmpeg.input(TESTSRC, f="lavfi", t=seconds)
+    options = {"vcodec": "libx264", "pix_fmt": "yuv420p", "g": gop, "bf": bframes}
+    if faststart:
+        options["movflags"] = "+faststart"
+    _run(ffmpeg.output(video, str(path), **options))
+    return path
+
+
 def rotated_mp4(source: Path, path: Path) -> Path:
     """The same stream with a display matrix turning it by 90 degrees (a phone's portrait)."""
     _run(ffmpeg.input(str(source)).output(str(path), c="copy", **{"metadata:s:v": "rotate=90"}))
@@ -149,6 +160,9 @@ class MediaSet:
             video_mp4(target)
         elif name == "clip-moov-end.mp4":
             video_mp4(target, faststart=False)
+        elif name.startswith("gop"):  # gop10-bf2.mp4, gop7-bf3-moov-end.mp4
+            gop, bframes = name.split(".", maxsplit=1)[0].split("-")[:2]
+            gop_mp4(target, int(gop[3:]), int(bframes[2:]), "moov-end" not in name)
         elif name == "rotated.mp4":
             rotated_mp4(self.path("clip.mp4"), target)
         elif name == "clip.webm":

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .errors import ErrorCode, TransientError
 from .kinds import MediaKind
+from .media import VideoInfo
 from .records import CatalogItem, utcnow
 
 # Encord accepts at most 1,000,000 URLs (and 500,000 items: settings.ENCORD_MAX_ITEMS bounds
@@ -41,6 +42,22 @@ _SECTION_OF_KIND = {
     MediaKind.PDF: "pdfs",
     MediaKind.TEXT: "text",
 }
+
+
+# Encord's reserved key in clientMetadata for video import settings (keyframes.py has the
+# sources). Our key frames use Encord's documented defaults, spelled out: 1 frame per second
+# sampled as well, frame numbers (not seconds) in `keyframes`.
+ENCORD_BLOCK = "$encord"
+KEYFRAME_CONFIG = {"sampling_rate": 1, "keyframe_mode": "frame"}
+
+
+def encord_block(keyframes: tuple[int, ...], owned: object) -> dict[str, Any]:
+    """The `$encord` block for these key frames; what the owner put in one wins (frames of
+    interest the owner chose say more than the codec's sync samples)."""
+    block: dict[str, Any] = {"keyframes": list(keyframes), "config": dict(KEYFRAME_CONFIG)}
+    if isinstance(owned, dict):
+        block.update(owned)
+    return block
 
 
 class EncordVideoMetadata(BaseModel):
@@ -118,18 +135,7 @@ def entry_for(item: CatalogItem) -> Entry:
         client["version_id"] = item.version_id
     payload: dict[str, Any] = {"objectUrl": item.object_url, "title": item.title}
     if media.video is not None:
-        video = media.video
-        if video.duration is not None:
-            payload["videoMetadata"] = EncordVideoMetadata(
-                fps=video.fps, duration=video.duration, width=video.width,
-                height=video.height, file_size=item.size, mime_type=item.mime_type,
-            ).model_dump()  # fmt: skip
-        client.update(
-            codec=video.codec, fps_fraction=video.fps_fraction, rotation=video.rotation,
-            coded_width=video.coded_width, coded_height=video.coded_height,
-        )  # fmt: skip
-        if video.audio_codec:
-            client["audio_codec"] = video.audio_codec
+        _add_video(media.video, item, payload, client)
     elif media.audio is not None:
         audio = media.audio
         if audio.duration is not None and audio.bit_depth is not None:
@@ -154,6 +160,24 @@ def entry_for(item: CatalogItem) -> Entry:
         client["annotations"] = media.annotations.model_dump()
     payload["clientMetadata"] = client
     return Entry(section=_SECTION_OF_KIND[item.kind], payload=payload)
+
+
+def _add_video(
+    video: VideoInfo, item: CatalogItem, payload: dict[str, Any], client: dict[str, Any]
+) -> None:
+    if video.duration is not None:
+        payload["videoMetadata"] = EncordVideoMetadata(
+            fps=video.fps, duration=video.duration, width=video.width,
+            height=video.height, file_size=item.size, mime_type=item.mime_type,
+        ).model_dump()  # fmt: skip
+    client.update(
+        codec=video.codec, fps_fraction=video.fps_fraction, rotation=video.rotation,
+        coded_width=video.coded_width, coded_height=video.coded_height,
+    )  # fmt: skip
+    if video.audio_codec:
+        client["audio_codec"] = video.audio_codec
+    if video.keyframes is not None:
+        client[ENCORD_BLOCK] = encord_block(video.keyframes, client.get(ENCORD_BLOCK))
 
 
 class Part(BaseModel):

@@ -27,6 +27,9 @@ class VideoInfo(_Frozen):
     pixel_format: str | None = None
     sample_aspect_ratio: str | None = None
     audio_codec: str | None = None
+    # 0-based frame numbers (presentation order) of the key frames, read from the container
+    # index (keyframes.py); None: not read (KeyFrames off), unknown, or over the cap.
+    keyframes: tuple[int, ...] | None = None
 
 
 class AudioInfo(_Frozen):

@@ -12,7 +12,7 @@ from typing import Any, NamedTuple, Protocol
 
 from pydantic import ValidationError
 
-from . import client_metadata
+from . import client_metadata, keyframes
 from .errors import ErrorCode, MediaError
 from .events import ObjectEvent
 from .ffprobe import FfprobeRunner, interpret
@@ -25,6 +25,8 @@ FIRST_RANGE_BYTES = 64 * 1024
 MAX_HEADER_BYTES = 8 * 1024 * 1024
 # Archive containers the extract function opens (7z is detected but never extracted).
 EXTRACTED_CONTAINERS = frozenset({"zip", "tar", "gzip"})
+# ISO-BMFF (MP4, MOV, M4V, 3GP): the containers whose index keyframes.py reads.
+ISO_BMFF_DEMUXER = "mov"
 
 
 class Head(NamedTuple):
@@ -44,6 +46,10 @@ class ObjectReader(Protocol):
 
     def read_head(self, event: ObjectEvent, length: int) -> Head:
         """read_range, with the object's user metadata and tag count."""
+        ...
+
+    def read_at(self, event: ObjectEvent, start: int, length: int) -> bytes:
+        """`length` bytes from `start` (fewer past the end) of the same version."""
         ...
 
     def tags(self, event: ObjectEvent) -> dict[str, str]: ...
@@ -69,6 +75,9 @@ class ObjectProber:
     max_header: int = MAX_HEADER_BYTES
     # "" (off) or the suffix that names a media object's sidecar JSON: `clip.mp4.json`.
     sidecar_suffix: str = ""
+    # Key frames from the MP4/MOV index (keyframes.py): extra range reads when moov is not
+    # in the first range (moov at the end, or a long moov), none otherwise.
+    keyframes: bool = False
 
     def probe(self, event: ObjectEvent) -> MediaInfo:
         if event.size == 0:
@@ -84,7 +93,7 @@ class ObjectProber:
             "annotations": annotation_links(first.metadata),
         }  # fmt: skip
         if found.family in (Family.AV, Family.AUDIO):
-            return self._probe_stream(event, found, base)
+            return self._probe_stream(event, found, base, head)
         if found.family is Family.IMAGE:
             return MediaInfo(kind=MediaKind.IMAGE, image=self._image(event, head), **base)
         if found.family is Family.DICOM:
@@ -102,10 +111,12 @@ class ObjectProber:
         )
 
     def _probe_stream(
-        self, event: ObjectEvent, found: Detection, owner: dict[str, Any]
+        self, event: ObjectEvent, found: Detection, owner: dict[str, Any], head: bytes
     ) -> MediaInfo:
         assert found.demuxer is not None  # every AV/audio detection names its demuxer
         kind, video, audio = interpret(self.ffprobe.run(self.reader.presign(event), found.demuxer))
+        if video is not None and self.keyframes and found.demuxer == ISO_BMFF_DEMUXER:
+            video = video.model_copy(update={"keyframes": self._keyframes(event, head)})
         mime = found.mime_type
         if kind is MediaKind.AUDIO and mime.startswith("video/"):
             mime = "audio/" + mime.split("/", 1)[1]
@@ -116,6 +127,29 @@ class ObjectProber:
             video=video, audio=audio, client_metadata=owner["client_metadata"],
             annotations=owner["annotations"],
         )  # fmt: skip
+
+    def _keyframes(self, event: ObjectEvent, head: bytes) -> tuple[int, ...] | None:
+        """Key frames from the container index; None (and a log line) when unknown.
+
+        Optional enrichment: an index this parser cannot read never fails the media that
+        ffprobe already accepted."""
+        try:
+            moov = keyframes.find_moov(
+                head, event.size, lambda start, length: self.reader.read_at(event, start, length)
+            )
+            found = keyframes.mp4_keyframes(moov) if moov is not None else None
+        except keyframes.KeyframeIndexError as exc:
+            logger.warning(
+                "key frames unknown: container index not read", extra={"reason": str(exc)}
+            )
+            return None
+        if found is not None and len(found) > keyframes.MAX_KEYFRAMES:
+            logger.warning(
+                "key frames left out: too many",
+                extra={"keyframes": len(found), "limit": keyframes.MAX_KEYFRAMES},
+            )
+            return None
+        return found
 
     def _client_metadata(self, event: ObjectEvent, first: Head) -> dict[str, Any]:
         """Tags cost a call only when the object has some; the sidecar only when enabled."""

@@ -56,6 +56,9 @@ class Settings(BaseSettings):
         default="", pattern=r"^$|^[A-Za-z0-9._-]{1,64}$", validation_alias="SIDECAR_SUFFIX"
     )
 
+    # "on": key frames from the MP4/MOV index go into a video's `$encord` block (keyframes.py).
+    key_frames: Literal["off", "on"] = Field(default="off", validation_alias="KEY_FRAMES")
+
     manifest_part_max_entries: int = Field(
         default=1000, ge=1, le=ENCORD_MAX_ITEMS, validation_alias="MANIFEST_PART_MAX_ENTRIES"
     )

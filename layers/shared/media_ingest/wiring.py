@@ -57,6 +57,7 @@ def build_runner(settings: Settings) -> BatchRunner:
             reader=S3Objects(settings.presign_seconds),
             ffprobe=FfprobeRunner(settings.ffprobe_path, settings.probe_timeout_seconds),
             sidecar_suffix=settings.sidecar_suffix,
+            keyframes=settings.key_frames == "on",
         ),
         catalog=catalog,
         failures=SqsFailureQueue(settings.failure_queue_url),

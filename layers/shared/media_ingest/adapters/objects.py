@@ -15,6 +15,7 @@ from ..probe import Head
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import GetObjectOutputTypeDef
 
 _GONE = {"NoSuchKey", "404", "NoSuchVersion"}
 _CHANGED = {"PreconditionFailed", "412"}
@@ -34,15 +35,35 @@ class S3Objects:
     def read_head(self, event: ObjectEvent, length: int) -> Head:
         """The first bytes, and what the same GET says of the object: its user metadata and
         how many tags it has (so tags cost a call only for objects that have some)."""
+        response = self._get(event, 0, length)
+        if response is None:
+            return Head(b"", {}, 0)
+        data = bytes(response["Body"].read())
+        metrics.add_metric(name="RangeBytesRead", unit=MetricUnit.Bytes, value=len(data))
+        return Head(data, dict(response.get("Metadata", {})), int(response.get("TagCount", 0)))
+
+    def read_at(self, event: ObjectEvent, start: int, length: int) -> bytes:
+        """`length` bytes from `start` (fewer past the end) of the same version."""
+        response = self._get(event, start, length)
+        if response is None:
+            return b""
+        data = bytes(response["Body"].read(max(length, 1)))
+        metrics.add_metric(name="RangeBytesRead", unit=MetricUnit.Bytes, value=len(data))
+        return data
+
+    def _get(self, event: ObjectEvent, start: int, length: int) -> GetObjectOutputTypeDef | None:
+        """One ranged GET of exactly the version the event announced (VersionId, or If-Match
+        on its ETag); None for a range past the end."""
         params: dict[str, Any] = {
-            "Bucket": event.bucket, "Key": event.key, "Range": f"bytes=0-{max(length, 1) - 1}",
+            "Bucket": event.bucket, "Key": event.key,
+            "Range": f"bytes={start}-{start + max(length, 1) - 1}",
         }  # fmt: skip
         if event.version_id:
             params["VersionId"] = event.version_id
         elif event.etag:
             params["IfMatch"] = event.etag
         try:
-            response = self.s3.get_object(**params)
+            return self.s3.get_object(**params)
         except ClientError as exc:
             code = error_code(exc)
             if code in _GONE:
@@ -55,11 +76,8 @@ class S3Objects:
                     "object was overwritten before it was probed; its newer event registers it",
                 ) from exc
             if code == "InvalidRange":
-                return Head(b"", {}, 0)
+                return None
             raise
-        data = bytes(response["Body"].read())
-        metrics.add_metric(name="RangeBytesRead", unit=MetricUnit.Bytes, value=len(data))
-        return Head(data, dict(response.get("Metadata", {})), int(response.get("TagCount", 0)))
 
     def tags(self, event: ObjectEvent) -> dict[str, str]:
         params: dict[str, Any] = {"Bucket": event.bucket, "Key": event.key}
