@@ -107,4 +107,5 @@ def deployed() -> Iterator[Deployed]:
         os.environ.get("MEDIA_INGEST_STACK", "media-ingest-it"),
         f"GroupRoutes={GROUP_ROUTES}",
         f"GroupQuietSeconds={GROUP_QUIET_SECONDS}",
+        "KeyFrames=on",
     )

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter
+from typing import Any
 
 from media_ingest.errors import ErrorCode
 from media_ingest.records import FailureRecord, OutcomeKind
+from media_ingest.report import manifest_parts
 from tests.integration.conftest import Deployed
 from tests.support.media import MediaSet
 
@@ -25,6 +28,10 @@ def test_media_of_every_kind_is_registered_with_metadata(
     image = items[p + "portrait.jpg"].media.image
     assert image is not None and (image.width, image.height) == (48, 64)
     assert items[p + "scan.dcm"].media.dicom is not None
+    # KeyFrames=on: the video's entry lists its key frames, read from the MP4 index.
+    entry = _video_entry(deployed, p + "rotated.mp4")
+    keyframes = entry["clientMetadata"]["$encord"]["keyframes"]
+    assert keyframes[0] == 0 and keyframes == sorted(set(keyframes))
     listed = json.loads(deployed.cli("items", "--json"))
     assert keys <= {i["key"] for i in listed}
 
@@ -49,6 +56,20 @@ def test_duplicate_corrupt_and_ignored(deployed: Deployed, media: MediaSet) -> N
     assert [f.error_code for f in failures] == [ErrorCode.CORRUPT_MEDIA]
     queued = _drain_failures(deployed)
     assert any(r.key == bad and r.error_code is ErrorCode.CORRUPT_MEDIA for r in queued)
+
+
+def _video_entry(deployed: Deployed, title: str, timeout: float = 60) -> dict[str, Any]:
+    """The `videos` entry titled `title` (the batch's append follows its outcomes by a moment)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        for part in manifest_parts(deployed.outputs):
+            body = deployed.s3.get_object(Bucket=deployed.outputs.ManifestBucketName, Key=part.key)
+            for entry in json.loads(body["Body"].read()).get("videos", []):
+                if entry["title"] == title:
+                    return dict(entry)
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no videos entry titled {title!r} after {timeout:g} s")
+        time.sleep(2)
 
 
 def _drain_failures(deployed: Deployed) -> list[FailureRecord]:
