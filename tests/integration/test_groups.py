@@ -74,6 +74,20 @@ def test_frames_and_a_marker_make_one_ordered_sequence(deployed: Deployed, media
     assert _urls(_entry(deployed, title)) == _urls(entry)  # unchanged, and still only one
 
 
+def test_an_image_group_is_written_with_create_video_false(
+    deployed: Deployed, media: MediaSet
+) -> None:
+    title = f"cam-{uuid.uuid4().hex[:8]}"
+    folder = f"it-groups/{title}/"
+    frames = {deployed.drop(folder + name, media.bytes("plain.png")) for name in ("b.png", "a.png")}
+    assert {o.kind for o in deployed.wait(frames)} == {OutcomeKind.REGISTERED}
+    [sealed] = deployed.wait({deployed.drop(folder + "_SEALED", b"")})
+    assert sealed.kind is OutcomeKind.MARKER
+    entry = _entry(deployed, title)
+    assert entry["createVideo"] is False
+    assert [url.rsplit("/", 1)[-1] for url in _urls(entry)] == ["a.png", "b.png"]
+
+
 def test_a_dicom_series_is_sealed_by_the_scheduled_sweeper(deployed: Deployed) -> None:
     # No marker: the series is sealed by the sweeper (EventBridge, every minute) once it has
     # had no new file for GroupQuietSeconds, and lists its files by InstanceNumber.

@@ -31,9 +31,9 @@ from .records import CatalogItem, utcnow
 # ManifestPartMaxEntries) in one registration file.
 ENCORD_MAX_URLS = 1_000_000
 
-SECTIONS = (
-    "videos", "images", "image_groups", "image_sequences", "dicom_series", "audio", "pdfs", "text",
-)  # fmt: skip
+# Encord's top-level keys. An image sequence is an `image_groups` entry with
+# `"createVideo": true`: there is no `image_sequences` key (grouping.py).
+SECTIONS = ("videos", "images", "image_groups", "dicom_series", "audio", "pdfs", "text")
 _SECTION_OF_KIND = {
     MediaKind.VIDEO: "videos",
     MediaKind.IMAGE: "images",
