@@ -24,7 +24,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import urlsplit
 
-from bench.s3files import QuietServer
+from bench.s3files import LocalServer
 
 CHUNK = 64 * 1024
 TCPI_BYTES_ACKED = 120  # offset of the u64 tcpi_bytes_acked in Linux's struct tcp_info (>= 4.1)
@@ -54,29 +54,14 @@ class Served:
     agent: str  # product token of the User-Agent: "Boto3", "Lavf" (ffprobe), ...
 
 
-class CountingProxy:
+class CountingProxy(LocalServer):
     def __init__(self, upstream: str) -> None:
         parts = urlsplit(upstream)
         self.upstream = (parts.hostname or "127.0.0.1", parts.port or 80)
         self._lock = threading.Lock()
         self._served: list[Served] = []
         self._active = 0
-        handler = type("Handler", (_RelayHandler,), {"owner": self})
-        self._server = QuietServer(("127.0.0.1", 0), handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def __enter__(self) -> CountingProxy:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        super().__init__(_RelayHandler)
 
     def reset(self) -> None:
         with self._lock:

@@ -21,7 +21,7 @@ import threading
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 from urllib.parse import unquote, urlsplit
 
 
@@ -50,12 +50,12 @@ def parse_range(header: str, size: int) -> tuple[int, int] | None:
     return first, min(last, size - 1)
 
 
-class S3FileServer:
-    """Serves `buckets` ({bucket name: folder}) on 127.0.0.1 at an ephemeral port."""
+class LocalServer:
+    """A QuietServer on 127.0.0.1 at an ephemeral port, served from a daemon thread while
+    the context is open; `handler_base` gets `owner` set to the instance."""
 
-    def __init__(self, buckets: dict[str, Path]) -> None:
-        self.buckets = {name: folder.resolve() for name, folder in buckets.items()}
-        handler = type("Handler", (_FileHandler,), {"owner": self})
+    def __init__(self, handler_base: type[BaseHTTPRequestHandler]) -> None:
+        handler = type("Handler", (handler_base,), {"owner": self})
         self._server = QuietServer(("127.0.0.1", 0), handler)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
@@ -64,13 +64,21 @@ class S3FileServer:
         host, port = self._server.server_address[:2]
         return f"http://{host!s}:{port}"
 
-    def __enter__(self) -> S3FileServer:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+class S3FileServer(LocalServer):
+    """Serves `buckets` ({bucket name: folder}) on 127.0.0.1 at an ephemeral port."""
+
+    def __init__(self, buckets: dict[str, Path]) -> None:
+        self.buckets = {name: folder.resolve() for name, folder in buckets.items()}
+        super().__init__(_FileHandler)
 
     def resolve(self, path: str) -> Path | None:
         bucket, _, key = unquote(urlsplit(path).path).lstrip("/").partition("/")
