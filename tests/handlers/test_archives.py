@@ -15,6 +15,7 @@ import pytest
 from media_ingest.errors import ErrorCode
 from media_ingest.wiring import build_extract_runner, build_runner
 from tests.handlers.conftest import FakeContext, Stack, load_function
+from tests.support.archives import make_zip
 from tests.support.events import s3_body, sqs_record
 from tests.support.media import MediaSet
 
@@ -69,18 +70,10 @@ def archives(stack: Stack) -> Archives:
     return Archives(stack)
 
 
-def _zip(members: dict[str, bytes]) -> bytes:
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, data in members.items():
-            archive.writestr(name, data)
-    return out.getvalue()
-
-
 def test_an_archive_is_extracted_ingested_and_its_annotations_linked(
     stack: Stack, archives: Archives, media: MediaSet
 ) -> None:
-    data = _zip({
+    data = make_zip({
         "reef/clip.mp4": media.bytes("clip.mp4"),
         "reef/rotated.mp4": media.bytes("rotated.mp4"),
         "reef/still.png": media.bytes("plain.png"),
@@ -155,7 +148,7 @@ def test_hostile_archives_become_failure_records_and_nothing_lands_outside_the_p
         link = zipfile.ZipInfo("link.png")
         link.create_system, link.external_attr = 3, 0o120777 << 16
         archive.writestr(link, "/etc/passwd")
-        archive.writestr("inner.zip", _zip({"x.png": png}))
+        archive.writestr("inner.zip", make_zip({"x.png": png}))
         archive.writestr("ok.png", png)
         archive.writestr("ok/localizations/box.csv", b"frame,x,y,width\n0,1,1,1\n")
     archives.drop("evil/pack.zip", out.getvalue())
@@ -187,7 +180,7 @@ def test_a_zip_bomb_is_refused_whole(stack: Stack, archives: Archives) -> None:
 
 
 def test_without_an_extract_queue_archives_stay_unsupported(stack: Stack) -> None:
-    stack.deliver(stack.body("old.zip", _zip({"a.txt": b"a"})))
+    stack.deliver(stack.body("old.zip", make_zip({"a.txt": b"a"})))
     [record] = stack.failure_messages()
     assert record.error_code is ErrorCode.UNSUPPORTED_KIND
     assert json.loads(record.model_dump_json())["stage"] == "probe"

@@ -2,36 +2,16 @@
 
 from __future__ import annotations
 
-import io
-import tarfile
 import time
-import zipfile
 from collections import Counter
 
 from media_ingest.errors import ErrorCode
 from media_ingest.records import FailureRecord, OutcomeKind
 from tests.integration.conftest import Deployed
+from tests.support.archives import make_tar, make_zip
 from tests.support.media import MediaSet
 
 BOX = b"frame,x,y,width,height,label\n0,0.1,0.1,0.2,0.2,fish\n"
-
-
-def _zip(members: dict[str, bytes]) -> bytes:
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, data in members.items():
-            archive.writestr(name, data)
-    return out.getvalue()
-
-
-def _tar_gz(members: dict[str, bytes]) -> bytes:
-    out = io.BytesIO()
-    with tarfile.open(fileobj=out, mode="w:gz") as archive:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            archive.addfile(info, io.BytesIO(data))
-    return out.getvalue()
 
 
 def _failures(
@@ -49,12 +29,12 @@ def test_zip_and_tar_gz_drops_are_extracted_registered_and_linked(
     deployed: Deployed, media: MediaSet
 ) -> None:
     p = deployed.prefix()
-    zipped = deployed.drop(p + "dive.zip", _zip({
+    zipped = deployed.drop(p + "dive.zip", make_zip({
         "clip.mp4": media.bytes("clip.mp4"),
         "still.png": media.bytes("plain.png"),
         "clip/localizations/box.csv": BOX,
     }))  # fmt: skip
-    tarred = deployed.drop(p + "cam.tar.gz", _tar_gz({
+    tarred = deployed.drop(p + "cam.tar.gz", make_tar({
         "cam/rotated.mp4": media.bytes("rotated.mp4"),
         "cam/rotated/localizations/box.csv": BOX,
     }))  # fmt: skip
@@ -78,7 +58,7 @@ def test_a_traversal_member_is_refused_and_the_rest_extracted(
     deployed: Deployed, media: MediaSet
 ) -> None:
     p = deployed.prefix()
-    key = deployed.drop(p + "evil.zip", _zip({
+    key = deployed.drop(p + "evil.zip", make_zip({
         "../../escape.png": media.bytes("plain.png"), "ok.png": media.bytes("plain.png"),
     }))  # fmt: skip
     outcomes = deployed.wait({key, p + "evil/ok.png"}, timeout=300)

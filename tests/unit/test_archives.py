@@ -24,6 +24,7 @@ from media_ingest.archives import (
 )
 from media_ingest.errors import ErrorCode
 from media_ingest.media import ANNOTATIONS_METADATA, AnnotationLinks
+from tests.support.archives import make_tar, make_zip
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 MP4 = b"\x00\x00\x00\x18ftypisom" + b"\x01" * 200
@@ -80,28 +81,6 @@ class Store:
     def put(self, path: str, data: bytes) -> str:
         self.files[path] = data
         return f"s3://manifests/annotations/{path}"
-
-
-def make_zip(members: dict[str, bytes]) -> bytes:
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, data in members.items():
-            archive.writestr(name, data)
-    return out.getvalue()
-
-
-def make_tar(
-    members: dict[str, bytes], mode: str = "w:gz", extra: tuple[tarfile.TarInfo, ...] = ()
-) -> bytes:
-    out = io.BytesIO()
-    with tarfile.open(fileobj=out, mode=mode) as archive:  # type: ignore[call-overload]
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            archive.addfile(info, io.BytesIO(data))
-        for info in extra:
-            archive.addfile(info)
-    return out.getvalue()
 
 
 def extract(
