@@ -13,6 +13,7 @@ from media_ingest.faults import (
     appended_hook,
     parse_faults,
 )
+from media_ingest.grouping import GroupKind, GroupRef, group_entry
 from media_ingest.manifest import ManifestWriter, entry_for
 from media_ingest.settings import Settings
 from tests.support.fakes import MemoryCatalog, MemoryPartStore
@@ -75,3 +76,12 @@ def test_appended_fires_once_with_the_entries_a_write_added() -> None:
     assert injector.fired == ["hang"]
     writer.append("main", [chaos])  # already present: no write, no fault
     assert injector.fired == ["hang"]
+
+
+def test_appended_matches_a_group_entry_by_its_folder() -> None:
+    injector = Recorder("crash@appended:seq/")
+    writer = ManifestWriter(MemoryPartStore(), on_added=appended_hook(injector))
+    frames = [image_item(f"seq/run7/f{i}.png") for i in (1, 2)]
+    ref = GroupRef(dataset="main", kind=GroupKind.IMAGE_SEQUENCES, title="run7", scope="seq/run7")
+    writer.append("main", [group_entry(ref, frames)])
+    assert injector.fired == ["crash"]

@@ -112,12 +112,16 @@ class FaultyCatalog:
         return result
 
 
+def _key_of(entry: Entry) -> str:
+    """A file's key, or a group's scope (its folder `seq/run7`; a DICOM series' UID)."""
+    client = entry.payload.get("clientMetadata", {})
+    return str(client.get("key") or client.get("group") or "")
+
+
 def appended_hook(injector: FaultInjector) -> Callable[[str, list[Entry]], None]:
     """ManifestWriter's `on_added`: reaches FaultPoint.APPENDED with the keys just added."""
 
     def on_added(dataset: str, entries: list[Entry]) -> None:
-        injector.reached(
-            FaultPoint.APPENDED, (str(e.payload["clientMetadata"]["key"]) for e in entries)
-        )
+        injector.reached(FaultPoint.APPENDED, (_key_of(e) for e in entries))
 
     return on_added
