@@ -8,8 +8,11 @@ import signal
 import subprocess
 import time
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+import pytest
 
 from media_ingest.records import OutcomeKind
 from media_ingest.report import manifest_parts
@@ -26,11 +29,26 @@ def backfill(deployed: Deployed, *argv: str) -> subprocess.Popen[str]:
     )  # fmt: skip
 
 
+@pytest.fixture
+def ctrl_c_reaches_children() -> Iterator[None]:
+    """Commands started here take Ctrl-C as in a terminal, however the tests were started.
+
+    A shell without job control starts background commands with SIGINT ignored; children
+    inherit an ignored signal, and Python then installs no KeyboardInterrupt handler, so the
+    SIGINT this test sends would be dropped (CI starts the suite that way). A handled signal
+    is reset to the default in a child, and Python turns the default into KeyboardInterrupt.
+    """
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)
+
+
 def finish(proc: subprocess.Popen[str], timeout: float = 300) -> tuple[int, str, str]:
     out, err = proc.communicate(timeout=timeout)
     return proc.returncode, out, err
 
 
+@pytest.mark.usefixtures("ctrl_c_reaches_children")
 def test_backfill_of_a_prefilled_bucket_interrupted_and_resumed(
     deployed: Deployed, tmp_path: Path
 ) -> None:
