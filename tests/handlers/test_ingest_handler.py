@@ -264,6 +264,39 @@ def test_a_broken_sidecar_fails_its_media_clearly(stack: Stack, media: MediaSet)
     assert failure.error_code is ErrorCode.INVALID_SIDECAR and "JSON object" in failure.message
 
 
+def test_media_that_fails_reads_no_metadata_and_keeps_its_own_code(
+    stack: Stack, media: MediaSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[str] = []
+    for name in ("tags", "read_small"):
+        original = getattr(S3Objects, name)
+        monkeypatch.setattr(
+            S3Objects, name, lambda *a, _n=name, _f=original: (calls.append(_n), _f(*a))[1]
+        )
+    runner = build_runner(stack.settings.model_copy(update={"sidecar_suffix": ".json"}))
+    # Broken media, each with tags and a broken sidecar beside it.
+    broken = {
+        "bad/garbage.bin": b"\x00\x13garbage" * 64,
+        "bad/packed.7z": b"7z\xbc\xaf\x27\x1c" + bytes(200),
+        "bad/cut.mp4": media.bytes("clip.mp4")[:1500],
+    }
+    bodies = []
+    for n, (key, data) in enumerate(broken.items()):
+        stack.s3.put_object(Bucket="drop", Key=key + ".json", Body=b"{not json")
+        out = stack.s3.put_object(Bucket="drop", Key=key, Body=data, Tagging="site=reef")
+        bodies.append(
+            s3_body("drop", key, size=len(data), etag=out["ETag"].strip('"'), sequencer=f"{n:016X}")
+        )
+    stack.deliver(*bodies, runner=runner)
+    codes = {f.key: f.error_code for f in stack.reader.failures()}
+    assert codes == {
+        "bad/garbage.bin": ErrorCode.UNSUPPORTED_FORMAT,
+        "bad/packed.7z": ErrorCode.UNSUPPORTED_KIND,
+        "bad/cut.mp4": ErrorCode.CORRUPT_MEDIA,
+    }
+    assert calls == []  # no GetObjectTagging, no sidecar GetObject for media that failed
+
+
 def test_a_transient_error_returns_the_message_and_the_retry_completes(
     stack: Stack, media: MediaSet, monkeypatch: object
 ) -> None:

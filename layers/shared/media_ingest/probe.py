@@ -87,9 +87,16 @@ class ObjectProber:
         if not head:
             raise MediaError(ErrorCode.EMPTY_OBJECT, "object is empty (0 bytes)")
         found = detect(head, event.key)
+        info = self._media(event, found, head, first)
+        if info.kind is MediaKind.ARCHIVE:
+            return info  # never registered itself: its members get their own metadata
+        # Last, once the media is known good: media that fails costs no tag or sidecar read,
+        # and a broken sidecar never hides what is wrong with the media itself.
+        return info.model_copy(update={"client_metadata": self._client_metadata(event, first)})
+
+    def _media(self, event: ObjectEvent, found: Detection, head: bytes, first: Head) -> MediaInfo:
         base: dict[str, Any] = {
             "mime_type": found.mime_type, "container": found.container, "size": event.size,
-            "client_metadata": self._client_metadata(event, first),
             "annotations": annotation_links(first.metadata),
         }  # fmt: skip
         if found.family in (Family.AV, Family.AUDIO):
@@ -124,8 +131,7 @@ class ObjectProber:
             mime = "video/ogg"
         return MediaInfo(
             kind=kind, mime_type=mime, container=found.container, size=event.size,
-            video=video, audio=audio, client_metadata=owner["client_metadata"],
-            annotations=owner["annotations"],
+            video=video, audio=audio, annotations=owner["annotations"],
         )  # fmt: skip
 
     def _keyframes(self, event: ObjectEvent, head: bytes) -> tuple[int, ...] | None:
