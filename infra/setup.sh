@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sets up a fresh machine for development, tests and the demo: system packages (ffmpeg for
-# the tests' media and probes) and the project's Python 3.13 virtual environment (.venv),
-# pinned by constraints.txt. Idempotent: a second run only checks.
+# the tests' media), the project's Python 3.13 virtual environment (.venv), pinned by
+# constraints.txt, and the Lambda layer's ffprobe. Idempotent: a second run only checks.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -57,4 +57,8 @@ if [ ! -x "$checkov_venv/bin/checkov" ] || [ "$(cat "$checkov_stamp" 2>/dev/null
   fi
   echo "$checkov_want" > "$checkov_stamp"
 fi
-say "ready: .venv ($(.venv/bin/python --version)), $(ffprobe -version | head -1 | cut -d' ' -f1-3)"
+# The ffprobe the Lambda layer ships (pinned, checked): the tests probe with it, not with the
+# system's (tests/conftest.py). Idempotent: a present binary with the pinned hash is kept.
+PYTHON=.venv/bin/python bash layers/ffprobe/build.sh build/layers/ffprobe 2>&1 | grep -v "already present" >&2 || true
+[ -x build/layers/ffprobe/bin/ffprobe ] || { echo "setup: the ffprobe layer build failed" >&2; exit 1; }
+say "ready: .venv ($(.venv/bin/python --version)), ffmpeg $(ffmpeg -version | head -1 | cut -d' ' -f3), layer $(build/layers/ffprobe/bin/ffprobe -version | head -1 | cut -d' ' -f1-3)"

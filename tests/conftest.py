@@ -15,6 +15,14 @@ os.environ.setdefault("AWS_REGION", "us-east-1")
 os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "MediaIngestTest")
 
+# The ffprobe the Lambda layer ships (built by `make setup`), found first on PATH as /opt/bin
+# is on Lambda: the probe is tested with the binary that runs in production, not the system
+# one (older, without the HTTP options the runner passes). ffmpeg stays the system one.
+LAYER_BIN = Path(__file__).resolve().parents[1] / "build/layers/ffprobe/bin"
+if not (LAYER_BIN / "ffprobe").exists():
+    raise RuntimeError(f"{LAYER_BIN}/ffprobe is missing: run `make setup` first")
+os.environ["PATH"] = f"{LAYER_BIN}{os.pathsep}{os.environ.get('PATH', '')}"
+
 
 @pytest.fixture(scope="session")
 def media(tmp_path_factory: pytest.TempPathFactory) -> MediaSet:

@@ -239,3 +239,27 @@ def test_entry_carries_the_encord_block_only_when_key_frames_are_known() -> None
     assert client[ENCORD_BLOCK]["keyframes"] == [5]  # the owner's frames of interest win
     assert client[ENCORD_BLOCK]["config"]["keyframe_mode"] == "frame"
     assert "frame_metadata" in client[ENCORD_BLOCK]
+
+
+def test_a_cut_mdat_is_found_from_the_first_range(media: MediaSet) -> None:
+    whole = media.bytes("clip.mp4")  # faststart: ftyp, moov, then the mdat header
+    assert keyframes.top_level_overrun(whole[:65536], len(whole)) is None
+    for at, box in ((1500, "moov"), (len(whole) - 1000, "mdat")):
+        reason = keyframes.top_level_overrun(whole[: min(at, 65536)], at)
+        assert reason is not None and f"{box!r}" in reason and f"ends at {at:,}" in reason
+    moov_end = media.bytes("clip-moov-end.mp4")
+    assert keyframes.top_level_overrun(moov_end[:65536], len(moov_end)) is None
+
+
+@pytest.mark.parametrize(
+    ("boxes", "size", "cut"),
+    [
+        (struct.pack(">I4s", 0, b"mdat"), 10, False),  # size 0: to the end, whatever it is
+        (struct.pack(">I4sQ", 1, b"mdat", 1 << 40), 4096, True),  # 64-bit size past the end
+        (struct.pack(">I4sQ", 1, b"mdat", 4096), 4096, False),
+        (b"\x00\x00\x00\x03junk", 100, False),  # not a box: ffprobe judges it
+        (struct.pack(">I4s", 24, b"ftyp") + bytes(16), 24, False),
+    ],
+)
+def test_overrun_reads_only_what_is_certain(boxes: bytes, size: int, cut: bool) -> None:
+    assert (keyframes.top_level_overrun(boxes, size) is not None) is cut

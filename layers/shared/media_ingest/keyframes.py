@@ -100,6 +100,35 @@ def _path(data: bytes, parent: Box, *kinds: bytes) -> Box | None:
     return box
 
 
+def top_level_overrun(head: bytes, size: int) -> str | None:
+    """Why the object is cut short, if a top-level box seen in `head` ends past `size`.
+
+    ffprobe 8.1 accepts an MP4 whose moov is whole but whose mdat is cut (a truncated
+    upload of a faststart file) and reports its streams as if nothing were missing. Only
+    the headers within `head` are checked (no extra read): a moov longer than the first
+    range hides the mdat header. Boxes that do not parse are left to ffprobe to judge.
+    """
+    pos = 0
+    while pos + 8 <= min(len(head), size):
+        declared, kind = struct.unpack_from(">I4s", head, pos)
+        if declared == 1:
+            if pos + 16 > len(head):
+                return None
+            (declared,) = struct.unpack_from(">Q", head, pos + 8)
+        elif declared == 0:  # to the end of the object, whatever its length
+            return None
+        if declared < 8:
+            return None
+        if pos + declared > size:
+            name = kind.decode("latin-1")
+            return (
+                f"truncated: the {name!r} box at byte {pos:,} declares {declared:,} bytes, "
+                f"but the object ends at {size:,}"
+            )
+        pos += declared
+    return None
+
+
 def find_moov(head: bytes, size: int, read_at: ReadAt) -> bytes | None:
     """The whole `moov` box, following top-level box sizes from the start of the object.
 

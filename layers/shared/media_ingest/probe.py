@@ -121,6 +121,10 @@ class ObjectProber:
         self, event: ObjectEvent, found: Detection, owner: dict[str, Any], head: bytes
     ) -> MediaInfo:
         assert found.demuxer is not None  # every AV/audio detection names its demuxer
+        if found.demuxer == ISO_BMFF_DEMUXER and (
+            cut := keyframes.top_level_overrun(head, event.size)
+        ):
+            raise MediaError(ErrorCode.CORRUPT_MEDIA, cut)
         kind, video, audio = interpret(self.ffprobe.run(self.reader.presign(event), found.demuxer))
         if video is not None and self.keyframes and found.demuxer == ISO_BMFF_DEMUXER:
             video = video.model_copy(update={"keyframes": self._keyframes(event, head)})
