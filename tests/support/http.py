@@ -17,11 +17,17 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 class Served:
     files: dict[str, bytes] = field(default_factory=dict)
     requests: list[str] = field(default_factory=list)
+    ranges: list[str] = field(default_factory=list)  # the Range header of each ranged GET
     bytes_sent: int = 0
 
 
-def _handler(state: Served) -> type[BaseHTTPRequestHandler]:
+def _handler(state: Served, announce_close: bool) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
+        # Keep-alive unless the request says `Connection: close`; then the server closes
+        # after the response, which repeats it (as S3 does) unless `announce_close` is off
+        # (a lax server: HTTP/1.1 says it should, not must).
+        protocol_version = "HTTP/1.1"
+
         def log_message(self, *args: object) -> None:
             pass
 
@@ -34,6 +40,7 @@ def _handler(state: Served) -> type[BaseHTTPRequestHandler]:
             start, end = 0, len(body) - 1
             ranged = self.headers.get("Range", "")
             if ranged.startswith("bytes="):
+                state.ranges.append(ranged[6:])
                 first, _, last = ranged[6:].partition("-")
                 start = int(first or 0)
                 end = min(int(last), end) if last else end
@@ -42,6 +49,8 @@ def _handler(state: Served) -> type[BaseHTTPRequestHandler]:
             else:
                 self.send_response(200)
             chunk = body[start : end + 1]
+            if announce_close and self.headers.get("Connection", "").lower() == "close":
+                self.send_header("Connection", "close")
             self.send_header("Content-Length", str(len(chunk)))
             self.send_header("Accept-Ranges", "bytes")
             self.end_headers()
@@ -55,10 +64,12 @@ def _handler(state: Served) -> type[BaseHTTPRequestHandler]:
 
 
 @contextmanager
-def serve(files: dict[str, bytes] | None = None) -> Iterator[tuple[str, Served]]:
+def serve(
+    files: dict[str, bytes] | None = None, announce_close: bool = True
+) -> Iterator[tuple[str, Served]]:
     """A server on 127.0.0.1 (free port); yields its base URL and its counters."""
     state = Served(dict(files or {}))
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state, announce_close))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

@@ -40,6 +40,19 @@ def gop_mp4(path: Path, gop: int, bframes: int, faststart: bool, seconds: float 
     return path
 
 
+def noisy_mp4(path: Path, faststart: bool, seconds: float = 2.0) -> Path:
+    """Noise compresses badly: a few MB, so a moov at the end is far past any first read."""
+    video = ffmpeg.input(
+        "testsrc2=size=640x360:rate=30000/1001,noise=alls=60:allf=t+u", f="lavfi", t=seconds
+    )
+    audio = ffmpeg.input("sine=frequency=440:sample_rate=48000", f="lavfi", t=seconds)
+    options = {"vcodec": "libx264", "preset": "ultrafast", "pix_fmt": "yuv420p", "acodec": "aac"}
+    if faststart:
+        options["movflags"] = "+faststart"
+    _run(ffmpeg.output(video, audio, str(path), g=30, **options))
+    return path
+
+
 def rotated_mp4(source: Path, path: Path) -> Path:
     """The same stream with a display matrix turning it by 90 degrees (a phone's portrait)."""
     _run(ffmpeg.input(str(source)).output(str(path), c="copy", **{"metadata:s:v": "rotate=90"}))
@@ -160,6 +173,8 @@ class MediaSet:
             video_mp4(target)
         elif name == "clip-moov-end.mp4":
             video_mp4(target, faststart=False)
+        elif name in ("noisy.mp4", "noisy-moov-end.mp4"):
+            noisy_mp4(target, faststart="moov-end" not in name)
         elif name.startswith("gop"):  # gop10-bf2.mp4, gop7-bf3-moov-end.mp4
             gop, bframes = name.split(".", maxsplit=1)[0].split("-")[:2]
             gop_mp4(target, int(gop[3:]), int(bframes[2:]), "moov-end" not in name)

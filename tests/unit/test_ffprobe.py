@@ -112,6 +112,28 @@ def test_runner_reads_over_http_with_ranges(media: MediaSet) -> None:
     assert served.requests, "ffprobe must have read from the server"
 
 
+@pytest.mark.parametrize("announce_close", [True, False], ids=["strict-server", "lax-server"])
+@pytest.mark.parametrize(
+    "name", ["noisy-moov-end.mp4", "noisy.mp4", "clip-moov-end.mp4", "clip.webm"]
+)
+def test_over_http_the_probe_says_what_it_says_of_the_local_file(
+    media: MediaSet, name: str, announce_close: bool
+) -> None:
+    """Everything, not only size and rate, whatever the server does with `Connection: close`.
+
+    With ffprobe 8.1's default open-ended requests, a server that closed without saying so
+    made its soft seek back from a moov at the end fail: no packets read, no pixel format,
+    no container bit rate, and no error."""
+    demuxer = "matroska" if name.endswith(".webm") else "mov"
+    with serve({"/o": media.bytes(name)}, announce_close) as (base, served):
+        over_http = interpret(FfprobeRunner(timeout_seconds=30).run(f"{base}/o", demuxer))
+    local = interpret(_probe(media, name))
+    assert over_http == local
+    assert over_http[1] is not None and over_http[1].pixel_format == "yuv420p"
+    # Bounded ranges only: never an open-ended `bytes=N-`.
+    assert served.ranges and all(r.partition("-")[2] for r in served.ranges)
+
+
 def test_runner_refuses_a_disguised_container(media: MediaSet) -> None:
     with (
         serve({"/clip.mp4": media.bytes("clip.webm")}) as (base, _),

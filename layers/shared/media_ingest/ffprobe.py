@@ -39,6 +39,14 @@ NETWORK_PROTOCOLS = "https,tls,tcp,http"
 PROBE_SIZE_BYTES = 5_000_000
 ANALYZE_MICROSECONDS = 5_000_000
 IO_TIMEOUT_MICROSECONDS = 15_000_000
+# Every read a bounded range on one kept-alive connection (ffprobe >= 8.1, the layer's).
+# Without them, each seek is an open-ended `Range: bytes=N-` on a new connection: the
+# server streams until ffprobe hangs up (what it bills includes what was in flight), and
+# ffprobe 8.1's soft seek back from the end of a moov-at-end MP4 tries to reuse the
+# connection it asked to close, fails, and reads no packets at all (no pixel format, no
+# container bit rate; tests/unit/test_ffprobe.py).
+REQUEST_BYTES = 256 * 1024
+HTTP_OPTIONS = ("-multiple_requests", "1", "-request_size", str(REQUEST_BYTES))
 _STDERR_LIMIT = 400
 
 
@@ -65,6 +73,7 @@ def ffprobe_args(binary: str, url: str, demuxer: str, ca_file: str | None = None
         "-probesize", str(PROBE_SIZE_BYTES),
         "-analyzeduration", str(ANALYZE_MICROSECONDS),
         "-rw_timeout", str(IO_TIMEOUT_MICROSECONDS),
+        *HTTP_OPTIONS,
         *tls,
         "-print_format", "json",
         "-show_format",
