@@ -9,9 +9,9 @@ Modes:
             binary, same arguments except the protocol whitelist, `file`) on that file
   consumed  diagnostic: the production ffprobe command at `-v debug`, to read ffprobe's own
             count of the bytes it consumed ("Statistics: N bytes read")
-  bounded   what-if: the production command plus `-multiple_requests 1 -request_size 256K`
-            (ffprobe >= 7.1 for request_size), so every request is a bounded range on one
-            kept-alive connection instead of an open-ended `bytes=N-` per seek
+  open      comparison: the production command without its HTTP options (ffprobe's default,
+            an open-ended `bytes=N-` per seek on a new connection, which the production
+            path replaced with bounded 256 KB ranges on one kept-alive connection)
 
 A fresh process per measurement so the Python peak-RSS increase belongs to this one
 operation (clients are created and every module imported before the baseline is taken).
@@ -41,12 +41,10 @@ from botocore.config import Config
 import bench  # noqa: F401 - puts layers/shared first on sys.path
 from media_ingest.adapters.objects import S3Objects
 from media_ingest.events import ObjectEvent
-from media_ingest.ffprobe import FfprobeRunner, ffprobe_args, interpret
+from media_ingest.ffprobe import HTTP_OPTIONS, FfprobeRunner, ffprobe_args, interpret
 from media_ingest.probe import FIRST_RANGE_BYTES, ObjectProber
 
 GNU_TIME = "/usr/bin/time"
-# The what-if's options: every request a bounded range on one kept-alive connection.
-BOUNDED_OPTIONS = ("-multiple_requests", "1", "-request_size", str(256 * 1024))
 
 
 def event_of(job: dict[str, Any]) -> ObjectEvent:
@@ -83,9 +81,10 @@ def download_then_probe(job: dict[str, Any], s3: Any, binary: str) -> dict[str, 
 
 
 def _over_url(
-    job: dict[str, Any], s3: Any, binary: str, extra: list[str], debug: bool = False
+    job: dict[str, Any], s3: Any, binary: str, open_ended: bool = False, debug: bool = False
 ) -> dict[str, Any]:
-    """The production steps by hand (first range, presign, ffprobe_args) plus `extra` options."""
+    """The production steps by hand (first range, presign, ffprobe_args); `open_ended`: without
+    the HTTP options (ffprobe's default requests)."""
     reader = S3Objects(presign_seconds=300, client=s3)
     event = event_of(job)
     reader.read_range(event, min(FIRST_RANGE_BYTES, event.size))
@@ -93,7 +92,9 @@ def _over_url(
     args = ffprobe_args(binary, url, job["demuxer"])
     if debug:
         args[args.index("-v") + 1] = "debug"
-    args[-1:-1] = extra  # options go before the URL
+    if open_ended:
+        at = args.index(HTTP_OPTIONS[0])
+        del args[at : at + len(HTTP_OPTIONS)]
     done = subprocess.run(args, capture_output=True, timeout=300, check=False, env={})
     if done.returncode != 0:
         tail = done.stderr.decode(errors="replace").replace(url, "<url>").strip()[-300:]
@@ -107,11 +108,11 @@ def _over_url(
 
 
 def consumed(job: dict[str, Any], s3: Any, binary: str) -> dict[str, Any]:
-    return _over_url(job, s3, binary, [], debug=True)
+    return _over_url(job, s3, binary, debug=True)
 
 
-def bounded(job: dict[str, Any], s3: Any, binary: str) -> dict[str, Any]:
-    return _over_url(job, s3, binary, list(BOUNDED_OPTIONS))
+def open_ended(job: dict[str, Any], s3: Any, binary: str) -> dict[str, Any]:
+    return _over_url(job, s3, binary, open_ended=True)
 
 
 def measured_binary(ffprobe: str, folder: Path) -> tuple[str, Path]:
@@ -134,7 +135,7 @@ def main(argv: list[str]) -> int:
         "probe": probe,
         "download": download_then_probe,
         "consumed": consumed,
-        "bounded": bounded,
+        "open": open_ended,
     }[job["mode"]]
     with tempfile.TemporaryDirectory() as scratch:
         binary, report = job["ffprobe"], None

@@ -128,6 +128,8 @@ class _FileHandler(BaseHTTPRequestHandler):
         self.send_header("Last-Modified", formatdate(file.stat().st_mtime, usegmt=True))
         if status == 206:
             self.send_header("Content-Range", f"bytes {first}-{last}/{size}")
+        if self.headers.get("Connection", "").lower() == "close":
+            self.send_header("Connection", "close")  # as S3 does; ffprobe relies on it
         self.end_headers()
         if body and length:
             try:
