@@ -99,6 +99,8 @@ def deploy(name: str, *parameters: str) -> Deployed:
 GROUP_ROUTES = '{"it-groups/":"image_groups","it-sequences/":"image_sequences"}'
 # Short, so that the sweeper (every minute) seals the DICOM series test's series in time.
 GROUP_QUIET_SECONDS = 20
+# Sidecars on, with a suffix no other test's keys end in (tests/integration/test_stack.py).
+SIDECAR_SUFFIX = ".meta.json"
 
 
 @pytest.fixture(scope="session")
@@ -108,4 +110,5 @@ def deployed() -> Iterator[Deployed]:
         f"GroupRoutes={GROUP_ROUTES}",
         f"GroupQuietSeconds={GROUP_QUIET_SECONDS}",
         "KeyFrames=on",
+        f"SidecarSuffix={SIDECAR_SUFFIX}",
     )

@@ -10,7 +10,7 @@ from typing import Any
 from media_ingest.errors import ErrorCode
 from media_ingest.records import FailureRecord, OutcomeKind
 from media_ingest.report import manifest_parts
-from tests.integration.conftest import Deployed
+from tests.integration.conftest import SIDECAR_SUFFIX, Deployed
 from tests.support.media import MediaSet
 
 
@@ -34,6 +34,25 @@ def test_media_of_every_kind_is_registered_with_metadata(
     assert keyframes[0] == 0 and keyframes == sorted(set(keyframes))
     listed = json.loads(deployed.cli("items", "--json"))
     assert keys <= {i["key"] for i in listed}
+
+
+def test_owner_metadata_from_user_metadata_tags_and_a_sidecar(
+    deployed: Deployed, media: MediaSet
+) -> None:
+    p = deployed.prefix()
+    sidecar = p + "clip.mp4" + SIDECAR_SUFFIX
+    deployed.drop(sidecar, json.dumps({"site": "reef-2", "weather": {"sky": "clear"}}).encode())
+    deployed.s3.put_object(
+        Bucket=deployed.outputs.DropBucketName, Key=p + "clip.mp4", Body=media.bytes("clip.mp4"),
+        Metadata={"camera": "cam-7", "site": "reef-1"}, Tagging="shift=night&site=reef-1b",
+    )  # fmt: skip
+    outcomes = deployed.wait({p + "clip.mp4", sidecar})
+    kinds = {o.key: o.kind for o in outcomes}
+    assert kinds == {p + "clip.mp4": OutcomeKind.REGISTERED, sidecar: OutcomeKind.IGNORED}
+    client = _video_entry(deployed, p + "clip.mp4")["clientMetadata"]
+    # The sidecar wins over tags, tags over user metadata; the stack's own fields win over all.
+    assert (client["camera"], client["shift"], client["site"]) == ("cam-7", "night", "reef-2")
+    assert client["weather"] == {"sky": "clear"} and client["key"] == p + "clip.mp4"
 
 
 def test_duplicate_corrupt_and_ignored(deployed: Deployed, media: MediaSet) -> None:
