@@ -60,18 +60,25 @@ class Box(NamedTuple):
         return self.start + self.size
 
 
-def parse_header(data: bytes, pos: int, limit: int) -> Box:
-    """The box whose header starts at `pos`; `limit` is where the enclosing space ends."""
+def read_header(data: bytes, pos: int) -> tuple[bytes, int, int]:
+    """(kind, header length, declared size) of the box header at `pos`, unchecked.
+
+    A declared size of 0 means "to the end of the enclosing space"."""
     if pos + 8 > len(data):
         raise KeyframeIndexError(f"box header at {pos} is truncated")
     size, kind = struct.unpack_from(">I4s", data, pos)
-    header = 8
-    if size == 1:
-        if pos + 16 > len(data):
-            raise KeyframeIndexError(f"64-bit box size at {pos} is truncated")
-        (size,) = struct.unpack_from(">Q", data, pos + 8)
-        header = 16
-    elif size == 0:  # to the end of the enclosing space
+    if size != 1:
+        return kind, 8, size
+    if pos + 16 > len(data):
+        raise KeyframeIndexError(f"64-bit box size at {pos} is truncated")
+    (size,) = struct.unpack_from(">Q", data, pos + 8)
+    return kind, 16, size
+
+
+def parse_header(data: bytes, pos: int, limit: int) -> Box:
+    """The box whose header starts at `pos`; `limit` is where the enclosing space ends."""
+    kind, header, size = read_header(data, pos)
+    if size == 0:  # to the end of the enclosing space
         size = limit - pos
     if size < header or pos + size > limit:
         raise KeyframeIndexError(f"box {kind!r} at {pos} has an impossible size {size}")
@@ -110,14 +117,12 @@ def top_level_overrun(head: bytes, size: int) -> str | None:
     """
     pos = 0
     while pos + 8 <= min(len(head), size):
-        declared, kind = struct.unpack_from(">I4s", head, pos)
-        if declared == 1:
-            if pos + 16 > len(head):
-                return None
-            (declared,) = struct.unpack_from(">Q", head, pos + 8)
-        elif declared == 0:  # to the end of the object, whatever its length
+        try:
+            kind, header, declared = read_header(head, pos)
+        except KeyframeIndexError:  # a 64-bit size past the first range: not known
             return None
-        if declared < 8:
+        # 0: to the end of the object, whatever its length; under the header: not a box.
+        if declared < header:
             return None
         if pos + declared > size:
             name = kind.decode("latin-1")
