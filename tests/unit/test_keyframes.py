@@ -7,6 +7,7 @@ import json
 import struct
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -22,14 +23,20 @@ from tests.support.media import MediaSet
 REAL = ["gop10-bf0.mp4", "gop10-bf2.mp4", "gop10-bf2-moov-end.mp4", "gop7-bf3-moov-end.mp4"]
 
 
-def packet_oracle(path: Path) -> list[int]:
-    """FFmpeg's demuxer: key packets, numbered by rank of pts (no decoding)."""
+def _first_video(path: Path, entries: str) -> dict[str, Any]:
+    """ffprobe's JSON for `-show_entries entries` of the first video stream."""
     done = subprocess.run(
-        ["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
-         "packet=pts,flags", "-of", "json", str(path)],
+        ["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", entries,
+         "-of", "json", str(path)],
         capture_output=True, check=True,
     )  # fmt: skip
-    packets = json.loads(done.stdout)["packets"]
+    found: dict[str, Any] = json.loads(done.stdout)
+    return found
+
+
+def packet_oracle(path: Path) -> list[int]:
+    """FFmpeg's demuxer: key packets, numbered by rank of pts (no decoding)."""
+    packets = _first_video(path, "packet=pts,flags")["packets"]
     order = sorted(range(len(packets)), key=lambda i: int(packets[i]["pts"]))
     rank = {sample: position for position, sample in enumerate(order)}
     return sorted(rank[i] for i, p in enumerate(packets) if "K" in p["flags"])
@@ -37,12 +44,8 @@ def packet_oracle(path: Path) -> list[int]:
 
 def frame_oracle(path: Path) -> list[int]:
     """FFmpeg's decoder (fine in a test, never in the product): output order, key_frame set."""
-    done = subprocess.run(
-        ["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
-         "frame=key_frame", "-of", "json", str(path)],
-        capture_output=True, check=True,
-    )  # fmt: skip
-    return [i for i, f in enumerate(json.loads(done.stdout)["frames"]) if f["key_frame"]]
+    frames = _first_video(path, "frame=key_frame")["frames"]
+    return [i for i, f in enumerate(frames) if f["key_frame"]]
 
 
 class CountingReader:
