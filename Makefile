@@ -42,7 +42,6 @@ localstack-stop:  ## stop LocalStack
 	bash $(LOCALSTACK) stop
 
 bench: setup  ## benchmarks vs the naive way (minutes; not part of test); add E2E=1 for LocalStack throughput
-	bash layers/ffprobe/build.sh build/layers/ffprobe  # the Lambda layer's ffprobe, measured as deployed
 	$(VENV)/python -m bench $(if $(E2E),--e2e,)
 
 clean:  ## remove build outputs
