@@ -39,7 +39,7 @@ from moto.server import ThreadedMotoServer
 from bench import ROOT, Context, environment, log
 from bench.media import MediaCache, tiny_png
 from bench.report import Section, Table, Target
-from media_ingest import aws
+from media_ingest.adapters import clients
 from media_ingest.settings import Settings
 from media_ingest.wiring import build_runner
 from tests.support.events import s3_body, sqs_record
@@ -207,7 +207,7 @@ class Harness:
             FFPROBE_PATH=self.ctx.ffprobe,
         )
         result: dict[str, Any] = {}
-        aws.client.cache_clear()  # a new execution environment: its clients made under the hook
+        clients.client.cache_clear()  # a new execution environment: its clients made under the hook
         with self.counter.hooking_new_clients():  # adapters create their clients on first use
             runner = build_runner(settings)
             for phase in ("cold", "warm"):
@@ -224,7 +224,7 @@ class Harness:
                     "by_operation": per_file(self.counter.counted, n),
                     "excluded_probe_range_reads": per_file(self.counter.excluded, n),
                 }
-        aws.client.cache_clear()
+        clients.client.cache_clear()
         entries = self.moto.manifest_entries(dataset)
         if entries != 2 * n:
             raise RuntimeError(f"batch of {n}: {entries} manifest entries, expected {2 * n}")
@@ -285,7 +285,7 @@ def run(ctx: Context) -> list[Section]:
                 ours[n] = harness.ours(n)
                 naive[n] = harness.naive(n)
     finally:
-        aws.client.cache_clear()
+        clients.client.cache_clear()
         server.stop()
     return [section(ours, naive)]
 

@@ -3,7 +3,7 @@
 Measured: after a one-file preflight (which fails fast on a broken deploy and keeps the
 function's first cold start out of the figure), 500 small real files (half ~20 KB MP4s,
 half PNGs) put into the drop bucket at once (16 upload threads); the time from the first
-upload until every key has a recorded outcome (`media_ingest.report.wait_for_outcomes`,
+upload until every key has a recorded outcome (`media_ingest.ops.status.wait_for_outcomes`,
 polled every second), as files/s. The stack is `media-ingest-bench`, deployed with
 infra/deploy.sh (which also builds the layers) and the template's `BatchSize` parameter:
 first 10 (the template's default), then 1.
@@ -36,10 +36,10 @@ import boto3
 from bench import ROOT, Context, environment, log
 from bench.media import MediaCache, tiny_png
 from bench.report import Section, Table
-from media_ingest import aws
+from media_ingest.adapters import clients
 from media_ingest.adapters.catalog import DynamoCatalog
-from media_ingest.report import wait_for_outcomes
-from media_ingest.stack import stack_outputs
+from media_ingest.ops.stack import stack_outputs
+from media_ingest.ops.status import wait_for_outcomes
 
 STACK = "media-ingest-bench"
 FILES, QUICK_FILES = 500, 100
@@ -191,17 +191,17 @@ def run(ctx: Context) -> list[Section]:
     ]
     results: dict[int, dict[str, Any]] = {}
     with environment(**local_env(), MEDIA_INGEST_STACK=STACK):
-        aws.client.cache_clear()
+        clients.client.cache_clear()
         try:
             for batch_size in BATCH_SIZES:
                 deploy(ctx, batch_size)
-                aws.client.cache_clear()
+                clients.client.cache_clear()
                 preflight()
                 prefix = f"bench-{uuid.uuid4().hex[:8]}-b{batch_size}/"
                 log(f"e2e: dropping {count} files under {prefix}, waiting for outcomes")
                 results[batch_size] = drop_and_wait(files, prefix, ctx.e2e_wait)
         finally:
-            aws.client.cache_clear()
+            clients.client.cache_clear()
     table = Table(
         f"{count} files dropped at once",
         ["BatchSize", "files/s", "all outcomes after", "uploads took", "outcomes"],

@@ -1,6 +1,6 @@
 """Benchmark 4: the cost of one manifest append as the dataset grows.
 
-Measured: the real `ManifestWriter` (media_ingest.manifest) over the real `S3PartStore`
+Measured: the real `ManifestWriter` (media_ingest.manifests.writer) over the real `S3PartStore`
 (media_ingest.adapters.manifests: its JSON serialization, metadata and conditional-write
 parameters), whose S3 client is an in-memory fake (`MemoryS3` below) that honours
 IfMatch/IfNoneMatch and counts calls and body bytes read and written. Entries are real
@@ -38,9 +38,9 @@ from bench import Context, log
 from bench.report import Section, Table, Target, kb, ratio
 from media_ingest.adapters.manifests import S3PartStore
 from media_ingest.events import ObjectEvent
-from media_ingest.kinds import MediaKind
-from media_ingest.manifest import Entry, ManifestWriter, entry_for
+from media_ingest.manifests.writer import Entry, ManifestWriter, entry_for
 from media_ingest.media import AudioInfo, MediaInfo, VideoInfo
+from media_ingest.probing.sniffer import MediaKind
 from media_ingest.records import CatalogItem
 from media_ingest.urls import object_url
 

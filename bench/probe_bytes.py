@@ -34,7 +34,7 @@ from bench.media import Layout, MediaCache, MediaFile, layout
 from bench.proxy import CountingProxy
 from bench.report import Section, Table, Target, kb, mb, pct, ratio
 from bench.s3files import S3FileServer, etag_of
-from media_ingest.ffprobe import HTTP_OPTIONS
+from media_ingest.probing.ffprobe import HTTP_OPTIONS
 
 BUCKET = "bench-media"
 SIZES = (10_000_000, 100_000_000, 1_000_000_000)

@@ -41,8 +41,8 @@ from botocore.config import Config
 import bench  # noqa: F401 - puts layers/shared first on sys.path
 from media_ingest.adapters.objects import S3Objects
 from media_ingest.events import ObjectEvent
-from media_ingest.ffprobe import HTTP_OPTIONS, FfprobeRunner, ffprobe_args, interpret
-from media_ingest.probe import FIRST_RANGE_BYTES, ObjectProber
+from media_ingest.probing.ffprobe import HTTP_OPTIONS, FfprobeRunner, ffprobe_args, interpret
+from media_ingest.probing.prober import FIRST_RANGE_BYTES, ObjectProber
 
 GNU_TIME = "/usr/bin/time"
 

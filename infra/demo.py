@@ -17,8 +17,9 @@ import boto3
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from media_ingest import cli, report  # noqa: E402
-from media_ingest.stack import stack_outputs  # noqa: E402
+from media_ingest.ops import status as report  # noqa: E402
+from media_ingest.ops.cli import main as cli  # noqa: E402
+from media_ingest.ops.stack import stack_outputs  # noqa: E402
 from tests.support.media import MediaSet  # noqa: E402
 
 SAMPLE = {

@@ -20,7 +20,7 @@ import pytest
 import requests
 from moto.server import ThreadedMotoServer
 
-from media_ingest import aws
+from media_ingest.adapters import clients
 from media_ingest.adapters.catalog import DynamoCatalog
 from media_ingest.records import FailureRecord
 from media_ingest.settings import Settings
@@ -160,7 +160,7 @@ def stack(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack
     requests.post(f"{moto_endpoint}/moto-api/reset", timeout=10)
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
     monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "media-ingest-test")
-    aws.client.cache_clear()
+    clients.client.cache_clear()
     s3, sqs, ddb = (boto3.client(s, endpoint_url=moto_endpoint) for s in ("s3", "sqs", "dynamodb"))
     s3.create_bucket(Bucket="drop")
     s3.create_bucket(Bucket="manifests")
@@ -175,4 +175,4 @@ def stack(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack
         DEFAULT_DATASET="main", DATASET_ROUTES='{"updates/": "live"}', UPDATE_DATASETS="live",
     )  # fmt: skip
     yield Stack(moto_endpoint, settings, load_function("ingest"), s3, sqs, ddb)
-    aws.client.cache_clear()
+    clients.client.cache_clear()

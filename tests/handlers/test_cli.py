@@ -13,8 +13,8 @@ from urllib.parse import quote_plus
 import boto3
 import pytest
 
-from media_ingest import aws
-from media_ingest.cli import main, table
+from media_ingest.adapters import clients
+from media_ingest.ops.cli.main import main, table
 from media_ingest.wiring import build_runner
 from tests.handlers.conftest import Stack
 from tests.support.media import MediaSet
@@ -118,10 +118,10 @@ def test_missing_region_is_a_clear_error(
     for name in ("AWS_REGION", "AWS_DEFAULT_REGION"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
-    aws.client.cache_clear()
+    clients.client.cache_clear()
     assert main(["--stack", "any", "status"]) == 2
     assert "source infra/localenv.sh" in capsys.readouterr().err
-    aws.client.cache_clear()
+    clients.client.cache_clear()
 
 
 def test_table_aligns_columns() -> None:

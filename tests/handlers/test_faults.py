@@ -18,7 +18,7 @@ from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ReadTimeoutError
 from botocore.retries import standard
 
-from media_ingest import aws
+from media_ingest.adapters import clients
 from tests.handlers.conftest import FakeContext, Stack
 from tests.handlers.test_ingest_handler import kinds
 from tests.support.events import sqs_record
@@ -69,11 +69,11 @@ def faults(
     # Real backoff sleeps up to seconds per retry; the schedule is not what is under test.
     monkeypatch.setattr(standard.ExponentialBackoff, "delay_amount", lambda self, ctx: 0)
     injector = FaultInjector(request.param, seed=20261123)
-    clients = [aws.client(service) for service in ("s3", "dynamodb", "sqs")]
-    for c in clients:
+    made = [clients.client(service) for service in ("s3", "dynamodb", "sqs")]
+    for c in made:
         c.meta.events.register_first("before-send", injector)
     yield injector
-    for c in clients:
+    for c in made:
         c.meta.events.unregister("before-send", injector)
 
 

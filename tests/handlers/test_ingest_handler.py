@@ -7,10 +7,10 @@ from collections import Counter
 
 import pytest
 
-from media_ingest import failure_log
 from media_ingest.adapters.objects import S3Objects
 from media_ingest.errors import ErrorCode, Stage
 from media_ingest.events import ObjectEvent
+from media_ingest.ops import failure_log
 from media_ingest.records import OutcomeKind
 from media_ingest.wiring import build_runner
 from tests.handlers.conftest import Stack

@@ -18,11 +18,11 @@ from typing import Any
 import boto3
 import pytest
 
-from media_ingest import aws
+from media_ingest.adapters import clients
 from media_ingest.adapters.catalog import DynamoCatalog
+from media_ingest.ops.stack import StackOutputs, stack_outputs
+from media_ingest.ops.status import wait_for_outcomes
 from media_ingest.records import Outcome
-from media_ingest.report import wait_for_outcomes
-from media_ingest.stack import StackOutputs, stack_outputs
 from tests.integration import diagnostics
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -86,7 +86,7 @@ def deploy(name: str, *parameters: str) -> Deployed:
     subprocess.run(
         ["bash", str(ROOT / "infra/deploy.sh"), name, *parameters], check=True, timeout=900
     )
-    aws.client.cache_clear()
+    clients.client.cache_clear()
     stack = Deployed(name, stack_outputs(name), boto3.client("s3"), boto3.client("sqs"))
     # One object through the whole path first: if the function cannot run at all, every
     # test fails here at once, with the diagnostics, instead of each after its own timeout.

@@ -13,8 +13,8 @@ from typing import Any
 
 import boto3
 
-from media_ingest.report import queue_depths
-from media_ingest.stack import StackOutputs
+from media_ingest.ops.stack import StackOutputs
+from media_ingest.ops.status import queue_depths
 
 LOCALSTACK_LOG = (
     Path(os.environ.get("MEDIA_INGEST_CACHE", Path.home() / ".cache/media-ingest"))

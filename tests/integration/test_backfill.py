@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from media_ingest.ops.status import manifest_parts
 from media_ingest.records import OutcomeKind
-from media_ingest.report import manifest_parts
 from tests.integration.conftest import ROOT, Deployed
 
 OBJECTS = 2000

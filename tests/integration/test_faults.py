@@ -13,8 +13,8 @@ from collections import Counter
 
 import pytest
 
+from media_ingest.ops.status import manifest_parts
 from media_ingest.records import OutcomeKind
-from media_ingest.report import manifest_parts
 from tests.integration import diagnostics
 from tests.integration.conftest import Deployed, deploy
 from tests.support.media import MediaSet

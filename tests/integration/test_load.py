@@ -9,8 +9,8 @@ import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
+from media_ingest.ops.status import manifest_parts
 from media_ingest.records import OutcomeKind
-from media_ingest.report import manifest_parts
 from tests.integration import diagnostics
 from tests.integration.conftest import Deployed
 from tests.support.media import MediaSet

@@ -8,8 +8,8 @@ from collections import Counter
 from typing import Any
 
 from media_ingest.errors import ErrorCode
+from media_ingest.ops.status import manifest_parts
 from media_ingest.records import FailureRecord, OutcomeKind
-from media_ingest.report import manifest_parts
 from tests.integration.conftest import SIDECAR_SUFFIX, Deployed
 from tests.support.media import MediaSet
 

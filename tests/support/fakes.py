@@ -5,8 +5,8 @@ from __future__ import annotations
 import threading
 import uuid
 
-from media_ingest.catalog import WriteResult
-from media_ingest.manifest import Conflict, ManifestIndex, Part, Versioned
+from media_ingest.ingest.registration import WriteResult
+from media_ingest.manifests.writer import Conflict, ManifestIndex, Part, Versioned
 from media_ingest.records import CatalogItem, FailureRecord
 
 

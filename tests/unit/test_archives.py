@@ -11,7 +11,7 @@ from typing import IO
 
 import pytest
 
-from media_ingest.archives import (
+from media_ingest.archives.rules import (
     SOURCE_METADATA,
     ArchiveRefused,
     Extraction,

@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from media_ingest.backfill import (
+from media_ingest.events import BACKFILL_EVENT, parse_body
+from media_ingest.ops.backfill import (
     Backfill,
     BackfillState,
     ListedObject,
@@ -19,7 +20,6 @@ from media_ingest.backfill import (
     RateLimit,
     Source,
 )
-from media_ingest.events import BACKFILL_EVENT, parse_body
 from media_ingest.routing import Router
 from media_ingest.urls import object_url
 

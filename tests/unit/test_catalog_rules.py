@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from media_ingest.catalog import register
+from media_ingest.ingest.registration import register
 from media_ingest.records import OutcomeKind
 from tests.support.fakes import MemoryCatalog
 from tests.support.items import video_item

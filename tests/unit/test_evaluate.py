@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from media_ingest.annotations import Annotations, Box, read
 from media_ingest.errors import AnnotationError, ErrorCode
-from media_ingest.evaluate import CSV_COLUMNS, best_match, evaluate, iou, to_csv
+from media_ingest.ops.evaluate import CSV_COLUMNS, best_match, evaluate, iou, to_csv
 
 HEADER = "frame,x,y,width,height,label"
 

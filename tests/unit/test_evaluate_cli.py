@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from media_ingest import cli
+from media_ingest.ops.cli import main as cli
 
 HEADER = "frame,x,y,width,height,Label,created_by"
 

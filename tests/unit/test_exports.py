@@ -10,11 +10,11 @@ from pathlib import Path
 import nucleus
 import pytest
 
-from media_ingest.encord_csv import REASON, csv_rows, write_rows
-from media_ingest.export import SEQUENCE_FRAME_RATE, ExportFormat, export
-from media_ingest.grouping import GroupKind, GroupMeta, GroupRef, GroupStatus
-from media_ingest.manifest import Entry, ManifestWriter, Part, entry_for
-from media_ingest.nucleus_json import (
+from media_ingest.groups.rules import GroupKind, GroupMeta, GroupRef, GroupStatus
+from media_ingest.manifests.writer import Entry, ManifestWriter, Part, entry_for
+from media_ingest.ops.export import SEQUENCE_FRAME_RATE, ExportFormat, export
+from media_ingest.platforms.encord_csv import REASON, csv_rows, write_rows
+from media_ingest.platforms.nucleus import (
     MAX_SCENE_FRAMES,
     NucleusItem,
     NucleusScene,

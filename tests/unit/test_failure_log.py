@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from media_ingest.errors import ErrorCode, Stage
-from media_ingest.failure_log import outstanding, parse_codes, parse_since, to_csv
-from media_ingest.progress import render
+from media_ingest.ops.failure_log import outstanding, parse_codes, parse_since, to_csv
+from media_ingest.ops.progress import render
 from media_ingest.records import FailureRecord
 from tests.support.items import video_item
 

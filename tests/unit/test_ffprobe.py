@@ -6,8 +6,14 @@ from typing import Any
 import pytest
 
 from media_ingest.errors import ErrorCode, MediaError, TransientError
-from media_ingest.ffprobe import FfprobeRunner, classify_failure, ffprobe_args, interpret, rotation
-from media_ingest.kinds import MediaKind
+from media_ingest.probing.ffprobe import (
+    FfprobeRunner,
+    classify_failure,
+    ffprobe_args,
+    interpret,
+    rotation,
+)
+from media_ingest.probing.sniffer import MediaKind
 from tests.support.http import serve
 from tests.support.media import MediaSet, ffprobe_json
 

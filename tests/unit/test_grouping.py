@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from media_ingest.grouping import (
+from media_ingest.groups.rules import (
     GroupKind,
     GroupMeta,
     GroupRef,
@@ -21,7 +21,7 @@ from media_ingest.grouping import (
     seal_decision,
     series_ref,
 )
-from media_ingest.manifest import Entry, ManifestWriter
+from media_ingest.manifests.writer import Entry, ManifestWriter
 from media_ingest.settings import Settings
 from tests.support.fakes import MemoryPartStore
 from tests.support.items import dicom_item, image_item, video_item

@@ -13,10 +13,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from media_ingest import keyframes
-from media_ingest.keyframes import KeyframeIndexError, find_moov, mp4_keyframes
-from media_ingest.manifest import ENCORD_BLOCK, entry_for
-from media_ingest.probe import FIRST_RANGE_BYTES
+from media_ingest.manifests.writer import ENCORD_BLOCK, entry_for
+from media_ingest.probing import mp4_index as keyframes
+from media_ingest.probing.mp4_index import KeyframeIndexError, find_moov, mp4_keyframes
+from media_ingest.probing.prober import FIRST_RANGE_BYTES
 from tests.support.items import video_item
 from tests.support.media import MediaSet
 

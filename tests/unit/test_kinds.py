@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from media_ingest.errors import ErrorCode, MediaError
-from media_ingest.kinds import Family, detect
+from media_ingest.probing.sniffer import Family, detect
 from tests.support.media import MediaSet
 
 

@@ -45,7 +45,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .errors import AnnotationError, ErrorCode
+from media_ingest.errors import AnnotationError, ErrorCode
 
 BOX_COLUMNS = ("x", "y", "width", "height")
 LOCALIZATION_COLUMNS = ("frame", *BOX_COLUMNS)

@@ -20,10 +20,10 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
 
-from .catalog import Catalog, WriteResult
-from .manifest import Entry
-from .observability import logger
-from .records import CatalogItem, FailureRecord
+from media_ingest.ingest.registration import Catalog, WriteResult
+from media_ingest.manifests.writer import Entry
+from media_ingest.observability import logger
+from media_ingest.records import CatalogItem, FailureRecord
 
 SPEC = re.compile(r"^(crash|hang)@(registered|appended):(\S+)$")
 SPEC_HELP = "ACTION@POINT:KEY_PREFIX[,...], ACTION crash|hang, POINT registered|appended"

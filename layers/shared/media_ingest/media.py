@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .kinds import MediaKind
+from media_ingest.probing.sniffer import MediaKind
 
 
 class _Frozen(BaseModel):

@@ -11,10 +11,10 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .errors import ErrorCode, Stage
-from .events import ObjectEvent
-from .kinds import MediaKind
-from .media import MediaInfo
+from media_ingest.errors import ErrorCode, Stage
+from media_ingest.events import ObjectEvent
+from media_ingest.media import MediaInfo
+from media_ingest.probing.sniffer import MediaKind
 
 
 def utcnow() -> datetime:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
-from .client_metadata import is_sidecar
-from .settings import Settings
+from media_ingest.owner_metadata import is_sidecar
+from media_ingest.settings import Settings
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,8 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from .faults import parse_faults
-from .grouping import DEFAULT_MARKER, GroupKind
+from media_ingest.faults import parse_faults
+from media_ingest.groups.rules import DEFAULT_MARKER, GroupKind
 
 DATASET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 DEFAULT_IGNORE = (".DS_Store", "Thumbs.db", "desktop.ini", "._*", "*/")

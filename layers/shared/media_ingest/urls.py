@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from .settings import UrlStyle
+from media_ingest.settings import UrlStyle
 
 # RFC 3986 unreserved characters plus '/', as S3's own URI encoding leaves them.
 _SAFE = "/-_.~"

@@ -4,30 +4,30 @@ from __future__ import annotations
 
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
-from .adapters.catalog import DynamoCatalog
-from .adapters.extraction import (
+from media_ingest.adapters.catalog import DynamoCatalog
+from media_ingest.adapters.clients import client
+from media_ingest.adapters.extraction import (
     S3AnnotationStore,
     S3ArchiveReader,
     S3MemberWriter,
     SqsExtractQueue,
 )
-from .adapters.failures import SqsFailureQueue
-from .adapters.groups import DynamoGroupStore
-from .adapters.manifests import S3PartStore
-from .adapters.objects import S3Objects
-from .aws import client
-from .batch import BatchRunner, idempotency_config, idempotent_ingest
-from .catalog import Catalog
-from .extract import Extractor, ExtractRunner
-from .faults import FaultInjector, FaultyCatalog, appended_hook, parse_faults
-from .ffprobe import FfprobeRunner
-from .grouping import GroupRoutes
-from .groups import Grouping, GroupSealer
-from .ingest import Ingestor
-from .manifest import ManifestWriter
-from .probe import ObjectProber
-from .routing import Router
-from .settings import Settings
+from media_ingest.adapters.failures import SqsFailureQueue
+from media_ingest.adapters.groups import DynamoGroupStore
+from media_ingest.adapters.manifests import S3PartStore
+from media_ingest.adapters.objects import S3Objects
+from media_ingest.archives.extractor import Extractor, ExtractRunner
+from media_ingest.faults import FaultInjector, FaultyCatalog, appended_hook, parse_faults
+from media_ingest.groups.membership import Grouping, GroupSealer
+from media_ingest.groups.rules import GroupRoutes
+from media_ingest.ingest.batch_runner import BatchRunner, idempotency_config, idempotent_ingest
+from media_ingest.ingest.ingestor import Ingestor
+from media_ingest.ingest.registration import Catalog
+from media_ingest.manifests.writer import ManifestWriter
+from media_ingest.probing.ffprobe import FfprobeRunner
+from media_ingest.probing.prober import ObjectProber
+from media_ingest.routing import Router
+from media_ingest.settings import Settings
 
 # Validated annotation CSVs, in the manifest bucket (no notifications: never ingested).
 ANNOTATIONS_PREFIX = "annotations/"

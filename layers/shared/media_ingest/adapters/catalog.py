@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from ..aws import ClientSlot, error_code
-from ..catalog import WriteResult
-from ..records import CatalogItem, FailureRecord, Outcome
+from media_ingest.adapters.clients import ClientSlot, error_code
+from media_ingest.ingest.registration import WriteResult
+from media_ingest.records import CatalogItem, FailureRecord, Outcome
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

@@ -11,12 +11,12 @@ from typing import IO, TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from ..archives import SOURCE_METADATA
-from ..aws import ClientSlot, error_code
-from ..errors import ErrorCode, MediaError
-from ..events import ObjectEvent
-from ..settings import UrlStyle
-from ..urls import object_url
+from media_ingest.adapters.clients import ClientSlot, error_code
+from media_ingest.archives.rules import SOURCE_METADATA
+from media_ingest.errors import ErrorCode, MediaError
+from media_ingest.events import ObjectEvent
+from media_ingest.settings import UrlStyle
+from media_ingest.urls import object_url
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..aws import ClientSlot
-from ..records import FailureRecord
+from media_ingest.adapters.clients import ClientSlot
+from media_ingest.records import FailureRecord
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient

@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from ..aws import ClientSlot, error_code
-from ..errors import ErrorCode, TransientError
-from ..grouping import GroupMeta, GroupRef, GroupStatus, Joined
-from ..records import CatalogItem
+from media_ingest.adapters.clients import ClientSlot, error_code
+from media_ingest.errors import ErrorCode, TransientError
+from media_ingest.groups.rules import GroupMeta, GroupRef, GroupStatus, Joined
+from media_ingest.records import CatalogItem
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from ..aws import ClientSlot, error_code
-from ..manifest import Conflict, ManifestIndex, Part, Versioned
+from media_ingest.adapters.clients import ClientSlot, error_code
+from media_ingest.manifests.writer import Conflict, ManifestIndex, Part, Versioned
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import ClientError
 
-from ..aws import ClientSlot, error_code
-from ..errors import ErrorCode, MediaError
-from ..events import ObjectEvent
-from ..observability import metrics
-from ..probe import Head
+from media_ingest.adapters.clients import ClientSlot, error_code
+from media_ingest.errors import ErrorCode, MediaError
+from media_ingest.events import ObjectEvent
+from media_ingest.observability import metrics
+from media_ingest.probing.prober import Head
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

@@ -1,0 +1,177 @@
+"""One SQS batch of S3 events: idempotent per event, one manifest append per dataset.
+
+Each S3 event runs through `Ingestor.ingest` under Powertools idempotency keyed on the
+event's identity (bucket, key, version, sequencer), never the SQS message id: a redelivered
+event returns its recorded outcome without probing again, and those records are the
+outcome ledger the CLI counts. Registered items of the whole batch are then appended to
+their datasets' manifests; a failed append fails only the messages that fed it.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from media_ingest.adapters import clients
+from media_ingest.events import ObjectEvent, parse_body
+from media_ingest.groups.membership import GroupSealer
+from media_ingest.groups.rules import GroupRef
+from media_ingest.ingest.ingestor import Ingestor
+from media_ingest.manifests.writer import ManifestWriter, entry_for
+from media_ingest.observability import logger, metrics
+from media_ingest.records import Outcome, OutcomeKind, utcnow
+
+# The fields that identify one S3 event across redeliveries (see ObjectEvent.event_id).
+EVENT_KEY = "[bucket, key, version_id, sequencer, etag, request_id]"
+
+IngestFn = Callable[..., Outcome]
+
+
+def idempotent_ingest(
+    ingestor: Ingestor, persistence: DynamoDBPersistenceLayer, config: IdempotencyConfig
+) -> IngestFn:
+    """`ingestor.ingest` made idempotent per S3 event; call it with event=..., attempt=..."""
+
+    def ingest_event(event: ObjectEvent, attempt: int) -> Outcome:
+        return ingestor.ingest(event, attempt)
+
+    return idempotent_function(  # type: ignore[no-any-return]
+        data_keyword_argument="event",
+        persistence_store=persistence,
+        config=config,
+        output_serializer=PydanticSerializer(model=Outcome),
+    )(ingest_event)
+
+
+def idempotency_config(expires_after_seconds: int) -> IdempotencyConfig:
+    return IdempotencyConfig(
+        event_key_jmespath=EVENT_KEY,
+        raise_on_no_idempotency_key=True,
+        expires_after_seconds=expires_after_seconds,
+    )
+
+
+@dataclass
+class BatchRunner:
+    ingest: IngestFn
+    manifests: ManifestWriter
+    idempotency: IdempotencyConfig | None = None
+    sealer: GroupSealer | None = None
+
+    def run(self, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        if self.idempotency is not None:
+            # Without the context, a record left INPROGRESS by a timed-out run would block
+            # retries until it expires instead of until the function's own deadline.
+            self.idempotency.register_lambda_context(context)
+        started = utcnow()
+        processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+        with processor(records=event.get("Records", []), handler=self._record):
+            processed = processor.process()
+        outcomes = {
+            record["messageId"]: result for status, result, record in processed
+            if status == "success"
+        }  # fmt: skip
+        _count(outcomes, started)
+        failed = self._append_manifests(outcomes, started)
+        failed |= self._seal_groups(outcomes)
+        failures = processor.response()["batchItemFailures"]
+        failures += [{"itemIdentifier": message_id} for message_id in sorted(failed)]
+        metrics.add_metric(name="AwsRetries", unit=MetricUnit.Count, value=clients.retries.take())
+        if failures:
+            metrics.add_metric(name="MessagesRetried", unit=MetricUnit.Count, value=len(failures))
+        return {"batchItemFailures": failures}
+
+    def _record(self, record: SQSRecord) -> list[Outcome]:
+        try:
+            return self._ingest_record(record)
+        except Exception:
+            logger.exception("message failed; it returns to the queue for a retry")
+            raise
+        finally:
+            logger.remove_keys(["key", "bucket", "dataset"])
+
+    def _ingest_record(self, record: SQSRecord) -> list[Outcome]:
+        attempt = int(record.attributes.approximate_receive_count or 1)
+        if attempt > 1:
+            metrics.add_metric(name="Redelivered", unit=MetricUnit.Count, value=1)
+        if record.attributes.sent_timestamp:
+            age_ms = max(utcnow().timestamp() * 1000 - int(record.attributes.sent_timestamp), 0)
+            metrics.add_metric(name="QueueAge", unit=MetricUnit.Milliseconds, value=age_ms)
+        events = parse_body(record.body)
+        if not events:
+            logger.info("S3 test event or no object-created record: consumed")
+        outcomes = []
+        for object_event in events:
+            logger.append_keys(key=object_event.key, bucket=object_event.bucket)
+            outcome = self.ingest(event=object_event, attempt=attempt)
+            logger.append_keys(dataset=outcome.dataset)
+            outcomes.append(outcome)
+        return outcomes
+
+    def _append_manifests(self, outcomes: dict[str, list[Outcome]], started: datetime) -> set[str]:
+        """Append every registered item, one conditional write per dataset; the message ids
+        whose append failed are returned so their messages are retried."""
+        by_dataset: dict[str, list[tuple[str, Outcome]]] = defaultdict(list)
+        for message_id, results in outcomes.items():
+            for outcome in results:
+                if outcome.needs_manifest and outcome.dataset:
+                    by_dataset[outcome.dataset].append((message_id, outcome))
+        failed: set[str] = set()
+        conflicts = self.manifests.conflicts
+        for dataset, pairs in by_dataset.items():
+            replayed = [o.processed_at for _, o in pairs if o.processed_at < started]
+            entries = [entry_for(o.item) for _, o in pairs if o.item is not None]
+            try:
+                added = self.manifests.append(dataset, entries, min(replayed, default=None))
+            except Exception:
+                logger.exception("manifest append failed", extra={"dataset": dataset})
+                failed |= {message_id for message_id, _ in pairs}
+                continue
+            metrics.add_metric(name="ManifestEntries", unit=MetricUnit.Count, value=added)
+        if self.manifests.conflicts > conflicts:
+            # Lost races on a part (another writer got there first): re-read and re-applied.
+            metrics.add_metric(
+                name="ManifestConflicts", unit=MetricUnit.Count,
+                value=self.manifests.conflicts - conflicts,
+            )  # fmt: skip
+        return failed
+
+    def _seal_groups(self, outcomes: dict[str, list[Outcome]]) -> set[str]:
+        """Seal the groups whose marker came in this batch (after its other records, so
+        frames in the same batch are members); a replayed marker finishes an unwritten one.
+        Returns the message ids to retry."""
+        failed: set[str] = set()
+        if self.sealer is None:
+            return failed
+        for message_id, results in outcomes.items():
+            for outcome in results:
+                if outcome.kind is not OutcomeKind.MARKER or not outcome.group:
+                    continue
+                try:
+                    self.sealer.seal(GroupRef.parse(outcome.group))
+                except Exception:
+                    logger.exception("sealing failed", extra={"group": outcome.group})
+                    failed.add(message_id)
+        return failed
+
+
+def _count(outcomes: dict[str, list[Outcome]], started: datetime) -> None:
+    """Outcome metrics for events decided in this run (replays were counted when decided)."""
+    for results in outcomes.values():
+        for outcome in results:
+            if outcome.processed_at >= started:
+                metrics.add_metric(name=outcome.kind.value.title(), unit=MetricUnit.Count, value=1)

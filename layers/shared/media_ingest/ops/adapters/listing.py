@@ -1,0 +1,131 @@
+"""Listing existing objects for a backfill: S3 ListObjectsV2, or an S3 Inventory report.
+
+Both yield pages in a stable order with a resumable position after every object. An
+inventory (CSV format) lists buckets of millions of objects without a million-call listing.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote_plus
+
+from media_ingest.adapters.clients import ClientSlot
+from media_ingest.ops.backfill import ListedObject, Page, Position, Source
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+
+class S3Lister:
+    """ListObjectsV2 under the source prefix, in key order, resumed with StartAfter."""
+
+    s3: ClientSlot[S3Client] = ClientSlot("s3")
+
+    def __init__(self, source: Source, client: S3Client | None = None) -> None:
+        self.source = source
+        self.s3 = client
+
+    def _listing(self, after_key: str | None) -> Iterator[list[dict[str, Any]]]:
+        params: dict[str, Any] = {"Bucket": self.source.bucket, "Prefix": self.source.prefix}
+        if after_key:
+            params["StartAfter"] = after_key
+        for page in self.s3.get_paginator("list_objects_v2").paginate(**params):
+            yield list(page.get("Contents", []))  # type: ignore[arg-type]
+
+    def pages(self, position: Position) -> Iterator[Page]:
+        for contents in self._listing(position.after_key):
+            objects = [
+                ListedObject(
+                    bucket=self.source.bucket,
+                    key=o["Key"],
+                    size=o["Size"],
+                    etag=o.get("ETag", "").strip('"'),
+                    last_modified=o["LastModified"],
+                )
+                for o in contents
+            ]
+            if objects:
+                yield Page(objects=objects, positions=[Position(after_key=o.key) for o in objects])
+
+    def count(self) -> int:
+        return sum(len(contents) for contents in self._listing(None))
+
+
+class InventoryError(ValueError):
+    pass
+
+
+class InventoryLister:
+    """The objects an S3 Inventory report lists (manifest.json + gzipped CSV files).
+
+    Keys in inventory CSVs are URL-encoded. The report must include Size; ETag and
+    LastModifiedDate are used when present.
+    """
+
+    s3: ClientSlot[S3Client] = ClientSlot("s3")
+
+    def __init__(self, source: Source, manifest: Source, client: S3Client | None = None) -> None:
+        self.source = source
+        self.s3 = client
+        doc = json.loads(self._read(manifest.bucket, manifest.prefix))
+        if doc.get("fileFormat", "CSV").upper() != "CSV":
+            raise InventoryError(f"inventory format {doc.get('fileFormat')} not supported: use CSV")
+        self.columns = [c.strip() for c in doc.get("fileSchema", "").split(",")]
+        for needed in ("Bucket", "Key", "Size"):
+            if needed not in self.columns:
+                raise InventoryError(f"inventory fileSchema lacks {needed}: {self.columns}")
+        self.files_bucket = doc.get("destinationBucket", "").removeprefix("arn:aws:s3:::")
+        self.files = [f["key"] for f in doc.get("files", [])]
+
+    def _read(self, bucket: str, key: str) -> bytes:
+        return self.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+
+    def _rows(self, number: int) -> list[ListedObject]:
+        data = gzip.decompress(self._read(self.files_bucket, self.files[number]))
+        rows = []
+        for values in csv.reader(io.StringIO(data.decode())):
+            row = dict(zip(self.columns, values, strict=False))
+            key = unquote_plus(row["Key"])
+            if row["Bucket"] != self.source.bucket or not key.startswith(self.source.prefix):
+                continue
+            if (
+                row.get("IsLatest", "true").lower() == "false"
+                or row.get("IsDeleteMarker") == "true"
+            ):
+                continue
+            modified = row.get("LastModifiedDate")
+            rows.append(
+                ListedObject(
+                    bucket=row["Bucket"],
+                    key=key,
+                    size=int(row["Size"] or 0),
+                    etag=row.get("ETag", ""),
+                    last_modified=datetime.fromisoformat(modified) if modified else _EPOCH,
+                )
+            )
+        return rows
+
+    def pages(self, position: Position) -> Iterator[Page]:
+        for number in range(position.inventory_file, len(self.files)):
+            skip = position.inventory_row if number == position.inventory_file else 0
+            objects = self._rows(number)[skip:]
+            if objects:
+                yield Page(
+                    objects=objects,
+                    positions=[
+                        Position(inventory_file=number, inventory_row=skip + i + 1)
+                        for i in range(len(objects))
+                    ],
+                )
+
+    def count(self) -> int:
+        return sum(len(self._rows(n)) for n in range(len(self.files)))
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

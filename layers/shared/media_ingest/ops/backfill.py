@@ -1,0 +1,192 @@
+"""Backfill: objects that were in a bucket before the stack enqueued on the ingest path.
+
+Owns the plan (rules, already-registered check, rate bound, resumable position) and the
+summary. Takes a lister, a catalog check and a queue as interfaces; never creates a client.
+An object enqueued here gets the same outcome an upload would, and the same object
+enqueued twice is one event (see events.backfill_body), so reruns register nothing twice.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Protocol
+
+from pydantic import BaseModel
+
+from media_ingest.events import backfill_body
+from media_ingest.routing import Router
+from media_ingest.settings import UrlStyle
+from media_ingest.urls import object_url
+
+SQS_BATCH = 10
+
+
+class Source(BaseModel):
+    bucket: str
+    prefix: str = ""
+
+    @classmethod
+    def parse(cls, text: str) -> Source:
+        if not text.startswith("s3://") or len(text) <= 5:
+            raise ValueError(f"expected s3://bucket[/prefix], got {text!r}")
+        bucket, _, prefix = text[5:].partition("/")
+        return cls(bucket=bucket, prefix=prefix)
+
+    def __str__(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix}"
+
+
+class ListedObject(BaseModel):
+    bucket: str
+    key: str
+    size: int
+    etag: str
+    last_modified: datetime
+
+
+class Position(BaseModel):
+    """Where a listing stands: the last key handled, or (file, row) in an inventory."""
+
+    after_key: str | None = None
+    inventory_file: int = 0
+    inventory_row: int = 0
+
+
+class Counts(BaseModel):
+    listed: int = 0
+    enqueued: int = 0
+    ignored: int = 0
+    registered: int = 0
+
+
+class BackfillState(BaseModel):
+    """What survives an interruption: the source, how far it got, and what it counted."""
+
+    source: str
+    inventory: str | None = None
+    position: Position = Position()
+    counts: Counts = Counts()
+    total: int | None = None
+    done: bool = False
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(self.model_dump_json(indent=2))
+        tmp.replace(path)  # atomic: an interruption never leaves half a state file
+
+    @classmethod
+    def load(cls, path: Path) -> BackfillState | None:
+        return cls.model_validate_json(path.read_text()) if path.exists() else None
+
+
+class Page(BaseModel):
+    """Objects in listing order, each with the position right after it."""
+
+    objects: list[ListedObject]
+    positions: list[Position]
+
+
+class Lister(Protocol):
+    def pages(self, position: Position) -> Iterator[Page]: ...
+
+    def count(self) -> int: ...
+
+
+class RegisteredCheck(Protocol):
+    def registered(self, pairs: list[tuple[str, str]]) -> set[tuple[str, str]]:
+        """The (dataset, object URL) pairs already in the catalog."""
+        ...
+
+
+class MessageQueue(Protocol):
+    def send(self, bodies: list[str]) -> None: ...
+
+
+@dataclass
+class RateLimit:
+    """At most `per_second` messages per second on average since the first send."""
+
+    per_second: float
+    clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+    _start: float | None = None
+    _sent: int = 0
+
+    def wait_for(self, n: int) -> None:
+        now = self.clock()
+        if self._start is None:
+            self._start = now
+        due = self._start + self._sent / self.per_second
+        if due > now:
+            self.sleep(due - now)
+        self._sent += n
+
+
+class Progress(Protocol):
+    def update(self, state: BackfillState) -> None: ...
+
+
+@dataclass
+class Backfill:
+    lister: Lister
+    catalog: RegisteredCheck
+    queue: MessageQueue
+    router: Router
+    region: str
+    url_style: UrlStyle
+    rate: RateLimit
+    state_path: Path
+    progress: Progress | None = None
+
+    def run(self, state: BackfillState, limit: int | None = None) -> BackfillState:
+        """Enqueue from the saved position on, `limit` objects at most.
+
+        The state is saved after every batch of ten, so an interruption (KeyboardInterrupt)
+        loses at most the batch in flight, which a rerun sends again: the same object
+        enqueued twice is one event, one outcome.
+        """
+        for page in self.lister.pages(state.position):
+            for start in range(0, len(page.objects), SQS_BATCH):
+                if limit is not None and state.counts.listed >= limit:
+                    state.save(self.state_path)
+                    return state
+                room = SQS_BATCH if limit is None else min(SQS_BATCH, limit - state.counts.listed)
+                batch = page.objects[start : start + room]
+                self._enqueue(batch, state)
+                state.position = page.positions[start + len(batch) - 1]
+                state.save(self.state_path)
+                if self.progress:
+                    self.progress.update(state)
+        state.done = True
+        state.save(self.state_path)
+        return state
+
+    def _enqueue(self, objects: list[ListedObject], state: BackfillState) -> None:
+        candidates: list[tuple[ListedObject, tuple[str, str]]] = []
+        for obj in objects:
+            dataset = self.router.route(obj.key).dataset
+            if dataset is None:
+                state.counts.ignored += 1
+                continue
+            url = object_url(obj.bucket, obj.key, self.region, self.url_style)
+            candidates.append((obj, (dataset, url)))
+        known = self.catalog.registered([pair for _, pair in candidates]) if candidates else set()
+        fresh = [obj for obj, pair in candidates if pair not in known]
+        if fresh:
+            self.rate.wait_for(len(fresh))
+            self.queue.send([self._body(obj) for obj in fresh])
+        state.counts.listed += len(objects)
+        state.counts.registered += len(candidates) - len(fresh)
+        state.counts.enqueued += len(fresh)
+
+    def _body(self, obj: ListedObject) -> str:
+        # The object's own time: the body is then the same on every run.
+        return backfill_body(
+            obj.bucket, obj.key, size=obj.size, etag=obj.etag, region=self.region,
+            event_time=obj.last_modified,
+        )  # fmt: skip

@@ -1,0 +1,90 @@
+"""The failure log users of labelling platforms expect after an import: one row per failed file.
+
+Owns the selection (latest failure per object URL, minus files registered since, filters by
+time and code) and the CSV form. Pure: takes records, returns rows or text.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+
+from media_ingest.errors import ErrorCode
+from media_ingest.records import CatalogItem, FailureRecord
+
+CSV_COLUMNS = ("object_url", "key", "dataset", "stage", "error_code", "message", "failed_at")
+_RELATIVE = re.compile(r"^(\d+)([smhd])$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+def parse_since(text: str, now: datetime | None = None) -> datetime:
+    """'30m', '2h', '7d' (ago), or an ISO date/time (UTC when no zone is given)."""
+    found = _RELATIVE.match(text.strip())
+    if found:
+        amount, unit = int(found.group(1)), _UNITS[found.group(2)]
+        return (now or datetime.now(UTC)) - timedelta(**{unit: amount})
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ValueError(
+            f"--since: expected e.g. 30m, 2h, 7d or 2026-11-23T09:00, not {text!r}"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def parse_codes(values: Iterable[str]) -> set[ErrorCode]:
+    codes = set()
+    for value in values:
+        for name in value.split(","):
+            try:
+                codes.add(ErrorCode(name.strip().upper()))
+            except ValueError:
+                known = ", ".join(c.value for c in ErrorCode)
+                raise ValueError(f"unknown error code {name!r}; known: {known}") from None
+    return codes
+
+
+def outstanding(
+    failures: Iterable[FailureRecord],
+    items: Iterable[CatalogItem],
+    since: datetime | None = None,
+    codes: set[ErrorCode] | None = None,
+) -> list[FailureRecord]:
+    """The latest failure of each file not registered since it failed, filtered, oldest first.
+
+    OBJECT_CHANGED is settled by any registration of the file, even an earlier one: the
+    version that failed is gone, and the newer version's own event decided the file (its
+    events may arrive in either order).
+    """
+    latest: dict[str, FailureRecord] = {}
+    for record in failures:
+        held = latest.get(record.object_url)
+        if held is None or record.failed_at > held.failed_at:
+            latest[record.object_url] = record
+    registered = {item.object_url: item.registered_at for item in items}
+    rows = [
+        r
+        for r in latest.values()
+        if not (
+            r.object_url in registered
+            and (registered[r.object_url] > r.failed_at or r.error_code is ErrorCode.OBJECT_CHANGED)
+        )
+        and (since is None or r.failed_at >= since)
+        and (not codes or r.error_code in codes)
+    ]
+    return sorted(rows, key=lambda r: (r.failed_at, r.object_url))
+
+
+def to_csv(records: Iterable[FailureRecord]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for r in records:
+        writer.writerow(
+            (r.object_url, r.key, r.dataset or "", r.stage.value, r.error_code.value, r.message,
+             r.failed_at.isoformat())
+        )  # fmt: skip
+    return out.getvalue()

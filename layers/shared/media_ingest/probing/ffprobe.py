@@ -1,0 +1,269 @@
+"""Running ffprobe on untrusted objects, and reading its JSON into `VideoInfo` / `AudioInfo`.
+
+The runner is the only code that starts ffprobe. It opens exactly one URL with exactly
+one demuxer (chosen from the content's magic bytes), over network protocols only, with
+bounded probe size, I/O timeout and wall time, so a playlist or concat list can never
+make it read local files or call other hosts. The presigned URL never leaves this module
+in a log line or an error message.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+from media_ingest.errors import ErrorCode, MediaError, TransientError
+from media_ingest.media import AudioInfo, VideoInfo
+from media_ingest.probing.sniffer import MediaKind
+
+# The demuxer names ffprobe knows each container by; -format_whitelist takes these.
+DEMUXER_WHITELIST: dict[str, str] = {
+    "mov": "mov,mp4,m4a,3gp,3g2,mj2",
+    "matroska": "matroska,webm",
+    "avi": "avi",
+    "mpegts": "mpegts",
+    "flv": "flv",
+    "ogg": "ogg",
+    "wav": "wav",
+    "mp3": "mp3",
+    "flac": "flac",
+    "aac": "aac",
+}
+NETWORK_PROTOCOLS = "https,tls,tcp,http"
+PROBE_SIZE_BYTES = 5_000_000
+ANALYZE_MICROSECONDS = 5_000_000
+IO_TIMEOUT_MICROSECONDS = 15_000_000
+# Every read a bounded range on one kept-alive connection (ffprobe >= 8.1, the layer's).
+# Without them, each seek is an open-ended `Range: bytes=N-` on a new connection: the
+# server streams until ffprobe hangs up (what it bills includes what was in flight), and
+# ffprobe 8.1's soft seek back from the end of a moov-at-end MP4 tries to reuse the
+# connection it asked to close, fails, and reads no packets at all (no pixel format, no
+# container bit rate; tests/unit/test_ffprobe.py).
+REQUEST_BYTES = 256 * 1024
+HTTP_OPTIONS = ("-multiple_requests", "1", "-request_size", str(REQUEST_BYTES))
+_STDERR_LIMIT = 400
+
+
+def ffprobe_args(binary: str, url: str, demuxer: str, ca_file: str | None = None) -> list[str]:
+    """The full ffprobe command line for one object.
+
+    ffprobe does not verify TLS certificates unless told to (`-tls_verify` defaults to 0),
+    so https URLs get `-tls_verify 1` with an explicit CA bundle.
+    """
+    if demuxer not in DEMUXER_WHITELIST:
+        raise ValueError(f"no ffprobe demuxer allowed for {demuxer!r}")
+    tls = (
+        ["-tls_verify", "1", "-ca_file", ca_file or default_ca_file()]
+        if url.startswith("https:")
+        else []
+    )
+    return [
+        binary,
+        "-v", "error",
+        "-hide_banner",
+        "-protocol_whitelist", NETWORK_PROTOCOLS,
+        "-format_whitelist", DEMUXER_WHITELIST[demuxer],
+        "-f", demuxer,
+        "-probesize", str(PROBE_SIZE_BYTES),
+        "-analyzeduration", str(ANALYZE_MICROSECONDS),
+        "-rw_timeout", str(IO_TIMEOUT_MICROSECONDS),
+        *HTTP_OPTIONS,
+        *tls,
+        "-print_format", "json",
+        "-show_format",
+        "-show_streams",
+        url,
+    ]  # fmt: skip
+
+
+def default_ca_file() -> str:
+    """The system CA bundle (Amazon Linux, then Debian), else the one botocore ships."""
+    for candidate in ("/etc/pki/tls/certs/ca-bundle.crt", "/etc/ssl/certs/ca-certificates.crt"):
+        if os.path.exists(candidate):
+            return candidate
+    from botocore.httpsession import DEFAULT_CA_BUNDLE  # noqa: PLC0415
+
+    return str(DEFAULT_CA_BUNDLE)
+
+
+@dataclass(frozen=True)
+class FfprobeRunner:
+    """Runs ffprobe as a bounded subprocess (ffmpeg-python's probe() cannot be bounded)."""
+
+    binary: str = "ffprobe"
+    timeout_seconds: float = 60.0
+    ca_file: str | None = None
+
+    def run(self, url: str, demuxer: str) -> dict[str, Any]:
+        # Resolved on our PATH (a layer's /opt/bin on Lambda): ffprobe itself runs with an
+        # empty environment, where a bare name would only be looked up in /bin:/usr/bin.
+        binary = shutil.which(self.binary)
+        if binary is None:
+            raise TransientError(
+                ErrorCode.AWS_TRANSIENT, f"ffprobe binary {self.binary!r} is not installed"
+            )
+        args = ffprobe_args(binary, url, demuxer, self.ca_file)
+        try:
+            done = subprocess.run(
+                args, capture_output=True, timeout=self.timeout_seconds, check=False, env={}
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise MediaError(
+                ErrorCode.PROBE_TIMEOUT, f"ffprobe did not finish in {self.timeout_seconds:g} s"
+            ) from exc
+        stderr = redact(done.stderr.decode("utf-8", "replace"), url)
+        if done.returncode != 0:
+            raise classify_failure(stderr)
+        try:
+            parsed: dict[str, Any] = json.loads(done.stdout)
+        except ValueError as exc:
+            raise MediaError(ErrorCode.CORRUPT_MEDIA, "ffprobe printed no JSON") from exc
+        return parsed
+
+
+_ANY_URL = re.compile(r"[a-z][a-z0-9+.-]*://\S+", re.IGNORECASE)
+
+
+def redact(text: str, url: str) -> str:
+    """ffprobe's messages without the presigned URL (it carries a credential and signature)
+    or any other URL, however ffprobe quoted or cut it."""
+    return _ANY_URL.sub("<url>", text.replace(url, "<object>"))
+
+
+_TRANSIENT_MARKS = (
+    "Server returned 5",
+    "Connection refused",
+    "Connection timed out",
+    "timed out",
+    "Server returned 403",
+    "Network is unreachable",
+)
+
+
+def classify_failure(stderr: str) -> MediaError | TransientError:
+    """Tell a broken object from a network problem by what ffprobe said."""
+    detail = " ".join(stderr.split())[-_STDERR_LIMIT:] or "ffprobe failed without a message"
+    if "Server returned 404" in stderr:
+        return MediaError(ErrorCode.OBJECT_NOT_FOUND, "object vanished while probing")
+    if any(mark in stderr for mark in _TRANSIENT_MARKS):
+        return TransientError(ErrorCode.AWS_TRANSIENT, f"ffprobe could not read: {detail}")
+    return MediaError(ErrorCode.CORRUPT_MEDIA, f"ffprobe could not read the media: {detail}")
+
+
+def interpret(probe: dict[str, Any]) -> tuple[MediaKind, VideoInfo | None, AudioInfo | None]:
+    """Turn ffprobe's JSON into our metadata; decides video vs audio by the streams."""
+    streams = probe.get("streams") or []
+    fmt = probe.get("format") or {}
+    videos = [s for s in streams if s.get("codec_type") == "video" and not _attached_picture(s)]
+    audios = [s for s in streams if s.get("codec_type") == "audio"]
+    audio = _audio_info(audios[0], fmt) if audios else None
+    if videos:
+        return MediaKind.VIDEO, _video_info(videos[0], fmt, audio), audio
+    if audio is not None:
+        return MediaKind.AUDIO, None, audio
+    raise MediaError(ErrorCode.NO_MEDIA_STREAMS, "container holds no video or audio stream")
+
+
+def _attached_picture(stream: dict[str, Any]) -> bool:
+    return bool((stream.get("disposition") or {}).get("attached_pic"))
+
+
+def frame_rate(stream: dict[str, Any]) -> Fraction | None:
+    """avg_frame_rate is the true rate of variable-rate streams; r_frame_rate is the fallback."""
+    for field in ("avg_frame_rate", "r_frame_rate"):
+        value = _fraction(stream.get(field))
+        if value:
+            return value
+    return None
+
+
+def rotation(stream: dict[str, Any]) -> int:
+    """Clockwise display rotation in degrees, from the display matrix or the old `rotate` tag."""
+    for side in stream.get("side_data_list") or []:
+        if "rotation" in side:
+            # ffprobe reports the matrix's counter-clockwise angle: -90 means turn 90 clockwise.
+            return -round(float(side["rotation"])) % 360
+    tag = (stream.get("tags") or {}).get("rotate")
+    return round(float(tag)) % 360 if tag not in (None, "") else 0
+
+
+def _video_info(stream: dict[str, Any], fmt: dict[str, Any], audio: AudioInfo | None) -> VideoInfo:
+    rate = frame_rate(stream)
+    if rate is None:
+        raise MediaError(ErrorCode.CORRUPT_MEDIA, "video stream has no frame rate")
+    coded_w, coded_h = int(stream.get("width") or 0), int(stream.get("height") or 0)
+    if coded_w <= 0 or coded_h <= 0:
+        raise MediaError(ErrorCode.CORRUPT_MEDIA, "video stream has no picture size")
+    turn = rotation(stream)
+    width, height = (coded_h, coded_w) if turn in (90, 270) else (coded_w, coded_h)
+    sar = stream.get("sample_aspect_ratio")
+    return VideoInfo(
+        fps=round(float(rate), 3),
+        fps_fraction=f"{rate.numerator}/{rate.denominator}",
+        duration=_duration(stream, fmt),
+        width=width,
+        height=height,
+        coded_width=coded_w,
+        coded_height=coded_h,
+        rotation=turn,
+        codec=str(stream.get("codec_name") or "unknown"),
+        bit_rate=_int(fmt.get("bit_rate")) or _int(stream.get("bit_rate")),
+        pixel_format=stream.get("pix_fmt"),
+        sample_aspect_ratio=sar if sar and sar not in ("1:1", "0:1") else None,
+        audio_codec=audio.codec if audio else None,
+    )
+
+
+def _audio_info(stream: dict[str, Any], fmt: dict[str, Any]) -> AudioInfo:
+    return AudioInfo(
+        duration=_duration(stream, fmt),
+        sample_rate=_int(stream.get("sample_rate")) or 0,
+        channels=int(stream.get("channels") or 0),
+        codec=str(stream.get("codec_name") or "unknown"),
+        bit_rate=_int(stream.get("bit_rate")) or _int(fmt.get("bit_rate")),
+        bit_depth=(
+            _int(stream.get("bits_per_raw_sample"))
+            or _int(stream.get("bits_per_sample"))
+            or _SAMPLE_FORMAT_BITS.get(str(stream.get("sample_fmt", "")).rstrip("p"))
+        ),
+    )
+
+
+# Decoded sample width of compressed codecs (AAC and MP3 decode to planar float: 32 bits).
+_SAMPLE_FORMAT_BITS = {"u8": 8, "s16": 16, "s32": 32, "flt": 32, "dbl": 64, "s64": 64}
+
+
+def _duration(stream: dict[str, Any], fmt: dict[str, Any]) -> float | None:
+    for value in (fmt.get("duration"), stream.get("duration")):
+        try:
+            seconds = float(str(value))
+        except (TypeError, ValueError):
+            continue
+        if seconds >= 0:
+            return round(seconds, 6)
+    return None
+
+
+def _fraction(value: object) -> Fraction | None:
+    if not isinstance(value, str) or "/" not in value:
+        return None
+    num, _, den = value.partition("/")
+    try:
+        n, d = int(num), int(den)
+    except ValueError:
+        return None
+    return Fraction(n, d) if n > 0 and d > 0 else None
+
+
+def _int(value: object) -> int | None:
+    try:
+        number = int(str(value))
+    except (TypeError, ValueError):
+        return None
+    return number if number > 0 else None

@@ -1,0 +1,219 @@
+"""Probing one object: read its first range, decide what it is, read only what that needs.
+
+Audio and video go to ffprobe over a short-lived presigned URL (ffprobe range-reads the
+container index); images and DICOM are read from header bytes; PDFs and text need nothing
+past the first range. Never downloads a whole object.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, NamedTuple, Protocol
+
+from pydantic import ValidationError
+
+from media_ingest import owner_metadata
+from media_ingest.errors import ErrorCode, MediaError
+from media_ingest.events import ObjectEvent
+from media_ingest.media import (
+    ANNOTATIONS_METADATA,
+    AnnotationLinks,
+    DicomInfo,
+    ImageInfo,
+    MediaInfo,
+)
+from media_ingest.observability import logger
+from media_ingest.probing import mp4_index
+from media_ingest.probing.ffprobe import FfprobeRunner, interpret
+from media_ingest.probing.headers import read_dicom, read_image
+from media_ingest.probing.sniffer import Detection, Family, MediaKind, detect
+
+FIRST_RANGE_BYTES = 64 * 1024
+MAX_HEADER_BYTES = 8 * 1024 * 1024
+# Archive containers the extract function opens (7z is detected but never extracted).
+EXTRACTED_CONTAINERS = frozenset({"zip", "tar", "gzip"})
+# ISO-BMFF (MP4, MOV, M4V, 3GP): the containers whose index keyframes.py reads.
+ISO_BMFF_DEMUXER = "mov"
+
+
+class Head(NamedTuple):
+    """The first range of an object, and what the same read says of the object."""
+
+    data: bytes
+    metadata: dict[str, str]  # S3 user metadata (x-amz-meta-*)
+    tag_count: int
+
+
+class ObjectReader(Protocol):
+    """Reads bytes of the object an event names (the S3 adapter implements it)."""
+
+    def read_range(self, event: ObjectEvent, length: int) -> bytes:
+        """The first `length` bytes (fewer if the object is shorter) of this version."""
+        ...
+
+    def read_head(self, event: ObjectEvent, length: int) -> Head:
+        """read_range, with the object's user metadata and tag count."""
+        ...
+
+    def read_at(self, event: ObjectEvent, start: int, length: int) -> bytes:
+        """`length` bytes from `start` (fewer past the end) of the same version."""
+        ...
+
+    def tags(self, event: ObjectEvent) -> dict[str, str]: ...
+
+    def read_small(self, bucket: str, key: str, limit: int) -> bytes | None:
+        """A whole small object (None if absent); raises beyond `limit` bytes."""
+        ...
+
+    def presign(self, event: ObjectEvent) -> str:
+        """A short-lived GET URL for this object."""
+        ...
+
+
+class Prober(Protocol):
+    def probe(self, event: ObjectEvent) -> MediaInfo: ...
+
+
+@dataclass
+class ObjectProber:
+    reader: ObjectReader
+    ffprobe: FfprobeRunner
+    first_range: int = FIRST_RANGE_BYTES
+    max_header: int = MAX_HEADER_BYTES
+    # "" (off) or the suffix that names a media object's sidecar JSON: `clip.mp4.json`.
+    sidecar_suffix: str = ""
+    # Key frames from the MP4/MOV index (keyframes.py): extra range reads when moov is not
+    # in the first range (moov at the end, or a long moov), none otherwise.
+    keyframes: bool = False
+
+    def probe(self, event: ObjectEvent) -> MediaInfo:
+        if event.size == 0:
+            raise MediaError(ErrorCode.EMPTY_OBJECT, "object is empty (0 bytes)")
+        first = self.reader.read_head(event, min(self.first_range, event.size))
+        head = first.data
+        if not head:
+            raise MediaError(ErrorCode.EMPTY_OBJECT, "object is empty (0 bytes)")
+        found = detect(head, event.key)
+        info = self._media(event, found, head, first)
+        if info.kind is MediaKind.ARCHIVE:
+            return info  # never registered itself: its members get their own metadata
+        # Last, once the media is known good: media that fails costs no tag or sidecar read,
+        # and a broken sidecar never hides what is wrong with the media itself.
+        return info.model_copy(update={"client_metadata": self._client_metadata(event, first)})
+
+    def _media(self, event: ObjectEvent, found: Detection, head: bytes, first: Head) -> MediaInfo:
+        base: dict[str, Any] = {
+            "mime_type": found.mime_type, "container": found.container, "size": event.size,
+            "annotations": annotation_links(first.metadata),
+        }  # fmt: skip
+        if found.family in (Family.AV, Family.AUDIO):
+            return self._probe_stream(event, found, base, head)
+        if found.family is Family.IMAGE:
+            return MediaInfo(kind=MediaKind.IMAGE, image=self._image(event, head), **base)
+        if found.family is Family.DICOM:
+            return MediaInfo(kind=MediaKind.DICOM, dicom=self._dicom(event, head), **base)
+        if found.family is Family.PDF:
+            return MediaInfo(kind=MediaKind.PDF, **base)
+        if found.family is Family.TEXT:
+            return MediaInfo(kind=MediaKind.TEXT, **base)
+        if found.container in EXTRACTED_CONTAINERS:
+            # Not registered: the ingestor hands it to the extract function (archives.py).
+            return MediaInfo(kind=MediaKind.ARCHIVE, **base)
+        raise MediaError(
+            ErrorCode.UNSUPPORTED_KIND,
+            f"{found.container} archives are not extracted; the object was not registered",
+        )
+
+    def _probe_stream(
+        self, event: ObjectEvent, found: Detection, owner: dict[str, Any], head: bytes
+    ) -> MediaInfo:
+        assert found.demuxer is not None  # every AV/audio detection names its demuxer
+        if found.demuxer == ISO_BMFF_DEMUXER and (
+            cut := mp4_index.top_level_overrun(head, event.size)
+        ):
+            raise MediaError(ErrorCode.CORRUPT_MEDIA, cut)
+        kind, video, audio = interpret(self.ffprobe.run(self.reader.presign(event), found.demuxer))
+        if video is not None and self.keyframes and found.demuxer == ISO_BMFF_DEMUXER:
+            video = video.model_copy(update={"keyframes": self._keyframes(event, head)})
+        mime = found.mime_type
+        if kind is MediaKind.AUDIO and mime.startswith("video/"):
+            mime = "audio/" + mime.split("/", 1)[1]
+        if kind is MediaKind.VIDEO and found.container == "ogg":
+            mime = "video/ogg"
+        return MediaInfo(
+            kind=kind, mime_type=mime, container=found.container, size=event.size,
+            video=video, audio=audio, annotations=owner["annotations"],
+        )  # fmt: skip
+
+    def _keyframes(self, event: ObjectEvent, head: bytes) -> tuple[int, ...] | None:
+        """Key frames from the container index; None (and a log line) when unknown.
+
+        Optional enrichment: an index this parser cannot read never fails the media that
+        ffprobe already accepted."""
+        try:
+            moov = mp4_index.find_moov(
+                head, event.size, lambda start, length: self.reader.read_at(event, start, length)
+            )
+            found = mp4_index.mp4_keyframes(moov) if moov is not None else None
+        except mp4_index.KeyframeIndexError as exc:
+            logger.warning(
+                "key frames unknown: container index not read", extra={"reason": str(exc)}
+            )
+            return None
+        if found is not None and len(found) > mp4_index.MAX_KEYFRAMES:
+            logger.warning(
+                "key frames left out: too many",
+                extra={"keyframes": len(found), "limit": mp4_index.MAX_KEYFRAMES},
+            )
+            return None
+        return found
+
+    def _client_metadata(self, event: ObjectEvent, first: Head) -> dict[str, Any]:
+        """Tags cost a call only when the object has some; the sidecar only when enabled."""
+        tags = self.reader.tags(event) if first.tag_count else {}
+        sidecar = None
+        if self.sidecar_suffix:
+            name = owner_metadata.sidecar_key(event.key, self.sidecar_suffix)
+            data = self.reader.read_small(
+                event.bucket, name, owner_metadata.MAX_CLIENT_METADATA_BYTES
+            )
+            sidecar = owner_metadata.parse_sidecar(data, name) if data is not None else None
+        return owner_metadata.merge(first.metadata, tags, sidecar)
+
+    def _image(self, event: ObjectEvent, head: bytes) -> ImageInfo:
+        return self._grow(event, head, read_image)
+
+    def _dicom(self, event: ObjectEvent, head: bytes) -> DicomInfo:
+        return self._grow(event, head, read_dicom)
+
+    def _grow[T](self, event: ObjectEvent, head: bytes, read: _HeaderReader[T]) -> T:
+        """Re-read a longer range until the header fits (x8 each time, bounded)."""
+        data = head
+        while True:
+            complete = len(data) >= event.size or len(data) >= self.max_header
+            found = read(data, complete)
+            if found is not None:
+                return found
+            if complete:  # pragma: no cover - readers raise when complete
+                raise MediaError(ErrorCode.CORRUPT_MEDIA, "header could not be read")
+            data = self.reader.read_range(event, min(len(data) * 8, self.max_header, event.size))
+
+
+class _HeaderReader[T](Protocol):
+    def __call__(self, head: bytes, complete: bool, /) -> T | None: ...
+
+
+def annotation_links(metadata: dict[str, str]) -> AnnotationLinks | None:
+    """Annotation links the extract function left in a member's metadata (None: no links).
+
+    Anyone who may upload may set this metadata too, but only on their own objects; a value
+    that does not parse is ignored, never a failure of the media itself.
+    """
+    raw = metadata.get(ANNOTATIONS_METADATA)
+    if not raw:
+        return None
+    try:
+        return AnnotationLinks.model_validate_json(raw)
+    except ValidationError:
+        logger.warning("annotation metadata ignored: not an AnnotationLinks JSON")
+        return None
