@@ -37,7 +37,7 @@ from bench import ROOT, Context, environment, log
 from bench.media import MediaCache, tiny_png
 from bench.report import Section, Table
 from media_ingest.adapters import clients
-from media_ingest.adapters.catalog import DynamoCatalog
+from media_ingest.ops.adapters.catalog import CatalogReader
 from media_ingest.ops.stack import stack_outputs
 from media_ingest.ops.status import wait_for_outcomes
 
@@ -145,7 +145,7 @@ def drop_and_wait(files: list[tuple[str, bytes]], prefix: str, wait: float) -> d
         # A rate from the part that finished; the rest must not keep the shared LocalStack
         # busy after the benchmark: purge what is still queued (our own stack's queue).
         seconds = time.monotonic() - started
-        done, _ = DynamoCatalog(outputs.RegistryTableName).ledger()
+        done, _ = CatalogReader(outputs.RegistryTableName).ledger()
         mine = [o for o in done if o.key in keys]
         boto3.client("sqs").purge_queue(QueueUrl=outputs.IngestQueueUrl)
         return {

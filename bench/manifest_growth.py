@@ -38,9 +38,9 @@ from bench import Context, log
 from bench.report import Section, Table, Target, kb, ratio
 from media_ingest.adapters.manifests import S3PartStore
 from media_ingest.events import ObjectEvent
-from media_ingest.manifests.writer import Entry, ManifestWriter, entry_for
-from media_ingest.media import AudioInfo, MediaInfo, VideoInfo
-from media_ingest.probing.sniffer import MediaKind
+from media_ingest.manifests.writer import ManifestWriter
+from media_ingest.media import AudioInfo, MediaInfo, MediaKind, VideoInfo
+from media_ingest.platforms.encord import Entry, entry_for
 from media_ingest.records import CatalogItem
 from media_ingest.urls import object_url
 

@@ -27,6 +27,9 @@ PIP_CONSTRAINT="" "$python" -m pip install --quiet --disable-pip-version-check -
 (cd "$shared" && rm -rf boto3 boto3-* botocore botocore-* s3transfer s3transfer-* \
   urllib3 urllib3-* dateutil python_dateutil-* six.py six-* jmespath jmespath-*)
 cp -R "$root/layers/shared/media_ingest" "$shared/"
+# Operator tooling (the CLI and what only it uses) never ships in the layer: no function
+# imports it (tests/unit/test_layout.py checks).
+rm -rf "$shared/media_ingest/ops"
 find "$shared" -name "__pycache__" -type d -prune -exec rm -rf {} +
 rm -rf "$shared"/bin
 # Ship bytecode: /opt is read-only on Lambda, so without it every cold start compiles

@@ -17,8 +17,9 @@ import boto3
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from media_ingest.ops import cli  # noqa: E402
 from media_ingest.ops import status as report  # noqa: E402
-from media_ingest.ops.cli import main as cli  # noqa: E402
+from media_ingest.ops.adapters.catalog import CatalogReader  # noqa: E402
 from media_ingest.ops.stack import stack_outputs  # noqa: E402
 from tests.support.media import MediaSet  # noqa: E402
 
@@ -57,7 +58,7 @@ def main() -> int:
     step("dropping a second upload of cams/front/clip.mp4 (a duplicate URL)")
     s3.put_object(Bucket=outputs.DropBucketName, Key=DUPLICATE[0], Body=media.bytes(DUPLICATE[1]))
     deadline = time.monotonic() + 180
-    while sum(1 for o in report.DynamoCatalog(outputs.RegistryTableName).ledger()[0]
+    while sum(1 for o in CatalogReader(outputs.RegistryTableName).ledger()[0]
               if o.key == DUPLICATE[0]) < 2:  # fmt: skip
         if time.monotonic() > deadline:
             raise TimeoutError("the duplicate drop got no outcome in 180 s")

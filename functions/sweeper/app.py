@@ -7,7 +7,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from media_ingest.groups.membership import GroupSealer
+from media_ingest.groups.sealing import GroupSealer
 from media_ingest.observability import logger, metrics, tracer
 from media_ingest.settings import load_settings
 from media_ingest.wiring import build_sealer

@@ -21,7 +21,7 @@ import requests
 from moto.server import ThreadedMotoServer
 
 from media_ingest.adapters import clients
-from media_ingest.adapters.catalog import DynamoCatalog
+from media_ingest.ops.adapters.catalog import CatalogReader
 from media_ingest.records import FailureRecord
 from media_ingest.settings import Settings
 from media_ingest.wiring import build_runner
@@ -91,7 +91,7 @@ class Stack:
 
     def __post_init__(self) -> None:
         self.runner = build_runner(self.settings)
-        self.reader = DynamoCatalog(self.settings.catalog_table)
+        self.reader = CatalogReader(self.settings.catalog_table)
 
     def failure_messages(self) -> list[FailureRecord]:
         got = self.sqs.receive_message(

@@ -14,7 +14,8 @@ import boto3
 import pytest
 
 from media_ingest.adapters import clients
-from media_ingest.ops.cli.main import main, table
+from media_ingest.ops.cli import main
+from media_ingest.ops.cli.render import table
 from media_ingest.wiring import build_runner
 from tests.handlers.conftest import Stack
 from tests.support.media import MediaSet

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from media_ingest.errors import ErrorCode
-from media_ingest.groups.membership import GroupSealer
+from media_ingest.groups.sealing import GroupSealer
 from media_ingest.records import utcnow
 from media_ingest.wiring import build_sealer
 from tests.handlers.conftest import FakeContext, Stack, load_function

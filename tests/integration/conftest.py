@@ -19,7 +19,7 @@ import boto3
 import pytest
 
 from media_ingest.adapters import clients
-from media_ingest.adapters.catalog import DynamoCatalog
+from media_ingest.ops.adapters.catalog import CatalogReader
 from media_ingest.ops.stack import StackOutputs, stack_outputs
 from media_ingest.ops.status import wait_for_outcomes
 from media_ingest.records import Outcome
@@ -42,8 +42,8 @@ class Deployed:
     s3: Any
     sqs: Any
 
-    def reader(self) -> DynamoCatalog:
-        return DynamoCatalog(self.outputs.RegistryTableName)
+    def reader(self) -> CatalogReader:
+        return CatalogReader(self.outputs.RegistryTableName)
 
     def prefix(self) -> str:
         """A fresh key prefix, so each test counts only its own objects."""

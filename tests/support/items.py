@@ -5,8 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from media_ingest.events import ObjectEvent
-from media_ingest.media import AudioInfo, DicomInfo, ImageInfo, MediaInfo, VideoInfo
-from media_ingest.probing.sniffer import MediaKind
+from media_ingest.media import AudioInfo, DicomInfo, ImageInfo, MediaInfo, MediaKind, VideoInfo
 from media_ingest.records import CatalogItem
 from media_ingest.urls import object_url
 

@@ -7,13 +7,13 @@ import json
 import pytest
 
 from media_ingest.errors import ErrorCode, MediaError
-from media_ingest.manifests.writer import entry_for
 from media_ingest.owner_metadata import (
     MAX_CLIENT_METADATA_BYTES,
     is_sidecar,
     merge,
     parse_sidecar,
 )
+from media_ingest.platforms.encord import entry_for
 from media_ingest.routing import Router
 from tests.support.items import video_item
 

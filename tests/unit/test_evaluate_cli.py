@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from media_ingest.ops.cli import main as cli
+from media_ingest.ops import cli
 
 HEADER = "frame,x,y,width,height,Label,created_by"
 

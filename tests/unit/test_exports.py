@@ -11,9 +11,11 @@ import nucleus
 import pytest
 
 from media_ingest.groups.rules import GroupKind, GroupMeta, GroupRef, GroupStatus
-from media_ingest.manifests.writer import Entry, ManifestWriter, Part, entry_for
+from media_ingest.manifests.writer import ManifestWriter, Part
 from media_ingest.ops.export import SEQUENCE_FRAME_RATE, ExportFormat, export
-from media_ingest.platforms.encord_csv import REASON, csv_rows, write_rows
+from media_ingest.platforms.encord import CSV_REASON as REASON
+from media_ingest.platforms.encord import Entry, csv_rows, entry_for
+from media_ingest.platforms.encord import write_csv as write_rows
 from media_ingest.platforms.nucleus import (
     MAX_SCENE_FRAMES,
     NucleusItem,

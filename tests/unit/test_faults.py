@@ -13,8 +13,9 @@ from media_ingest.faults import (
     appended_hook,
     parse_faults,
 )
-from media_ingest.groups.rules import GroupKind, GroupRef, group_entry
-from media_ingest.manifests.writer import ManifestWriter, entry_for
+from media_ingest.groups.rules import GroupKind, GroupRef
+from media_ingest.manifests.writer import ManifestWriter
+from media_ingest.platforms.encord import entry_for, group_entry
 from media_ingest.settings import Settings
 from tests.support.fakes import MemoryCatalog, MemoryPartStore
 from tests.support.items import image_item, video_item

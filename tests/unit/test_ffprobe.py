@@ -6,6 +6,7 @@ from typing import Any
 import pytest
 
 from media_ingest.errors import ErrorCode, MediaError, TransientError
+from media_ingest.media import MediaKind
 from media_ingest.probing.ffprobe import (
     FfprobeRunner,
     classify_failure,
@@ -13,7 +14,6 @@ from media_ingest.probing.ffprobe import (
     interpret,
     rotation,
 )
-from media_ingest.probing.sniffer import MediaKind
 from tests.support.http import serve
 from tests.support.media import MediaSet, ffprobe_json
 

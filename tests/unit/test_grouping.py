@@ -15,13 +15,13 @@ from media_ingest.groups.rules import (
     GroupRef,
     GroupRoutes,
     GroupStatus,
-    group_entry,
     natural_key,
     ordered,
     seal_decision,
     series_ref,
 )
-from media_ingest.manifests.writer import Entry, ManifestWriter
+from media_ingest.manifests.writer import ManifestWriter
+from media_ingest.platforms.encord import Entry, group_entry
 from media_ingest.settings import Settings
 from tests.support.fakes import MemoryPartStore
 from tests.support.items import dicom_item, image_item, video_item

@@ -6,7 +6,8 @@ import zlib
 import pytest
 
 from media_ingest.errors import ErrorCode, MediaError
-from media_ingest.probing.headers import read_dicom, read_image
+from media_ingest.probing.dicom_header import read_dicom
+from media_ingest.probing.image_header import read_image
 from tests.support.media import MediaSet, dicom, jpeg_with_orientation
 
 

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from media_ingest.manifests.writer import ENCORD_BLOCK, entry_for
+from media_ingest.platforms.encord import ENCORD_BLOCK, entry_for
 from media_ingest.probing import mp4_index as keyframes
 from media_ingest.probing.mp4_index import KeyframeIndexError, find_moov, mp4_keyframes
 from media_ingest.probing.prober import FIRST_RANGE_BYTES

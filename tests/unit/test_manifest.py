@@ -8,7 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from media_ingest.errors import TransientError
-from media_ingest.manifests.writer import ManifestWriter, Part, entry_for
+from media_ingest.manifests.writer import ManifestWriter, Part
+from media_ingest.platforms.encord import entry_for
 from media_ingest.records import utcnow
 from tests.support.fakes import MemoryPartStore
 from tests.support.items import audio_item, image_item, video_item

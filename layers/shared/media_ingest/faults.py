@@ -21,8 +21,8 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict
 
 from media_ingest.ingest.registration import Catalog, WriteResult
-from media_ingest.manifests.writer import Entry
 from media_ingest.observability import logger
+from media_ingest.platforms.encord import Entry
 from media_ingest.records import CatalogItem, FailureRecord
 
 SPEC = re.compile(r"^(crash|hang)@(registered|appended):(\S+)$")

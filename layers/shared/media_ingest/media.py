@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from media_ingest.probing.sniffer import MediaKind
+
+class MediaKind(StrEnum):
+    """What an object is, once probed: decides its manifest section and its metadata."""
+
+    VIDEO = "video"
+    AUDIO = "audio"
+    IMAGE = "image"
+    DICOM = "dicom"
+    PDF = "pdf"
+    TEXT = "text"
+    ARCHIVE = "archive"
 
 
 class _Frozen(BaseModel):

@@ -12,13 +12,10 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from media_ingest.faults import parse_faults
 from media_ingest.groups.rules import DEFAULT_MARKER, GroupKind
+from media_ingest.platforms import encord
 
 DATASET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 DEFAULT_IGNORE = (".DS_Store", "Thumbs.db", "desktop.ini", "._*", "*/")
-
-# Encord accepts at most 500,000 items (and 1,000,000 URLs: manifest.ENCORD_MAX_URLS) in one
-# registration file.
-ENCORD_MAX_ITEMS = 500_000
 
 UrlStyle = Literal["virtual", "path", "s3"]
 
@@ -60,7 +57,10 @@ class Settings(BaseSettings):
     key_frames: Literal["off", "on"] = Field(default="off", validation_alias="KEY_FRAMES")
 
     manifest_part_max_entries: int = Field(
-        default=1000, ge=1, le=ENCORD_MAX_ITEMS, validation_alias="MANIFEST_PART_MAX_ENTRIES"
+        default=1000,
+        ge=1,
+        le=encord.MAX_ITEMS_PER_FILE,
+        validation_alias="MANIFEST_PART_MAX_ENTRIES",
     )
     presign_seconds: int = Field(default=300, ge=30, le=3600, validation_alias="PRESIGN_SECONDS")
     probe_timeout_seconds: float = Field(

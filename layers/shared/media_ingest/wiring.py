@@ -1,4 +1,6 @@
-"""The production object graph: settings in, a ready `BatchRunner` out (once per cold start)."""
+"""The production object graphs: settings in, each function's ready runner out (once per cold
+start). One way to build each collaborator, so two functions never disagree on one.
+"""
 
 from __future__ import annotations
 
@@ -6,20 +8,16 @@ from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
 from media_ingest.adapters.catalog import DynamoCatalog
 from media_ingest.adapters.clients import client
-from media_ingest.adapters.extraction import (
-    S3AnnotationStore,
-    S3ArchiveReader,
-    S3MemberWriter,
-    SqsExtractQueue,
-)
-from media_ingest.adapters.failures import SqsFailureQueue
 from media_ingest.adapters.groups import DynamoGroupStore
-from media_ingest.adapters.manifests import S3PartStore
-from media_ingest.adapters.objects import S3Objects
+from media_ingest.adapters.manifests import S3AnnotationStore, S3PartStore
+from media_ingest.adapters.objects import S3ArchiveReader, S3MemberWriter, S3Objects
+from media_ingest.adapters.queues import SqsExtractQueue, SqsFailureQueue
 from media_ingest.archives.extractor import Extractor, ExtractRunner
+from media_ingest.failure_recorder import FailureRecorder
 from media_ingest.faults import FaultInjector, FaultyCatalog, appended_hook, parse_faults
-from media_ingest.groups.membership import Grouping, GroupSealer
+from media_ingest.groups.membership import Membership
 from media_ingest.groups.rules import GroupRoutes
+from media_ingest.groups.sealing import GroupSealer
 from media_ingest.ingest.batch_runner import BatchRunner, idempotency_config, idempotent_ingest
 from media_ingest.ingest.ingestor import Ingestor
 from media_ingest.ingest.registration import Catalog
@@ -34,22 +32,13 @@ ANNOTATIONS_PREFIX = "annotations/"
 
 
 def build_runner(settings: Settings) -> BatchRunner:
+    """The ingest function's graph."""
     faults = parse_faults(settings.fault_injection)
     injector = FaultInjector(faults) if faults else None
     catalog: Catalog = DynamoCatalog(settings.catalog_table)
     if injector is not None:
         catalog = FaultyCatalog(catalog, injector)
-    manifests = ManifestWriter(
-        S3PartStore(settings.manifest_bucket, settings.manifest_prefix),
-        max_entries=settings.manifest_part_max_entries,
-        on_added=appended_hook(injector) if injector is not None else None,
-    )
-    grouping = sealer = None
-    if settings.group_table:
-        store = DynamoGroupStore(settings.group_table)
-        routes = GroupRoutes(settings.group_routes, settings.group_marker)
-        grouping = Grouping(routes, store, settings.group_quiet_seconds)
-        sealer = GroupSealer(store, manifests, settings.group_quiet_seconds)
+    manifests = _manifests(settings, injector)
     ingestor = Ingestor(
         settings=settings,
         router=Router.of(settings),
@@ -60,11 +49,19 @@ def build_runner(settings: Settings) -> BatchRunner:
             keyframes=settings.key_frames == "on",
         ),
         catalog=catalog,
-        failures=SqsFailureQueue(settings.failure_queue_url),
+        failures=_failures(settings, catalog),
         extractions=(
             SqsExtractQueue(settings.extract_queue_url) if settings.extract_queue_url else None
         ),
-        grouping=grouping,
+        membership=(
+            Membership(
+                GroupRoutes(settings.group_routes, settings.group_marker),
+                DynamoGroupStore(settings.group_table),
+                settings.group_quiet_seconds,
+            )
+            if settings.group_table
+            else None
+        ),
     )
     persistence = DynamoDBPersistenceLayer(
         table_name=settings.catalog_table, key_attr="pk", boto3_client=client("dynamodb")
@@ -74,35 +71,26 @@ def build_runner(settings: Settings) -> BatchRunner:
         ingest=idempotent_ingest(ingestor, persistence, config),
         manifests=manifests,
         idempotency=config,
-        sealer=sealer,
+        sealer=_sealer(settings, manifests) if settings.group_table else None,
     )
 
 
 def build_sealer(settings: Settings) -> GroupSealer:
-    """The sweeper's object graph: the group table and the manifest writer."""
+    """The sweeper's graph: the group table and the manifest writer."""
     if not settings.group_table:
         raise ValueError("GROUP_TABLE is not set: the sweeper has no groups to seal")
-    manifests = ManifestWriter(
-        S3PartStore(settings.manifest_bucket, settings.manifest_prefix),
-        max_entries=settings.manifest_part_max_entries,
-    )
-    return GroupSealer(
-        DynamoGroupStore(settings.group_table), manifests, settings.group_quiet_seconds
-    )
+    return _sealer(settings, _manifests(settings))
 
 
 def build_extract_runner(settings: Settings) -> ExtractRunner:
-    """The extract function's object graph (once per cold start)."""
+    """The extract function's graph."""
     if not settings.drop_bucket:
         raise ValueError("DROP_BUCKET must name the drop bucket for the extract function")
     return ExtractRunner(
         Extractor(
             settings=settings,
-            router=Router(
-                settings.default_dataset, settings.dataset_routes, settings.ignore_patterns
-            ),
-            catalog=DynamoCatalog(settings.catalog_table),
-            failures=SqsFailureQueue(settings.failure_queue_url),
+            router=Router.of(settings),
+            failures=_failures(settings, DynamoCatalog(settings.catalog_table)),
             archive=S3ArchiveReader,
             writer=S3MemberWriter(settings.drop_bucket),
             store=S3AnnotationStore(
@@ -113,3 +101,21 @@ def build_extract_runner(settings: Settings) -> ExtractRunner:
             ),
         )
     )
+
+
+def _manifests(settings: Settings, injector: FaultInjector | None = None) -> ManifestWriter:
+    return ManifestWriter(
+        S3PartStore(settings.manifest_bucket, settings.manifest_prefix),
+        max_entries=settings.manifest_part_max_entries,
+        on_added=appended_hook(injector) if injector is not None else None,
+    )
+
+
+def _sealer(settings: Settings, manifests: ManifestWriter) -> GroupSealer:
+    return GroupSealer(
+        DynamoGroupStore(settings.group_table), manifests, settings.group_quiet_seconds
+    )
+
+
+def _failures(settings: Settings, catalog: Catalog) -> FailureRecorder:
+    return FailureRecorder(catalog, SqsFailureQueue(settings.failure_queue_url))

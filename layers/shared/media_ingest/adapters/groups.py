@@ -122,7 +122,7 @@ class DynamoGroupStore:
             },
             ReturnValues="ALL_NEW",
         )
-        return _meta(response["Attributes"])
+        return parse_meta(response["Attributes"])
 
     def seal(self, ref: GroupRef, now: datetime, quiet_since: datetime | None = None) -> bool:
         """Open -> sealed, only if it has members (and, for the sweeper, no member joined
@@ -185,7 +185,7 @@ class DynamoGroupStore:
 
     def meta(self, ref: GroupRef) -> GroupMeta | None:
         found = self._get(ref.pk, META)
-        return _meta(found) if found else None
+        return parse_meta(found) if found else None
 
     def members(self, ref: GroupRef) -> list[CatalogItem]:
         return [CatalogItem.model_validate_json(r["doc"]["S"]) for r in self._members(ref.pk)]
@@ -211,21 +211,7 @@ class DynamoGroupStore:
                 # The index (keys only) is eventually consistent: read the item itself.
                 found = self._get(row["pk"]["S"], META)
                 if found is not None:
-                    yield _meta(found)
-
-    def sealed_groups(self, dataset: str) -> Iterator[tuple[GroupMeta, list[CatalogItem]]]:
-        """Operator side (export): one dataset's sealed groups with their members (a scan)."""
-        pages = self.ddb.get_paginator("scan").paginate(
-            TableName=self.table, ConsistentRead=True,
-            FilterExpression="sk = :meta AND #status = :sealed",
-            ExpressionAttributeNames={"#status": "status"},
-            ExpressionAttributeValues={":meta": {"S": META}, ":sealed": {"S": "sealed"}},
-        )  # fmt: skip
-        for page in pages:
-            for row in page.get("Items", []):
-                meta = _meta(row)
-                if meta.ref.dataset == dataset and meta.members:
-                    yield meta, self.members(meta.ref)
+                    yield parse_meta(found)
 
     def _get(self, pk: str, sk: str) -> dict[str, Any] | None:
         found = self.ddb.get_item(
@@ -234,7 +220,7 @@ class DynamoGroupStore:
         return dict(found) if found else None
 
 
-def _meta(row: dict[str, Any]) -> GroupMeta:
+def parse_meta(row: dict[str, Any]) -> GroupMeta:
     return GroupMeta(
         ref=GroupRef.model_validate_json(row["ref"]["S"]),
         status=GroupStatus(row["status"]["S"]),

@@ -1,7 +1,9 @@
-"""The manifest bucket: parts and index, written only with S3 conditional writes.
+"""The manifest bucket: manifest parts and their index (written only with S3 conditional
+writes), and the annotation CSVs archive drops carry.
 
 A part's body is exactly the Encord file; whether it is sealed travels in the object's
-metadata so the file stays importable as it is.
+metadata so the file stays importable as it is. The bucket has no notifications, so
+nothing written here is ever ingested.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from botocore.exceptions import ClientError
 
 from media_ingest.adapters.clients import ClientSlot, error_code
 from media_ingest.manifests.writer import Conflict, ManifestIndex, Part, Versioned
+from media_ingest.settings import UrlStyle
+from media_ingest.urls import object_url
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -36,7 +40,7 @@ class S3PartStore:
         return f"{self.prefix}{dataset}/index.json"
 
     def read_part(self, dataset: str, number: int) -> Versioned[Part] | None:
-        got = self._read(self.part_key(dataset, number))
+        got = self.read(self.part_key(dataset, number))
         if got is None:
             return None
         body, etag, metadata = got
@@ -48,25 +52,16 @@ class S3PartStore:
         self._write(self.part_key(dataset, number), body, etag, metadata)
 
     def read_index(self, dataset: str) -> Versioned[ManifestIndex] | None:
-        got = self._read(self.index_key(dataset))
+        got = self.read(self.index_key(dataset))
         if got is None:
             return None
         body, etag, _ = got
         return Versioned(ManifestIndex.model_validate_json(body), etag)
 
-    def part_body(self, dataset: str, number: int) -> bytes | None:
-        """A part's bytes exactly as stored (the Encord file), for copying it out."""
-        got = self._read(self.part_key(dataset, number))
-        return got[0] if got else None
-
-    def index_body(self, dataset: str) -> bytes | None:
-        got = self._read(self.index_key(dataset))
-        return got[0] if got else None
-
     def write_index(self, dataset: str, index: ManifestIndex, etag: str | None) -> None:
         self._write(self.index_key(dataset), index.model_dump_json(indent=1), etag, {})
 
-    def _read(self, key: str) -> tuple[bytes, str, dict[str, str]] | None:
+    def read(self, key: str) -> tuple[bytes, str, dict[str, str]] | None:
         try:
             response = self.s3.get_object(Bucket=self.bucket, Key=key)
         except ClientError as exc:
@@ -86,3 +81,25 @@ class S3PartStore:
             if error_code(exc) in _CONFLICT:
                 raise Conflict(key) from exc
             raise
+
+
+class S3AnnotationStore:
+    """Validated annotation CSVs beside the manifests that link them (archive drops)."""
+
+    s3: ClientSlot[S3Client] = ClientSlot("s3")
+
+    def __init__(
+        self,
+        bucket: str,
+        prefix: str,
+        region: str,
+        style: UrlStyle,
+        client: S3Client | None = None,
+    ) -> None:
+        self.bucket, self.prefix, self.region, self.style = bucket, prefix, region, style
+        self.s3 = client
+
+    def put(self, path: str, data: bytes) -> str:
+        key = self.prefix + path
+        self.s3.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType="text/csv")
+        return object_url(self.bucket, key, self.region, self.style)

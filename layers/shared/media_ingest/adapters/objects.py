@@ -1,13 +1,24 @@
-"""The drop bucket, read side: range reads and presigned URLs for the prober, heads for redrive."""
+"""Source objects in S3 (the drop bucket, and buckets attached to the stack): every read of
+an object an event names (range reads and presigned URLs for the prober, ranged and
+streamed reads of an archive), and archive members written back as drops.
+
+Every read is of exactly the version the event announced (its VersionId, or If-Match on its
+ETag): an overwrite in between is OBJECT_CHANGED, a deletion OBJECT_NOT_FOUND, never the
+metadata of another version. Members are written multipart past one part, so memory stays
+bounded whatever their size.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import io
+from collections.abc import Iterator
+from typing import IO, TYPE_CHECKING, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import ClientError
 
 from media_ingest.adapters.clients import ClientSlot, error_code
+from media_ingest.archives.rules import SOURCE_METADATA
 from media_ingest.errors import ErrorCode, MediaError
 from media_ingest.events import ObjectEvent
 from media_ingest.observability import metrics
@@ -19,9 +30,53 @@ if TYPE_CHECKING:
 
 _GONE = {"NoSuchKey", "404", "NoSuchVersion"}
 _CHANGED = {"PreconditionFailed", "412"}
+PART_BYTES = 8 * 1024 * 1024  # S3 parts are at least 5 MiB (except the last)
+RANGE_BYTES = 8 * 1024 * 1024  # one ranged GET per 8 MiB of a zip's data
+
+
+def _version(event: ObjectEvent) -> dict[str, Any]:
+    """The parameters that pin a read to the event's version of the object."""
+    if event.version_id:
+        return {"VersionId": event.version_id}
+    return {"IfMatch": event.etag} if event.etag else {}
+
+
+# What a deleted and an overwritten object mean, by who reads it.
+_PROBED = (
+    "object was deleted before it was probed",
+    "object was overwritten before it was probed; its newer event registers it",
+)
+_EXTRACTED = ("archive was deleted", "archive was overwritten; its newer event extracts it")
+
+
+def _get(
+    s3: S3Client, event: ObjectEvent, reasons: tuple[str, str], **params: Any
+) -> GetObjectOutputTypeDef:
+    """GetObject of the event's version; a deleted or overwritten object is a MediaError."""
+    try:
+        return s3.get_object(Bucket=event.bucket, Key=event.key, **_version(event), **params)
+    except ClientError as exc:
+        code = error_code(exc)
+        if code in _GONE:
+            raise MediaError(ErrorCode.OBJECT_NOT_FOUND, reasons[0]) from exc
+        if code in _CHANGED:
+            raise MediaError(ErrorCode.OBJECT_CHANGED, reasons[1]) from exc
+        raise
+
+
+def _head(s3: S3Client, bucket: str, key: str) -> dict[str, Any] | None:
+    """HeadObject of the current version; None when there is none."""
+    try:
+        return dict(s3.head_object(Bucket=bucket, Key=key))
+    except ClientError as exc:
+        if error_code(exc) in _GONE:
+            return None
+        raise
 
 
 class S3Objects:
+    """The prober's reads of the object an event names."""
+
     s3: ClientSlot[S3Client] = ClientSlot("s3")
 
     def __init__(self, presign_seconds: int = 300, client: S3Client | None = None) -> None:
@@ -29,13 +84,13 @@ class S3Objects:
         self.presign_seconds = presign_seconds
 
     def read_range(self, event: ObjectEvent, length: int) -> bytes:
-        """First bytes of exactly the version the event announced (If-Match on its ETag)."""
+        """First bytes of exactly the version the event announced."""
         return self.read_head(event, length).data
 
     def read_head(self, event: ObjectEvent, length: int) -> Head:
         """The first bytes, and what the same GET says of the object: its user metadata and
         how many tags it has (so tags cost a call only for objects that have some)."""
-        response = self._get(event, 0, length)
+        response = self._range(event, 0, length)
         if response is None:
             return Head(b"", {}, 0)
         data = bytes(response["Body"].read())
@@ -44,38 +99,20 @@ class S3Objects:
 
     def read_at(self, event: ObjectEvent, start: int, length: int) -> bytes:
         """`length` bytes from `start` (fewer past the end) of the same version."""
-        response = self._get(event, start, length)
+        response = self._range(event, start, length)
         if response is None:
             return b""
         data = bytes(response["Body"].read(max(length, 1)))
         metrics.add_metric(name="RangeBytesRead", unit=MetricUnit.Bytes, value=len(data))
         return data
 
-    def _get(self, event: ObjectEvent, start: int, length: int) -> GetObjectOutputTypeDef | None:
-        """One ranged GET of exactly the version the event announced (VersionId, or If-Match
-        on its ETag); None for a range past the end."""
-        params: dict[str, Any] = {
-            "Bucket": event.bucket, "Key": event.key,
-            "Range": f"bytes={start}-{start + max(length, 1) - 1}",
-        }  # fmt: skip
-        if event.version_id:
-            params["VersionId"] = event.version_id
-        elif event.etag:
-            params["IfMatch"] = event.etag
+    def _range(self, event: ObjectEvent, start: int, length: int) -> GetObjectOutputTypeDef | None:
+        """One ranged GET of the event's version; None for a range past the end."""
         try:
-            return self.s3.get_object(**params)
+            last = start + max(length, 1) - 1
+            return _get(self.s3, event, _PROBED, Range=f"bytes={start}-{last}")
         except ClientError as exc:
-            code = error_code(exc)
-            if code in _GONE:
-                raise MediaError(
-                    ErrorCode.OBJECT_NOT_FOUND, "object was deleted before it was probed"
-                ) from exc
-            if code in _CHANGED:
-                raise MediaError(
-                    ErrorCode.OBJECT_CHANGED,
-                    "object was overwritten before it was probed; its newer event registers it",
-                ) from exc
-            if code == "InvalidRange":
+            if error_code(exc) == "InvalidRange":
                 return None
             raise
 
@@ -108,12 +145,9 @@ class S3Objects:
 
     def head(self, bucket: str, key: str) -> tuple[int, str] | None:
         """(size, ETag) of the current version; None when the object is gone."""
-        try:
-            found = self.s3.head_object(Bucket=bucket, Key=key)
-        except ClientError as exc:
-            if error_code(exc) in _GONE:
-                return None
-            raise
+        found = _head(self.s3, bucket, key)
+        if found is None:
+            return None
         return int(found["ContentLength"]), str(found["ETag"]).strip('"')
 
     def presign(self, event: ObjectEvent) -> str:
@@ -125,3 +159,112 @@ class S3Objects:
                 "get_object", Params=params, ExpiresIn=self.presign_seconds
             )
         )
+
+
+class _RangeFile(io.RawIOBase):
+    """A seekable, read-only file over one object version: each read is a ranged GET."""
+
+    def __init__(self, s3: S3Client, event: ObjectEvent) -> None:
+        self.s3, self.event, self.position = s3, event, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self.position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self.position, io.SEEK_END: self.event.size}[whence]
+        self.position = max(base + offset, 0)
+        return self.position
+
+    def readinto(self, buffer: Any) -> int:
+        end = min(self.position + len(buffer), self.event.size)
+        if end <= self.position:
+            return 0
+        got = _get(self.s3, self.event, _EXTRACTED, Range=f"bytes={self.position}-{end - 1}")
+        data = got["Body"].read()
+        buffer[: len(data)] = data
+        self.position += len(data)
+        return len(data)
+
+
+class S3ArchiveReader:
+    """An archive's bytes (the extract function): its head, one stream, or ranged reads."""
+
+    s3: ClientSlot[S3Client] = ClientSlot("s3")
+
+    def __init__(self, event: ObjectEvent, client: S3Client | None = None) -> None:
+        self.event = event
+        self.s3 = client
+
+    def head(self, length: int) -> bytes:
+        got = _get(self.s3, self.event, _EXTRACTED, Range=f"bytes=0-{max(length, 1) - 1}")
+        return bytes(got["Body"].read())
+
+    def stream(self) -> IO[bytes]:
+        body: IO[bytes] = _get(self.s3, self.event, _EXTRACTED)["Body"]  # type: ignore[assignment]
+        return body
+
+    def seekable(self) -> IO[bytes]:
+        # Buffered: zipfile's small reads (headers, then data in order) hit the buffer.
+        return io.BufferedReader(_RangeFile(self.s3, self.event), RANGE_BYTES)
+
+
+class S3MemberWriter:
+    """Members into the drop bucket: these writes are drops, and their events ingest them."""
+
+    s3: ClientSlot[S3Client] = ClientSlot("s3")
+
+    def __init__(self, bucket: str, client: S3Client | None = None) -> None:
+        self.bucket = bucket
+        self.s3 = client
+
+    def written(self, key: str, size: int, source: str) -> bool:
+        found = _head(self.s3, self.bucket, key)
+        return (
+            found is not None
+            and int(found["ContentLength"]) == size
+            and found.get("Metadata", {}).get(SOURCE_METADATA) == source
+        )
+
+    def write(self, key: str, chunks: Iterator[bytes], metadata: dict[str, str]) -> None:
+        buffer = bytearray()
+        upload_id: str | None = None
+        parts: list[dict[str, Any]] = []
+        try:
+            for chunk in chunks:
+                buffer += chunk
+                if len(buffer) >= PART_BYTES:
+                    if upload_id is None:
+                        upload_id = self.s3.create_multipart_upload(
+                            Bucket=self.bucket, Key=key, Metadata=metadata
+                        )["UploadId"]
+                    parts.append(self._part(key, upload_id, len(parts) + 1, bytes(buffer)))
+                    buffer.clear()
+            if upload_id is None:
+                self.s3.put_object(
+                    Bucket=self.bucket, Key=key, Body=bytes(buffer), Metadata=metadata
+                )
+                return
+            if buffer or not parts:
+                parts.append(self._part(key, upload_id, len(parts) + 1, bytes(buffer)))
+            self.s3.complete_multipart_upload(
+                Bucket=self.bucket,
+                Key=key,
+                UploadId=upload_id,
+                MultipartUpload={"Parts": parts},  # type: ignore[typeddict-item]
+            )
+        except BaseException:
+            if upload_id is not None:
+                self.s3.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+            raise
+
+    def _part(self, key: str, upload_id: str, number: int, data: bytes) -> dict[str, Any]:
+        got = self.s3.upload_part(
+            Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=data
+        )
+        return {"PartNumber": number, "ETag": got["ETag"]}

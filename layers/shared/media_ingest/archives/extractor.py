@@ -29,12 +29,10 @@ from media_ingest.archives.rules import (
 )
 from media_ingest.errors import ErrorCode, MediaError
 from media_ingest.events import ObjectEvent
-from media_ingest.ingest.ingestor import FailureSink
-from media_ingest.ingest.registration import Catalog
+from media_ingest.failure_recorder import FailureRecorder
 from media_ingest.observability import logger, metrics
 from media_ingest.probing.prober import EXTRACTED_CONTAINERS
 from media_ingest.probing.sniffer import detect
-from media_ingest.records import FailureRecord
 from media_ingest.routing import Router
 from media_ingest.settings import Settings
 from media_ingest.urls import object_url
@@ -58,8 +56,7 @@ def limits_of(settings: Settings) -> Limits:
 class Extractor:
     settings: Settings
     router: Router
-    catalog: Catalog
-    failures: FailureSink
+    failures: FailureRecorder
     archive: Callable[[ObjectEvent], Archive]
     writer: MemberWriter
     store: AnnotationStore
@@ -83,16 +80,21 @@ class Extractor:
                 store=self.store, limits=limits_of(self.settings),
             ).run()  # fmt: skip
         except MediaError as error:
-            self._fail(event, attempt, url=url, dataset=dataset, error=error, size=event.size)
+            self.failures.record(event, error, url=url, dataset=dataset, attempt=attempt)
             return Result()
         for refused in result.refused:
             problem = MediaError(
                 refused.code, f"{refused.member}: {refused.message}", refused.stage
             )
-            self._fail(
-                event, attempt, url=member_url(url, refused.member), dataset=dataset,
-                error=problem, size=refused.size, member=refused.member,
-            )  # fmt: skip
+            self.failures.record(
+                event,
+                problem,
+                url=member_url(url, refused.member),
+                dataset=dataset,
+                attempt=attempt,
+                size=refused.size,
+                member=refused.member,
+            )
         metrics.add_metric(name="MembersWritten", unit=MetricUnit.Count, value=len(result.written))
         metrics.add_metric(name="MembersRefused", unit=MetricUnit.Count, value=len(result.refused))
         logger.info(
@@ -101,24 +103,6 @@ class Extractor:
                    "refused": len(result.refused), "annotations": result.annotations},
         )  # fmt: skip
         return result
-
-    def _fail(
-        self, event: ObjectEvent, attempt: int, *, url: str, dataset: str | None,
-        error: MediaError, size: int, member: str | None = None,
-    ) -> None:  # fmt: skip
-        code, message = error.code, error.message
-        record = FailureRecord(
-            object_url=url, bucket=event.bucket, key=event.key, dataset=dataset,
-            stage=error.stage, error_code=code, message=message, attempt=attempt,
-            # One record per member: the catalog keys failure records by event id.
-            event_id=event.event_id + (f"#{member}" if member is not None else ""),
-            event_time=event.event_time, size=size,
-        )  # fmt: skip
-        self.catalog.record_failure(record)
-        self.failures.send(record)
-        logger.warning(
-            "refused", extra={"error_code": code.value, "member": member, "reason": message}
-        )
 
 
 @dataclass

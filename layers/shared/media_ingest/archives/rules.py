@@ -203,7 +203,7 @@ class _Counted(io.RawIOBase):
 
 
 # --------------------------------------------------------------------------------------
-# Interfaces the extract function wires to S3 (adapters/extraction.py).
+# Interfaces the extract function wires to S3 (adapters/objects.py, adapters/manifests.py).
 # --------------------------------------------------------------------------------------
 class ArchiveReader(Protocol):
     def stream(self) -> IO[bytes]:

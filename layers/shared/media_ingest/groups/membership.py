@@ -1,37 +1,21 @@
-"""Sealing groups and writing their one manifest entry, over the group store interface.
+"""Group membership, the ingest side: a marker object, and placing a probed object in its group.
 
-Used by the ingest function (a marker object's group, after its batch) and by the sweeper
-(groups quiet for the quiet period, and sealed groups whose entry is not yet written). Every
-step can be repeated: the seal is conditional, the members of a sealed group never change,
-so its entry is the same each time, and the append skips an entry already written (also in
-parts sealed since the group was). Never creates a client itself.
+One call per decision: `marker` says whether a key is a group's marker (and records it),
+`place` puts a probed object into its group (a folder under a grouping prefix, or its DICOM
+series) or says it has none. Which group that is comes from groups/rules.py; the store does
+the conditional writes. Never creates a client itself.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
-from aws_lambda_powertools.metrics import MetricUnit
-
 from media_ingest.errors import ErrorCode, MediaError, Stage
-from media_ingest.groups.rules import (
-    GroupMeta,
-    GroupRef,
-    GroupRoutes,
-    GroupStatus,
-    Joined,
-    Located,
-    due_at,
-    group_entry,
-    seal_decision,
-    series_ref,
-)
-from media_ingest.manifests.writer import ManifestWriter
-from media_ingest.observability import logger, metrics
-from media_ingest.probing.sniffer import MediaKind
+from media_ingest.groups.rules import GroupMeta, GroupRef, GroupRoutes, Joined, due_at, series_ref
+from media_ingest.media import MediaKind
 from media_ingest.records import CatalogItem, utcnow
 
 
@@ -40,18 +24,53 @@ class MemberStore(Protocol):
     def touch(self, ref: GroupRef, now: datetime, due: datetime) -> GroupMeta: ...
 
 
-@dataclass
-class Grouping:
-    """The ingest side: which group an object joins, and joining it."""
+@dataclass(frozen=True)
+class Marked:
+    """A marker object's group and its state once the marker is recorded."""
 
+    ref: GroupRef
+    meta: GroupMeta
+
+
+@dataclass
+class Membership:
     routes: GroupRoutes
     store: MemberStore
     quiet_seconds: int
     clock: Callable[[], datetime] = utcnow
 
-    def ref_for(self, item: CatalogItem, located: Located | None) -> GroupRef | None:
-        """The group of a probed object: its folder's under a grouping prefix, else its
-        DICOM series, else none (an entry of its own)."""
+    def marker(self, dataset: str, key: str) -> Marked | None:
+        """If `key` is a group's marker object, record it (its group may now be sealed) and
+        return the group; None for every other key. Markers are never probed."""
+        located = self.routes.locate(key)
+        if located is None or not located.is_marker:
+            return None
+        ref = located.ref(dataset)
+        now = self.clock()
+        return Marked(ref, self.store.touch(ref, now, due_at(now, self.quiet_seconds)))
+
+    def place(self, item: CatalogItem) -> GroupRef | None:
+        """Join a probed object to its group: its folder's under a grouping prefix, else its
+        DICOM series; None when it has none (an entry of its own).
+
+        Raises GROUP_MEMBER_KIND (only images are frames) and GROUP_SEALED (the group was
+        sealed and written before this file arrived)."""
+        ref = self._group_of(item)
+        if ref is None:
+            return None
+        now = self.clock()
+        if self.store.join(ref, item, now, due_at(now, self.quiet_seconds)) is Joined.SEALED:
+            raise MediaError(
+                ErrorCode.GROUP_SEALED,
+                f"{ref.kind.value} {ref.title!r} was already sealed and written when this "
+                "file arrived; it is not added to it, and no new group is started. Upload the "
+                "group again under a new title to register it.",
+                Stage.REGISTER,
+            )
+        return ref
+
+    def _group_of(self, item: CatalogItem) -> GroupRef | None:
+        located = self.routes.locate(item.key)
         if located is None:
             return series_ref(item)
         if item.kind is not MediaKind.IMAGE:
@@ -61,96 +80,3 @@ class Grouping:
                 Stage.REGISTER,
             )
         return located.ref(item.dataset)
-
-    def join(self, ref: GroupRef, item: CatalogItem) -> None:
-        now = self.clock()
-        joined = self.store.join(ref, item, now, due_at(now, self.quiet_seconds))
-        if joined is Joined.SEALED:
-            raise MediaError(
-                ErrorCode.GROUP_SEALED,
-                f"{ref.kind.value} {ref.title!r} was already sealed and written when this "
-                "file arrived; it is not added to it, and no new group is started. Upload the "
-                "group again under a new title to register it.",
-                Stage.REGISTER,
-            )
-
-    def mark(self, ref: GroupRef) -> GroupMeta:
-        now = self.clock()
-        return self.store.touch(ref, now, due_at(now, self.quiet_seconds))
-
-
-class GroupStore(Protocol):
-    def seal(self, ref: GroupRef, now: datetime, quiet_since: datetime | None = None) -> bool: ...
-    def close_empty(self, ref: GroupRef, now: datetime) -> None: ...
-    def appended(self, ref: GroupRef, now: datetime) -> None: ...
-    def meta(self, ref: GroupRef) -> GroupMeta | None: ...
-    def members(self, ref: GroupRef) -> list[CatalogItem]: ...
-    def due(self, now: datetime) -> Iterator[GroupMeta]: ...
-
-
-@dataclass
-class SweepResult:
-    sealed: int = 0
-    written: int = 0
-    closed_empty: int = 0
-    errors: list[str] = field(default_factory=list)
-
-
-@dataclass
-class GroupSealer:
-    store: GroupStore
-    manifests: ManifestWriter
-    quiet_seconds: int
-    clock: Callable[[], datetime] = utcnow
-
-    def seal(self, ref: GroupRef) -> bool:
-        """Seal the group now (if open and not empty) and write its entry; True if written
-        by this call. An empty group stays open: its frames may still be on their way."""
-        now = self.clock()
-        if self.store.seal(ref, now):
-            logger.info("group sealed", extra={"group": ref.group_id})
-            metrics.add_metric(name="GroupsSealed", unit=MetricUnit.Count, value=1)
-        return self.finish(ref)
-
-    def finish(self, ref: GroupRef) -> bool:
-        """Write a sealed group's entry unless already written."""
-        meta = self.store.meta(ref)
-        if meta is None or not meta.pending_append:
-            return False
-        ref = meta.ref  # the stored one: it has the title
-        members = self.store.members(ref)
-        entry = group_entry(ref, members)
-        self.manifests.append(ref.dataset, [entry], replayed_since=meta.sealed_at)
-        self.store.appended(ref, self.clock())
-        metrics.add_metric(name="GroupEntries", unit=MetricUnit.Count, value=1)
-        logger.info("group written", extra={"group": ref.group_id, "files": len(members)})
-        return True
-
-    def sweep(self) -> SweepResult:
-        """Seal every group quiet for the quiet period; finish every sealed, unwritten one."""
-        now = self.clock()
-        result = SweepResult()
-        due = 0
-        for meta in self.store.due(now):
-            due += 1
-            ref = meta.ref
-            try:
-                if meta.status is GroupStatus.OPEN and not meta.members:
-                    if seal_decision(meta, now, self.quiet_seconds):
-                        self.store.close_empty(ref, now)
-                        result.closed_empty += 1
-                    continue
-                # Sealed only if still quiet: a member that joined since the index was read
-                # restarts the quiet period.
-                quiet_since = now - timedelta(seconds=self.quiet_seconds)
-                if seal_decision(meta, now, self.quiet_seconds) and self.store.seal(
-                    ref, now, quiet_since
-                ):
-                    result.sealed += 1
-                if self.finish(ref):
-                    result.written += 1
-            except Exception as exc:  # one bad group must not stop the others; next run retries
-                logger.exception("sealing a group failed", extra={"group": ref.group_id})
-                result.errors.append(f"{ref.group_id}: {exc}")
-        metrics.add_metric(name="GroupsDue", unit=MetricUnit.Count, value=due)
-        return result

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -17,8 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from media_ingest.manifests.writer import Entry
-from media_ingest.probing.sniffer import MediaKind
+from media_ingest.media import MediaKind
 from media_ingest.records import CatalogItem
 
 DEFAULT_MARKER = "_SEALED"
@@ -29,15 +28,6 @@ class GroupKind(StrEnum):
     IMAGE_GROUPS = "image_groups"
     IMAGE_SEQUENCES = "image_sequences"
     DICOM_SERIES = "dicom_series"
-
-
-# Encord's JSON has no `image_sequences` key: a sequence is an `image_groups` entry with
-# `createVideo: true` (an image group has `createVideo: false`).
-_SECTION = {
-    GroupKind.IMAGE_GROUPS: "image_groups",
-    GroupKind.IMAGE_SEQUENCES: "image_groups",
-    GroupKind.DICOM_SERIES: "dicom_series",
-}
 
 
 class Joined(StrEnum):
@@ -173,28 +163,6 @@ def member_order(kind: GroupKind, item: CatalogItem) -> tuple[Any, ...]:
 def ordered(kind: GroupKind, members: Iterable[CatalogItem]) -> list[CatalogItem]:
     unique = {m.object_url: m for m in members}
     return sorted(unique.values(), key=lambda m: member_order(kind, m))
-
-
-def group_entry(ref: GroupRef, members: Sequence[CatalogItem]) -> Entry:
-    """The group's one Encord entry: `title`, `objectUrl_0..n` in member order, metadata."""
-    frames = ordered(ref.kind, members)
-    if not frames:
-        raise ValueError(f"group {ref.group_id} has no members")
-    payload: dict[str, Any] = {"title": ref.title}
-    payload |= {f"objectUrl_{i}": item.object_url for i, item in enumerate(frames)}
-    client: dict[str, Any] = {"dataset": ref.dataset, "bucket": frames[0].bucket,
-                              "group": ref.scope, "files": len(frames)}  # fmt: skip
-    if ref.kind is GroupKind.DICOM_SERIES:
-        dicom = frames[0].media.dicom
-        if dicom is not None:
-            client |= dicom.model_dump(
-                include={"series_instance_uid", "study_instance_uid", "modality",
-                         "series_description"}, exclude_none=True,
-            )  # fmt: skip
-    else:
-        payload["createVideo"] = ref.kind is GroupKind.IMAGE_SEQUENCES
-    payload["clientMetadata"] = client
-    return Entry(section=_SECTION[ref.kind], payload=payload)
 
 
 def due_at(last_member_at: datetime, quiet_seconds: int) -> datetime:

@@ -28,11 +28,12 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from media_ingest.adapters import clients
 from media_ingest.events import ObjectEvent, parse_body
-from media_ingest.groups.membership import GroupSealer
 from media_ingest.groups.rules import GroupRef
+from media_ingest.groups.sealing import GroupSealer
 from media_ingest.ingest.ingestor import Ingestor
-from media_ingest.manifests.writer import ManifestWriter, entry_for
+from media_ingest.manifests.writer import ManifestWriter
 from media_ingest.observability import logger, metrics
+from media_ingest.platforms.encord import entry_for
 from media_ingest.records import Outcome, OutcomeKind, utcnow
 
 # The fields that identify one S3 event across redeliveries (see ObjectEvent.event_id).
@@ -134,7 +135,8 @@ class BatchRunner:
         conflicts = self.manifests.conflicts
         for dataset, pairs in by_dataset.items():
             replayed = [o.processed_at for _, o in pairs if o.processed_at < started]
-            entries = [entry_for(o.item) for _, o in pairs if o.item is not None]
+            # Built when decided; a replayed outcome's is built again from its item.
+            entries = [o.entry or entry_for(o.item) for _, o in pairs if o.item is not None]
             try:
                 added = self.manifests.append(dataset, entries, min(replayed, default=None))
             except Exception:

@@ -1,4 +1,4 @@
-"""Incremental Encord manifests: entry assembly, parts, and the append algorithm.
+"""Incremental manifests: parts, their index, and the conditional append algorithm.
 
 A dataset's manifest is a series of parts (`part-00001.json`, ...), each a complete Encord
 cloud-registration JSON file that imports as it is, plus an index listing them. New entries
@@ -20,164 +20,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from media_ingest.errors import ErrorCode, TransientError
-from media_ingest.media import VideoInfo
-from media_ingest.probing.sniffer import MediaKind
-from media_ingest.records import CatalogItem, utcnow
-
-# Encord accepts at most 1,000,000 URLs (and 500,000 items: settings.ENCORD_MAX_ITEMS bounds
-# ManifestPartMaxEntries) in one registration file.
-ENCORD_MAX_URLS = 1_000_000
-
-# Encord's top-level keys. An image sequence is an `image_groups` entry with
-# `"createVideo": true`: there is no `image_sequences` key (grouping.py).
-SECTIONS = ("videos", "images", "image_groups", "dicom_series", "audio", "pdfs", "text")
-_SECTION_OF_KIND = {
-    MediaKind.VIDEO: "videos",
-    MediaKind.IMAGE: "images",
-    MediaKind.DICOM: "dicom_series",
-    MediaKind.AUDIO: "audio",
-    MediaKind.PDF: "pdfs",
-    MediaKind.TEXT: "text",
-}
-
-
-# Encord's reserved key in clientMetadata for video import settings (keyframes.py has the
-# sources). Our key frames use Encord's documented defaults, spelled out: 1 frame per second
-# sampled as well, frame numbers (not seconds) in `keyframes`.
-ENCORD_BLOCK = "$encord"
-KEYFRAME_CONFIG = {"sampling_rate": 1, "keyframe_mode": "frame"}
-
-
-def encord_block(keyframes: tuple[int, ...], owned: object) -> dict[str, Any]:
-    """The `$encord` block for these key frames; what the owner put in one wins (frames of
-    interest the owner chose say more than the codec's sync samples)."""
-    block: dict[str, Any] = {"keyframes": list(keyframes), "config": dict(KEYFRAME_CONFIG)}
-    if isinstance(owned, dict):
-        block.update(owned)
-    return block
-
-
-class EncordVideoMetadata(BaseModel):
-    """Encord's `videoMetadata`: given in full, Encord skips its own probe of the file."""
-
-    fps: float
-    duration: float
-    width: int
-    height: int
-    file_size: int
-    mime_type: str
-
-
-class EncordAudioMetadata(BaseModel):
-    """Encord's `audioMetadata`: every field is required when the block is given."""
-
-    duration: float
-    file_size: int
-    mime_type: str
-    sample_rate: int
-    bit_depth: int
-    codec: str
-    num_channels: int
-
-
-class EncordImageMetadata(BaseModel):
-    width: int
-    height: int
-    file_size: int
-    mime_type: str
-
-
-class Entry(BaseModel):
-    """One entry of one section of an Encord registration file."""
-
-    model_config = ConfigDict(frozen=True)
-
-    section: str
-    payload: dict[str, Any]
-
-    @property
-    def urls(self) -> tuple[str, ...]:
-        return urls_of(self.payload)
-
-    @property
-    def key(self) -> str:
-        """What makes two entries the same entry: the first URL."""
-        return self.urls[0]
-
-
-def urls_of(payload: dict[str, Any]) -> tuple[str, ...]:
-    if "objectUrl" in payload:
-        return (str(payload["objectUrl"]),)
-    numbered = sorted(
-        (int(name.removeprefix("objectUrl_")), str(value))
-        for name, value in payload.items()
-        if name.startswith("objectUrl_")
-    )
-    return tuple(url for _, url in numbered)
-
-
-def entry_for(item: CatalogItem) -> Entry:
-    """The Encord entry for one registered item, with the probe's metadata filled in."""
-    media = item.media
-    # The owner's metadata first: the fields this stack writes itself win on a clash.
-    client: dict[str, Any] = {
-        **media.client_metadata,
-        "bucket": item.bucket,
-        "key": item.key,
-        "etag": item.etag,
-        "dataset": item.dataset,
-        "mime_type": item.mime_type,
-    }
-    if item.version_id:
-        client["version_id"] = item.version_id
-    payload: dict[str, Any] = {"objectUrl": item.object_url, "title": item.title}
-    if media.video is not None:
-        _add_video(media.video, item, payload, client)
-    elif media.audio is not None:
-        audio = media.audio
-        if audio.duration is not None and audio.bit_depth is not None:
-            payload["audioMetadata"] = EncordAudioMetadata(
-                duration=audio.duration, file_size=item.size, mime_type=item.mime_type,
-                sample_rate=audio.sample_rate, bit_depth=audio.bit_depth, codec=audio.codec,
-                num_channels=audio.channels,
-            ).model_dump()  # fmt: skip
-    if media.image is not None:
-        payload["imageMetadata"] = EncordImageMetadata(
-            width=media.image.width, height=media.image.height, file_size=item.size,
-            mime_type=item.mime_type,
-        ).model_dump()  # fmt: skip
-        client["orientation"] = media.image.orientation
-    if media.dicom is not None:
-        client.update(media.dicom.model_dump(exclude_none=True))
-        # A DICOM series entry lists its files as objectUrl_0..n. With grouping on (a group
-        # table), files join their series (grouping.py) and this entry is never written;
-        # without it each file is its own one-file series.
-        payload = {"title": item.title, "objectUrl_0": item.object_url}
-    if media.annotations is not None:
-        client["annotations"] = media.annotations.model_dump()
-    payload["clientMetadata"] = client
-    return Entry(section=_SECTION_OF_KIND[item.kind], payload=payload)
-
-
-def _add_video(
-    video: VideoInfo, item: CatalogItem, payload: dict[str, Any], client: dict[str, Any]
-) -> None:
-    if video.duration is not None:
-        payload["videoMetadata"] = EncordVideoMetadata(
-            fps=video.fps, duration=video.duration, width=video.width,
-            height=video.height, file_size=item.size, mime_type=item.mime_type,
-        ).model_dump()  # fmt: skip
-    client.update(
-        codec=video.codec, fps_fraction=video.fps_fraction, rotation=video.rotation,
-        coded_width=video.coded_width, coded_height=video.coded_height,
-    )  # fmt: skip
-    if video.audio_codec:
-        client["audio_codec"] = video.audio_codec
-    if video.keyframes is not None:
-        client[ENCORD_BLOCK] = encord_block(video.keyframes, client.get(ENCORD_BLOCK))
+from media_ingest.platforms import encord
+from media_ingest.platforms.encord import Entry, urls_of
+from media_ingest.records import utcnow
 
 
 class Part(BaseModel):
@@ -202,17 +50,12 @@ class Part(BaseModel):
             self.sections.setdefault(entry.section, []).append(entry.payload)
 
     def to_encord(self) -> dict[str, Any]:
-        """The file as Encord imports it: sections in a fixed order, duplicates skipped."""
-        doc: dict[str, Any] = {
-            name: self.sections[name] for name in SECTIONS if name in self.sections
-        }
-        doc["skip_duplicate_urls"] = True
-        return doc
+        """The part as the Encord file it is (platforms/encord.py owns the format)."""
+        return encord.registration_file(self.sections)
 
     @classmethod
     def from_encord(cls, doc: dict[str, Any], sealed: bool) -> Part:
-        sections = {name: list(doc[name]) for name in SECTIONS if doc.get(name)}
-        return cls(sections=sections, sealed=sealed)
+        return cls(sections=encord.file_sections(doc), sealed=sealed)
 
 
 class PartInfo(BaseModel):
@@ -271,7 +114,7 @@ class ManifestWriter:
     store: PartStore
     max_entries: int = 1000
     # Encord's per-file limit on URLs (a group entry carries many): a part rolls over first.
-    max_urls: int = ENCORD_MAX_URLS
+    max_urls: int = encord.MAX_URLS_PER_FILE
     max_attempts: int = 25
     sleep: Callable[[float], None] = time.sleep
     # Called after each part write with the entries it added (fault injection hooks in here).

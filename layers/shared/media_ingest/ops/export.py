@@ -21,9 +21,10 @@ from typing import Protocol
 
 from pydantic import BaseModel, Field
 
-from media_ingest.groups.rules import GroupKind, GroupMeta, group_entry, ordered
-from media_ingest.manifests.writer import Part, entry_for
-from media_ingest.platforms import encord_csv, nucleus
+from media_ingest.groups.rules import GroupKind, GroupMeta, ordered
+from media_ingest.manifests.writer import Part
+from media_ingest.platforms import encord, nucleus
+from media_ingest.platforms.encord import entry_for, group_entry
 from media_ingest.records import CatalogItem, Refusal, utcnow
 
 REFUSED_FILE = "refused.csv"
@@ -161,13 +162,13 @@ def _encord_csv(
 ) -> tuple[int, list[Refusal]]:
     """Sealed groups as their entries (a row per frame, in frame order), then every item
     that is in no sealed group as its own entry."""
-    result = encord_csv.CsvExport()
-    encord_csv.csv_rows((group_entry(meta.ref, members) for meta, members in sealed), result)
+    result = encord.CsvExport()
+    encord.csv_rows((group_entry(meta.ref, members) for meta, members in sealed), result)
     for count, item in enumerate(items, 1):
-        encord_csv.csv_rows([entry_for(item)], into=result)
+        encord.csv_rows([entry_for(item)], into=result)
         tick(count)
     with (stage / CSV_FILE).open("w", encoding="utf-8", newline="") as stream:
-        encord_csv.write_rows(result.rows, stream)
+        encord.write_csv(result.rows, stream)
     return result.entries, result.refused
 
 

@@ -78,6 +78,27 @@ def outstanding(
     return sorted(rows, key=lambda r: (r.failed_at, r.object_url))
 
 
+def select(
+    failures: Iterable[FailureRecord],
+    items: Iterable[CatalogItem],
+    *,
+    since: str | None = None,
+    codes: Iterable[str] = (),
+    every: bool = False,
+) -> list[FailureRecord]:
+    """The records the operator asked for (`--since`, `--code`, `--all`): by default the
+    outstanding ones (see `outstanding`), with `every` each failure record there is."""
+    moment = parse_since(since) if since else None
+    wanted = parse_codes(codes)
+    if not every:
+        return outstanding(failures, items, moment, wanted)
+    return [
+        f
+        for f in failures
+        if (moment is None or f.failed_at >= moment) and (not wanted or f.error_code in wanted)
+    ]
+
+
 def to_csv(records: Iterable[FailureRecord]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")

@@ -1,20 +1,14 @@
-"""A deployed stack as the operator tools see it: its outputs, read from CloudFormation."""
+"""A deployed stack as the operator tools see it: its outputs, and its ingest function's
+configuration (commands that must decide as the function does read it from there)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from pydantic import BaseModel
 
-from media_ingest.adapters.clients import client as default_client
+from media_ingest.ops.adapters.stack import CloudFormationStacks, LambdaFunctions, StackNotFound
 from media_ingest.settings import Settings
 
-if TYPE_CHECKING:
-    from mypy_boto3_cloudformation import CloudFormationClient
-
-
-class StackNotFound(LookupError):
-    pass
+__all__ = ["StackNotFound", "StackOutputs", "function_settings", "stack_outputs"]
 
 
 class StackOutputs(BaseModel):
@@ -33,25 +27,13 @@ class StackOutputs(BaseModel):
     GroupTableName: str | None = None  # stacks deployed before grouping have none
 
 
-def stack_outputs(name: str, client: CloudFormationClient | None = None) -> StackOutputs:
-    cfn = client or default_client("cloudformation")
-    try:
-        stacks = cfn.describe_stacks(StackName=name)["Stacks"]
-    except Exception as exc:  # botocore raises ValidationError for an unknown stack
-        raise StackNotFound(f"stack {name!r} not found: {exc}") from exc
-    outputs = {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
-    return StackOutputs.model_validate(outputs)
+def stack_outputs(name: str, stacks: CloudFormationStacks | None = None) -> StackOutputs:
+    return StackOutputs.model_validate((stacks or CloudFormationStacks()).outputs(name))
 
 
-def function_settings(outputs: StackOutputs, client: Any = None) -> Settings:
-    """The ingest function's configuration as deployed (routes, ignore rules, URL style).
-
-    Operator commands that must decide as the function does (backfill) read it from there.
-    """
+def function_settings(outputs: StackOutputs, functions: LambdaFunctions | None = None) -> Settings:
+    """The ingest function's configuration as deployed (routes, ignore rules, URL style)."""
     if not outputs.IngestFunctionName:
         raise StackNotFound("the stack has no IngestFunctionName output")
-    lam = client or default_client("lambda")
-    config = lam.get_function_configuration(FunctionName=outputs.IngestFunctionName)
-    env = dict(config.get("Environment", {}).get("Variables", {}))
-    env["AWS_REGION"] = lam.meta.region_name
+    env = (functions or LambdaFunctions()).environment(outputs.IngestFunctionName)
     return Settings.model_validate(env)

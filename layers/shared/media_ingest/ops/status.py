@@ -1,25 +1,23 @@
 """What the operator commands compute from a stack: outcome counts, queue depths, parts.
 
-Reads only; never changes the stack. The CLI renders these models as tables or JSON.
+Reads only, through ops/adapters; never changes the stack. The CLI renders these models as
+tables or JSON.
 """
 
 from __future__ import annotations
 
 import time
 from collections import Counter
-from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
-from media_ingest.adapters.catalog import DynamoCatalog
-from media_ingest.adapters.clients import client as default_client
-from media_ingest.adapters.manifests import S3PartStore
+from media_ingest.ops.adapters.catalog import CatalogReader
+from media_ingest.ops.adapters.manifests import ManifestFiles, PartRow
+from media_ingest.ops.adapters.queues import QueueDepths
 from media_ingest.ops.stack import StackOutputs
 from media_ingest.records import Outcome, OutcomeKind
 
-if TYPE_CHECKING:
-    from mypy_boto3_s3 import S3Client
-    from mypy_boto3_sqs import SQSClient
+__all__ = ["PartRow", "QueueDepth", "Status", "manifest_parts", "queue_depths", "status"]
 
 
 class QueueDepth(BaseModel):
@@ -41,29 +39,19 @@ class Status(BaseModel):
         return self.in_progress == 0 and waiting == 0
 
 
-class PartRow(BaseModel):
-    dataset: str
-    number: int
-    key: str
-    entries: int
-    bytes: int
-    sealed: bool
-
-
-def status(outputs: StackOutputs, sqs: SQSClient | None = None) -> Status:
-    outcomes, in_progress = DynamoCatalog(outputs.RegistryTableName).ledger()
+def status(outputs: StackOutputs, depths: QueueDepths | None = None) -> Status:
+    outcomes, in_progress = CatalogReader(outputs.RegistryTableName).ledger()
     counts = Counter(o.kind.value for o in outcomes)
     return Status(
         events=len(outcomes) + in_progress,
         outcomes={kind.value: counts.get(kind.value, 0) for kind in OutcomeKind},
         in_progress=in_progress,
-        queues=queue_depths(outputs, sqs),
+        queues=queue_depths(outputs, depths),
     )
 
 
-def queue_depths(outputs: StackOutputs, sqs: SQSClient | None = None) -> list[QueueDepth]:
-    client = sqs or default_client("sqs")
-    depths = []
+def queue_depths(outputs: StackOutputs, depths: QueueDepths | None = None) -> list[QueueDepth]:
+    reader = depths or QueueDepths()
     queues = [
         ("ingest", outputs.IngestQueueUrl),
         ("dead-letter", outputs.DeadLetterQueueUrl),
@@ -74,49 +62,16 @@ def queue_depths(outputs: StackOutputs, sqs: SQSClient | None = None) -> list[Qu
             ("extract", outputs.ExtractQueueUrl),
             ("extract-dead-letter", outputs.ExtractDeadLetterQueueUrl),
         ]
+    found = []
     for name, url in queues:
-        attributes = client.get_queue_attributes(
-            QueueUrl=url,
-            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-        )["Attributes"]
-        depths.append(
-            QueueDepth(
-                name=name,
-                visible=int(attributes.get("ApproximateNumberOfMessages", 0)),
-                in_flight=int(attributes.get("ApproximateNumberOfMessagesNotVisible", 0)),
-            )
-        )
-    return depths
+        visible, in_flight = reader.depth(url)
+        found.append(QueueDepth(name=name, visible=visible, in_flight=in_flight))
+    return found
 
 
-def manifest_parts(outputs: StackOutputs, s3: S3Client | None = None) -> list[PartRow]:
+def manifest_parts(outputs: StackOutputs) -> list[PartRow]:
     """Every part of every dataset, from the bucket listing (the index may lag on the open part)."""
-    client = s3 or default_client("s3")
-    store = S3PartStore(outputs.ManifestBucketName, outputs.ManifestPrefix, client)
-    rows = []
-    for page in client.get_paginator("list_objects_v2").paginate(
-        Bucket=outputs.ManifestBucketName, Prefix=outputs.ManifestPrefix
-    ):
-        for obj in page.get("Contents", []):
-            dataset, _, name = obj["Key"].removeprefix(outputs.ManifestPrefix).rpartition("/")
-            if not (name.startswith("part-") and name.endswith(".json")):
-                continue
-            number = int(name[5:-5])
-            head: dict[str, Any] = dict(
-                client.head_object(Bucket=outputs.ManifestBucketName, Key=obj["Key"])
-            )
-            metadata = head.get("Metadata", {})
-            rows.append(
-                PartRow(
-                    dataset=dataset,
-                    number=number,
-                    key=store.part_key(dataset, number),
-                    entries=int(metadata.get("entries", 0)),
-                    bytes=int(obj["Size"]),
-                    sealed=metadata.get("sealed") == "true",
-                )
-            )
-    return sorted(rows, key=lambda r: (r.dataset, r.number))
+    return ManifestFiles(outputs.ManifestBucketName, outputs.ManifestPrefix).parts()
 
 
 def wait_for_outcomes(
@@ -129,7 +84,7 @@ def wait_for_outcomes(
 
     Returns the outcomes of those keys; raises TimeoutError naming the keys still missing.
     """
-    reader = DynamoCatalog(outputs.RegistryTableName)
+    reader = CatalogReader(outputs.RegistryTableName)
     deadline = time.monotonic() + timeout
     while True:
         outcomes, _ = reader.ledger()

@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt
 
-from media_ingest.probing.sniffer import MediaKind
+from media_ingest.media import MediaKind
 from media_ingest.records import CatalogItem, Refusal
 
 # VideoScene's documented ceiling: "A video scene can contain a maximum of 3000 items."

@@ -19,8 +19,7 @@ from fractions import Fraction
 from typing import Any
 
 from media_ingest.errors import ErrorCode, MediaError, TransientError
-from media_ingest.media import AudioInfo, VideoInfo
-from media_ingest.probing.sniffer import MediaKind
+from media_ingest.media import AudioInfo, MediaKind, VideoInfo
 
 # The demuxer names ffprobe knows each container by; -format_whitelist takes these.
 DEMUXER_WHITELIST: dict[str, str] = {

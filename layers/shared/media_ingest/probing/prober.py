@@ -21,12 +21,14 @@ from media_ingest.media import (
     DicomInfo,
     ImageInfo,
     MediaInfo,
+    MediaKind,
 )
 from media_ingest.observability import logger
 from media_ingest.probing import mp4_index
+from media_ingest.probing.dicom_header import read_dicom
 from media_ingest.probing.ffprobe import FfprobeRunner, interpret
-from media_ingest.probing.headers import read_dicom, read_image
-from media_ingest.probing.sniffer import Detection, Family, MediaKind, detect
+from media_ingest.probing.image_header import read_image
+from media_ingest.probing.sniffer import Detection, Family, detect
 
 FIRST_RANGE_BYTES = 64 * 1024
 MAX_HEADER_BYTES = 8 * 1024 * 1024

@@ -14,16 +14,6 @@ from enum import StrEnum
 from media_ingest.errors import ErrorCode, MediaError
 
 
-class MediaKind(StrEnum):
-    VIDEO = "video"
-    AUDIO = "audio"
-    IMAGE = "image"
-    DICOM = "dicom"
-    PDF = "pdf"
-    TEXT = "text"
-    ARCHIVE = "archive"
-
-
 class Family(StrEnum):
     """What the content can be before probing: audio/video containers hold either."""
 

@@ -1,4 +1,5 @@
-"""The ingest queue and its dead-letter queue (SQS), as operator commands use them."""
+"""The queues as operator commands use them (SQS): sending to the ingest queue (backfill,
+redrive), reading the dead-letter queue (redrive), and every queue's depth (status)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,11 @@ class SqsIngestQueue:
     def __init__(self, queue_url: str, client: SQSClient | None = None) -> None:
         self.queue_url = queue_url
         self.sqs = client
+
+    @property
+    def region(self) -> str:
+        """The queue's region (events sent to it are shaped for this region)."""
+        return str(self.sqs.meta.region_name)
 
     def send(self, bodies: list[str]) -> None:
         """Send up to ten bodies; entries SQS refuses (throttling) are sent again, bounded."""
@@ -71,3 +77,23 @@ class SqsDeadLetters:
                     {"Id": str(i), "ReceiptHandle": m.receipt} for i, m in enumerate(messages)
                 ],
             )
+
+
+class QueueDepths:
+    """How many messages wait in a queue and how many are in flight."""
+
+    sqs: ClientSlot[SQSClient] = ClientSlot("sqs")
+
+    def __init__(self, client: SQSClient | None = None) -> None:
+        self.sqs = client
+
+    def depth(self, queue_url: str) -> tuple[int, int]:
+        """(visible, in flight) messages, as SQS approximates them."""
+        attributes = self.sqs.get_queue_attributes(
+            QueueUrl=queue_url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        return (
+            int(attributes.get("ApproximateNumberOfMessages", 0)),
+            int(attributes.get("ApproximateNumberOfMessagesNotVisible", 0)),
+        )

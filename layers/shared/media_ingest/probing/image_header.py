@@ -1,7 +1,7 @@
-"""Header reads for images and DICOM: dimensions and identifiers from the first bytes only.
+"""Image headers: displayed width and height (EXIF orientation applied) from the first bytes.
 
-Never decodes pixels. Each reader returns None when the bytes end before the header does,
-so the caller can fetch a longer range; it raises MediaError when the header is broken.
+Never decodes pixels. Returns None when the bytes end before the header does, so the
+caller can fetch a longer range; raises MediaError when the header is broken.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import warnings
 from PIL import Image, UnidentifiedImageError
 
 from media_ingest.errors import ErrorCode, MediaError
-from media_ingest.media import DicomInfo, ImageInfo
+from media_ingest.media import ImageInfo
 
 # Headers claiming more than this are refused: no platform displays them, and the claim is
 # more often hostile than real. Pixels are never allocated either way.
@@ -56,43 +56,3 @@ def _orientation(image: Image.Image) -> int:
     except (OSError, SyntaxError, ValueError, TypeError):
         return 1
     return value if isinstance(value, int) and 1 <= value <= 8 else 1
-
-
-def read_dicom(head: bytes, complete: bool) -> DicomInfo | None:
-    """Study, series and instance identifiers from the DICOM header (no pixel data)."""
-    import pydicom  # noqa: PLC0415 - heavy import, only DICOM objects pay for it
-    from pydicom.errors import InvalidDicomError  # noqa: PLC0415
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            ds = pydicom.dcmread(io.BytesIO(head), stop_before_pixels=True)
-            info = DicomInfo(
-                study_instance_uid=_text(ds.get("StudyInstanceUID")),
-                series_instance_uid=_text(ds.get("SeriesInstanceUID")),
-                sop_instance_uid=_text(ds.get("SOPInstanceUID")),
-                instance_number=_number(ds.get("InstanceNumber")),
-                modality=_text(ds.get("Modality")),
-                series_description=_text(ds.get("SeriesDescription")),
-                rows=_number(ds.get("Rows")),
-                columns=_number(ds.get("Columns")),
-            )
-    except (InvalidDicomError, EOFError, OSError, ValueError, KeyError, TypeError) as exc:
-        if not complete:
-            return None
-        raise MediaError(ErrorCode.CORRUPT_MEDIA, f"DICOM header unreadable: {exc}") from exc
-    if not complete and info.series_instance_uid is None:
-        return None  # the identifiers may lie beyond the bytes read so far
-    return info
-
-
-def _text(value: object) -> str | None:
-    text = str(value).strip() if value is not None else ""
-    return text or None
-
-
-def _number(value: object) -> int | None:
-    try:
-        return int(str(value))
-    except (TypeError, ValueError):
-        return None

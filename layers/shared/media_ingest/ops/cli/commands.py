@@ -1,0 +1,278 @@
+"""The operator commands: each wires the ops adapters it needs, runs the ops logic, and
+returns its text (rendered by render.py, or JSON with --json).
+
+Stack commands take the stack's outputs and the parsed arguments; local commands
+(`evaluate`) only the arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import TextIO
+
+from media_ingest.adapters.objects import S3Objects
+from media_ingest.annotations import read_tree
+from media_ingest.ops import backfill, evaluate, failure_log, status
+from media_ingest.ops.adapters.catalog import CatalogReader
+from media_ingest.ops.adapters.groups import GroupReader
+from media_ingest.ops.adapters.listing import InventoryLister, S3Lister
+from media_ingest.ops.adapters.manifests import ManifestFiles
+from media_ingest.ops.adapters.queues import SqsDeadLetters, SqsIngestQueue
+from media_ingest.ops.backfill import Source
+from media_ingest.ops.cli import render
+from media_ingest.ops.export import ExportFormat, export
+from media_ingest.ops.progress import ProgressBar
+from media_ingest.ops.redrive import Redrive, RedriveCounts
+from media_ingest.ops.stack import StackOutputs, function_settings
+from media_ingest.records import FailureRecord
+from media_ingest.routing import Router
+
+STATE_DIR = (
+    Path(os.environ.get("MEDIA_INGEST_CACHE", Path.home() / ".cache/media-ingest")) / "backfill"
+)
+
+type StackCommand = Callable[[StackOutputs, argparse.Namespace], str]
+type LocalCommand = Callable[[argparse.Namespace], str]
+
+
+def cmd_status(outputs: StackOutputs, args: argparse.Namespace) -> str:
+    if args.watch:
+        return watch(outputs, args.interval, args.until_done)
+    state = status.status(outputs)
+    if args.json:
+        return json.dumps(state.model_dump() | {"accounted": state.accounted}, indent=2)
+    return render.status(state)
+
+
+def watch(
+    outputs: StackOutputs,
+    interval: float,
+    until_done: bool,
+    sleep: Callable[[float], None] = time.sleep,
+    out: TextIO | None = None,
+) -> str:
+    """Redraw the status every `interval` seconds until Ctrl-C (or until all is accounted)."""
+    stream = out or sys.stdout
+    clear = "\x1b[H\x1b[2J" if stream.isatty() else ""
+    try:
+        while True:
+            state = status.status(outputs)
+            stamp = datetime.now().strftime("%H:%M:%S")
+            stream.write(f"{clear}{stamp}  (every {interval:g}s, Ctrl-C to stop)\n")
+            stream.write(render.status(state) + "\n\n")
+            stream.flush()
+            if until_done and state.accounted:
+                return "all events accounted for"
+            sleep(interval)
+    except KeyboardInterrupt:
+        return ""
+
+
+def cmd_items(outputs: StackOutputs, args: argparse.Namespace) -> str:
+    found = [
+        i
+        for i in CatalogReader(outputs.RegistryTableName).items()
+        if args.dataset in (None, i.dataset)
+    ]
+    return render.dump(found) if args.json else render.items(found)
+
+
+def _failed(outputs: StackOutputs, args: argparse.Namespace) -> list[FailureRecord]:
+    """The failure records `--since`, `--code` and `--all` select (failures, redrive)."""
+    catalog = CatalogReader(outputs.RegistryTableName)
+    return failure_log.select(
+        catalog.failures(),
+        catalog.items(),
+        since=args.since,
+        codes=args.code,
+        every=getattr(args, "all", False),
+    )
+
+
+def cmd_failures(outputs: StackOutputs, args: argparse.Namespace) -> str:
+    records = _failed(outputs, args)
+    if args.csv:
+        text = failure_log.to_csv(records)
+        if args.out:
+            Path(args.out).write_text(text)
+            return f"{len(records)} failures written to {args.out}"
+        return text.rstrip("\n")
+    return render.dump(records) if args.json else render.failures(records)
+
+
+def cmd_manifests(outputs: StackOutputs, args: argparse.Namespace) -> str:
+    parts = status.manifest_parts(outputs)
+    return (
+        render.dump(parts)
+        if args.json
+        else render.manifest_parts(parts, outputs.ManifestBucketName)
+    )
+
+
+def cmd_export(outputs: StackOutputs, args: argparse.Namespace) -> str:
+    fmt = ExportFormat(args.format)
+    unit = "parts" if fmt is ExportFormat.ENCORD_JSON else "items"
+    bar = ProgressBar(total=None)
+    done = 0
+
+    def tick(count: int) -> None:
+        nonlocal done
+        done = count
+        bar.show(count, unit)
+
+    try:
+        summary = export(
+            fmt,
+            args.dataset,
+            Path(args.out),
+            CatalogReader(outputs.RegistryTableName),
+            ManifestFiles(outputs.ManifestBucketName, outputs.ManifestPrefix),
+            update=args.update,
+            progress=tick,
+            groups=GroupReader(outputs.GroupTableName) if outputs.GroupTableName else None,
+        )
+    finally:
+        bar.close(done, unit)
+    return summary.model_dump_json(indent=2) if args.json else render.export_summary(summary)
+
+
+def cmd_backfill(outputs: StackOutputs, args: argparse.Namespace) -> str:
+    settings = function_settings(outputs)
+    source = Source.parse(args.source)
+    inventory = Source.parse(args.inventory) if args.inventory else None
+    lister: backfill.Lister = InventoryLister(source, inventory) if inventory else S3Lister(source)
+    path = Path(args.state) if args.state else _state_path(args.stack, args.source, args.inventory)
+    state = None if args.restart else backfill.BackfillState.load(path)
+    if state is None or state.done:
+        state = backfill.BackfillState(source=str(source), inventory=args.inventory)
+    else:
+        listed = state.counts.listed
+        print(f"resuming {source} from {path} ({listed} objects already listed)", file=sys.stderr)
+    if state.total is None and not args.no_count:
+        state.total = lister.count()
+    bar = ProgressBar(total=state.total)
+    run = backfill.Backfill(
+        lister=lister,
+        catalog=CatalogReader(outputs.RegistryTableName),
+        queue=SqsIngestQueue(outputs.IngestQueueUrl),
+        router=Router.of(settings),
+        region=settings.region,
+        url_style=settings.object_url_style,
+        rate=backfill.RateLimit(args.rate),
+        state_path=path,
+        progress=_BarProgress(bar),
+    )
+    try:
+        run.run(state, limit=args.limit)
+    except KeyboardInterrupt:
+        bar.close(state.counts.listed, "interrupted")
+        print(f"interrupted: run the same command again to resume (state: {path})", file=sys.stderr)
+        raise
+    bar.close(state.counts.listed)
+    return state.model_dump_json(indent=2) if args.json else render.backfill_summary(state, path)
+
+
+class _BarProgress:
+    def __init__(self, bar: ProgressBar) -> None:
+        self.bar = bar
+
+    def update(self, state: backfill.BackfillState) -> None:
+        self.bar.show(state.counts.listed, f"enqueued {state.counts.enqueued}")
+
+
+def _state_path(stack: str, source: str, inventory: str | None) -> Path:
+    digest = hashlib.sha256(f"{source}\n{inventory or ''}".encode()).hexdigest()[:16]
+    return STATE_DIR / stack / f"backfill-{digest}.json"
+
+
+def cmd_redrive(outputs: StackOutputs, args: argparse.Namespace) -> str:
+    if not (args.dead_letters or args.failures):
+        raise ValueError("say what to redrive: --dead-letters, --failures, or both")
+    counts = RedriveCounts()
+    bar = ProgressBar(total=None)
+    ingest = SqsIngestQueue(outputs.IngestQueueUrl)
+    run = Redrive(
+        ingest=ingest,
+        region=ingest.region,
+        progress=lambda c: bar.show(c.moved + c.redriven),
+    )
+    chosen = _failed(outputs, args) if args.failures else []
+    bar.total = len(chosen) or None
+    if args.dry_run:
+        return f"would redrive {len(chosen)} failure records" + (
+            " and every S3 event in the dead-letter queue" if args.dead_letters else ""
+        )
+    try:
+        if args.dead_letters:
+            run.dead_letters(SqsDeadLetters(outputs.DeadLetterQueueUrl), counts)
+        if chosen:
+            run.failures(chosen, S3Objects(), counts)
+    finally:
+        bar.close(counts.moved + counts.redriven)
+    return counts.model_dump_json(indent=2) if args.json else render.redrive_counts(counts)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> str:
+    benchmark, candidate = Path(args.benchmark), Path(args.candidate)
+    trees = {"benchmark": read_tree(benchmark), "candidate": read_tree(candidate)}
+    for name, tree in trees.items():
+        if not tree.localizations:
+            raise ValueError(
+                f"no <media>/localizations/<type>.csv under the {name} {getattr(args, name)}"
+            )
+    # Media directly under --candidate belong to an annotator named after the directory.
+    result = evaluate.evaluate(
+        trees["benchmark"], trees["candidate"], root_name=candidate.resolve().name
+    )
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "iou_results.csv").write_text(evaluate.to_csv(result.matches))
+    for media in result.unknown_media:
+        warning = f"the benchmark has no annotations for media {media!r}: its boxes score 0"
+        print(f"warning: {warning}", file=sys.stderr)
+    if args.json:
+        return json.dumps([s.model_dump() for s in result.summaries], indent=2)
+    return render.annotator_summaries(
+        result.summaries, len(result.matches), out / "iou_results.csv"
+    )
+
+
+# name -> (command, the one-line help shown in `media-ingest --help`)
+STACK_COMMANDS: dict[str, tuple[StackCommand, str]] = {
+    "status": (cmd_status, "events received, the count of each outcome, queue depths"),
+    "items": (cmd_items, "registered items with their probe metadata"),
+    "failures": (
+        cmd_failures,
+        "failure records (read from the catalog; the queue is not consumed)",
+    ),
+    "manifests": (cmd_manifests, "manifest parts per dataset: entries, size, sealed or open"),
+    "export": (
+        cmd_export,
+        "write one dataset as files a labelling platform imports (Encord JSON or CSV, Nucleus)",
+    ),
+    "redrive": (
+        cmd_redrive,
+        "after a fix: dead-lettered messages and failed files back to ingestion (idempotent)",
+    ),
+    "backfill": (
+        cmd_backfill,
+        "enqueue objects already in a bucket on the ingest path (resumable, rate-bounded)",
+    ),
+}
+# Commands that read local files only: no stack lookup, no AWS credentials.
+LOCAL_COMMANDS: dict[str, tuple[LocalCommand, str]] = {
+    "evaluate": (
+        cmd_evaluate,
+        "annotation QA (local files, no AWS): each candidate box's best IoU against the "
+        "benchmark boxes of its media and frame, and class score; writes iou_results.csv "
+        "and prints a summary per annotator",
+    ),
+}

@@ -1,0 +1,152 @@
+"""The command line's schema: global options (accepted before or after the command, as
+with the AWS CLI), the commands and their options. No behaviour: commands.py does the work.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Callable
+
+from media_ingest import __version__
+from media_ingest.ops.cli.commands import LOCAL_COMMANDS, STACK_COMMANDS, STATE_DIR
+from media_ingest.ops.export import ExportFormat
+
+DEFAULT_STACK = os.environ.get("MEDIA_INGEST_STACK", "media-ingest")
+STACK_HELP = "CloudFormation stack name (default: $MEDIA_INGEST_STACK or media-ingest)"
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(
+        prog="media-ingest",
+        description="Inspect a deployed media-ingest stack. "
+        "Set AWS_ENDPOINT_URL (e.g. http://127.0.0.1:4566) to use LocalStack. "
+        "`evaluate` works on local files and needs neither a stack nor credentials.",
+    )
+    top.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    top.add_argument("--stack", default=DEFAULT_STACK, help=STACK_HELP)
+    # The same option after the command (`media-ingest items --stack X`); SUPPRESS keeps the
+    # value given before the command unless it is given again after it.
+    after = argparse.ArgumentParser(add_help=False)
+    after.add_argument("--stack", default=argparse.SUPPRESS, help=STACK_HELP)
+    sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands = [(name, text, [after]) for name, (_, text) in STACK_COMMANDS.items()]
+    commands += [(name, text, []) for name, (_, text) in LOCAL_COMMANDS.items()]
+    for name, help_text, parents in commands:
+        command = sub.add_parser(name, help=help_text, description=help_text, parents=parents)
+        command.add_argument("--json", action="store_true", help="machine-readable JSON output")
+        if name in OPTIONS:
+            OPTIONS[name](command)
+    return top
+
+
+def _items_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--dataset", help="only items of this dataset")
+
+
+def _status_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--watch", action="store_true", help="redraw live until Ctrl-C")
+    command.add_argument("--interval", type=float, default=2.0, help="seconds between redraws")
+    command.add_argument(
+        "--until-done", action="store_true", help="with --watch: stop once all is accounted for"
+    )
+
+
+def _failures_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--csv", action="store_true",
+        help="CSV, one row per failed file: object_url, key, dataset, stage, error_code, "
+        "message, failed_at",
+    )  # fmt: skip
+    command.add_argument("--out", help="with --csv: write to this file instead of stdout")
+    command.add_argument("--since", help="only failures since: 30m, 2h, 7d or an ISO time (UTC)")
+    command.add_argument(
+        "--code", action="append", default=[],
+        help="only these error codes (repeat or comma-separate), e.g. CORRUPT_MEDIA",
+    )  # fmt: skip
+    command.add_argument(
+        "--all", action="store_true",
+        help="every failure record, including earlier failures of a file and files "
+        "registered since (default: the latest failure of each file still failed)",
+    )  # fmt: skip
+
+
+def _backfill_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument("source", metavar="s3://BUCKET/PREFIX", help="objects to enqueue")
+    command.add_argument(
+        "--inventory", metavar="s3://BUCKET/KEY",
+        help="an S3 Inventory manifest.json (CSV) listing the bucket, instead of listing it",
+    )  # fmt: skip
+    command.add_argument(
+        "--rate", type=float, default=100.0, help="messages per second at most (default 100)"
+    )
+    command.add_argument("--limit", type=int, help="stop after this many objects (resumable)")
+    command.add_argument(
+        "--state", help=f"resume file (default: under {STATE_DIR}/STACK/, one per source)"
+    )
+    command.add_argument("--restart", action="store_true", help="ignore a saved position")
+    command.add_argument("--no-count", action="store_true", help="skip the counting pass (no ETA)")
+
+
+def _export_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--dataset", required=True, help="the dataset to export")
+    command.add_argument(
+        "--format", required=True, choices=[f.value for f in ExportFormat],
+        help="encord-json: every manifest part as stored, and index.json; encord-csv: "
+        "ObjectUrl, Title, Create video rows (videos and image groups only, the rest listed in "
+        "refused.csv); nucleus: items.jsonl (images as DatasetItem), scenes.jsonl (videos as "
+        "VideoScene) and export.json",
+    )  # fmt: skip
+    command.add_argument(
+        "--out", required=True, metavar="DIR",
+        help="folder to write into; the export replaces DIR/FORMAT/ whole",
+    )  # fmt: skip
+    command.add_argument(
+        "--update", action="store_true",
+        help="nucleus only: written to export.json for Dataset.append(update=...): on a "
+        "reference_id collision, overwrite the stored metadata (default: ignore the item)",
+    )  # fmt: skip
+
+
+def _redrive_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--dead-letters", action="store_true",
+        help="move every S3-event message of the dead-letter queue back to the ingest queue "
+        "(poison messages stay)",
+    )  # fmt: skip
+    command.add_argument(
+        "--failures", action="store_true",
+        help="send each file still failed (latest record per file) for another attempt",
+    )  # fmt: skip
+    command.add_argument("--since", help="with --failures: only failures since (30m, 2h, 7d, ISO)")
+    command.add_argument(
+        "--code", action="append", default=[], help="with --failures: only these error codes"
+    )
+    command.add_argument("--dry-run", action="store_true", help="count, send nothing")
+
+
+def _evaluate_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--benchmark", required=True, metavar="DIR",
+        help="the reference annotations: <media>/localizations/<type>.csv under DIR",
+    )  # fmt: skip
+    command.add_argument(
+        "--candidate", required=True, metavar="DIR",
+        help="the annotations to score, in the same layout; per annotator as "
+        "DIR/<annotator>/<media>/... unless an annotator, created_by or user column names them",
+    )  # fmt: skip
+    command.add_argument(
+        "--out", default=".", metavar="DIR",
+        help="where iou_results.csv is written (default: the current directory)",
+    )  # fmt: skip
+
+
+OPTIONS: dict[str, Callable[[argparse.ArgumentParser], None]] = {
+    "status": _status_options,
+    "items": _items_options,
+    "failures": _failures_options,
+    "backfill": _backfill_options,
+    "redrive": _redrive_options,
+    "evaluate": _evaluate_options,
+    "export": _export_options,
+}

@@ -1,0 +1,167 @@
+"""Text renderers of the operator commands: tables and summaries from the ops models.
+
+Pure: models in, text out; the commands choose between these and `--json`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from media_ingest.ops.backfill import BackfillState
+from media_ingest.ops.evaluate import IOU_GOOD, AnnotatorSummary
+from media_ingest.ops.export import ExportFormat, ExportSummary
+from media_ingest.ops.redrive import RedriveCounts
+from media_ingest.ops.status import PartRow, Status
+from media_ingest.records import CatalogItem, FailureRecord
+
+ASYNC_NOTE = "outcomes arrive asynchronously: media-ingest status --watch"
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A plain-text table with aligned columns."""
+    cells = [[str(h) for h in headers]] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = [
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells
+    ]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def dump(models: BaseModel | Sequence[BaseModel]) -> str:
+    """The --json form of one model or a list of them."""
+    if isinstance(models, BaseModel):
+        return models.model_dump_json(indent=2)
+    return json.dumps([m.model_dump(mode="json") for m in models], indent=2, ensure_ascii=False)
+
+
+def describe(item: CatalogItem) -> str:
+    """A short human summary of an item's probe metadata."""
+    m = item.media
+    if m.video:
+        v = m.video
+        dur = f" {v.duration:.2f}s" if v.duration is not None else ""
+        turn = f" rot{v.rotation}" if v.rotation else ""
+        return f"{v.width}x{v.height} {v.fps:g}fps{dur} {v.codec}{turn}"
+    if m.audio:
+        a = m.audio
+        dur = f" {a.duration:.2f}s" if a.duration is not None else ""
+        return f"{a.sample_rate / 1000:g}kHz {a.channels}ch{dur} {a.codec}"
+    if m.image:
+        return f"{m.image.width}x{m.image.height} {m.image.format}"
+    if m.dicom:
+        d = m.dicom
+        return f"series {d.series_instance_uid} #{d.instance_number} {d.modality or ''}".rstrip()
+    return m.mime_type
+
+
+def status(state: Status) -> str:
+    total = sum(state.outcomes.values())
+    lines = [
+        f"events received: {state.events}  "
+        f"(recorded outcomes: {total}, in progress: {state.in_progress})",
+        "",
+        table(["outcome", "count"], list(state.outcomes.items())),
+        "",
+        table(
+            ["queue", "waiting", "in flight"],
+            [(q.name, q.visible, q.in_flight) for q in state.queues],
+        ),
+        "",
+        "all events accounted for" if state.accounted else "ingestion still running",
+    ]
+    return "\n".join(lines)
+
+
+def items(found: Sequence[CatalogItem]) -> str:
+    rows = [(i.dataset, i.kind.value, i.key, i.size, describe(i)) for i in found]
+    return table(["dataset", "kind", "key", "bytes", "metadata"], rows) + f"\n{len(found)} items"
+
+
+def failures(records: Sequence[FailureRecord]) -> str:
+    rows = [
+        (
+            f.failed_at.strftime("%Y-%m-%d %H:%M:%S"),
+            f.error_code.value,
+            f.stage.value,
+            f.key,
+            f.message[:90],
+        )
+        for f in records
+    ]
+    headers = ["failed at (UTC)", "code", "stage", "key", "reason"]
+    return table(headers, rows) + f"\n{len(records)} failures"
+
+
+def manifest_parts(parts: Sequence[PartRow], bucket: str) -> str:
+    rows = [
+        (p.dataset, p.number, p.entries, p.bytes, "sealed" if p.sealed else "open",
+         f"s3://{bucket}/{p.key}")
+        for p in parts
+    ]  # fmt: skip
+    return table(["dataset", "part", "entries", "bytes", "state", "location"], rows)
+
+
+def export_summary(summary: ExportSummary) -> str:
+    what = "entries" if summary.format is not ExportFormat.NUCLEUS else "items and scenes"
+    lines = [
+        f"export of dataset {summary.dataset} as {summary.format.value}: {summary.folder}",
+        f"{len(summary.files)} files written: {', '.join(summary.files)}",
+        f"{summary.entries} {what}",
+    ]
+    if summary.refused:
+        kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(summary.refused.items()))
+        lines.append(
+            f"refused {sum(summary.refused.values())} objects this format cannot carry ({kinds}):"
+            f" listed in {summary.folder}/refused.csv"
+        )
+    if summary.update is not None:
+        lines.append(f"update on reference_id collision: {str(summary.update).lower()}")
+    return "\n".join(lines)
+
+
+def backfill_summary(state: BackfillState, path: Path) -> str:
+    c = state.counts
+    rows = [
+        ("listed", c.listed),
+        ("enqueued", c.enqueued),
+        ("skipped by ignore rules", c.ignored),
+        ("already registered", c.registered),
+    ]
+    verdict = "complete" if state.done else f"stopped early; rerun to continue (state: {path})"
+    return "\n".join(
+        [f"backfill of {state.source}: {verdict}", table(["objects", "count"], rows), ASYNC_NOTE]
+    )
+
+
+def redrive_counts(counts: RedriveCounts) -> str:
+    rows = [
+        ("dead-lettered messages moved to the ingest queue", counts.moved),
+        ("poison messages left in the dead-letter queue", counts.poison_left),
+        ("failed files sent for another attempt", counts.redriven),
+        ("failed files no longer in the bucket", counts.gone),
+    ]
+    return table(["redrive", "count"], rows) + f"\n{ASYNC_NOTE}"
+
+
+def annotator_summaries(summaries: Sequence[AnnotatorSummary], scored: int, out: Path) -> str:
+    rows = [
+        (s.annotator, s.boxes, _fixed(s.mean_iou), _percent(s.good_share),
+         _percent(s.class_accuracy), s.benchmark_boxes, s.missed)
+        for s in summaries
+    ]  # fmt: skip
+    headers = ["annotator", "boxes", "mean IoU", f"IoU>={IOU_GOOD:g}", "class accuracy",
+               "benchmark boxes", "missed"]  # fmt: skip
+    return table(headers, rows) + f"\n{scored} candidate boxes scored: {out}"
+
+
+def _fixed(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
