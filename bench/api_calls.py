@@ -145,7 +145,9 @@ class Moto:
 
     @classmethod
     def create(cls, endpoint: str) -> Moto:
-        s3, sqs, ddb = (boto3.client(s, endpoint_url=endpoint) for s in ("s3", "sqs", "dynamodb"))
+        s3: Any = boto3.client("s3", endpoint_url=endpoint)
+        sqs: Any = boto3.client("sqs", endpoint_url=endpoint)
+        ddb: Any = boto3.client("dynamodb", endpoint_url=endpoint)
         s3.create_bucket(Bucket=DROP)
         s3.create_bucket(Bucket=MANIFESTS)
         queue = sqs.create_queue(QueueName="failures")["QueueUrl"]

@@ -196,10 +196,11 @@ def mkv_layout(path: Path) -> Layout:
     """From the Segment's children: SeekHead + Cues are the index; all but Clusters and Void."""
     size = path.stat().st_size
     index = metadata = 0
-    cues_offset = cluster_offset = None
+    cues_offset: int | None = None
+    cluster_offset: int | None = None
     with path.open("rb") as f:
         element, data_size, header = _ebml_element(f)
-        if element != _EBML_HEADER:
+        if element != _EBML_HEADER or data_size is None:
             raise ValueError(f"{path.name} is not a Matroska file")
         metadata += header + data_size
         f.seek(header + data_size)

@@ -45,9 +45,17 @@ FLAT = 1.5  # our criterion for "flat": peak at the largest object <= 1.5x peak 
 # Every probed field: the pixel format and bit rate are the first to go when ffprobe
 # reads no packets (a failed seek), so they are compared too.
 COMPARED = (
-    "fps", "fps_fraction", "duration", "width", "height", "rotation", "codec", "bit_rate",
-    "pixel_format", "audio_codec",
-)  # fmt: skip
+    "fps",
+    "fps_fraction",
+    "duration",
+    "width",
+    "height",
+    "rotation",
+    "codec",
+    "bit_rate",
+    "pixel_format",
+    "audio_codec",
+)
 
 
 @dataclass
@@ -64,7 +72,7 @@ class Figures:
     open_ended: dict[str, Any] = field(default_factory=dict)
 
     def median(self, runs: str, figure: str) -> float:
-        return statistics.median(r[figure] for r in getattr(self, runs))
+        return float(statistics.median(r[figure] for r in getattr(self, runs)))
 
     @property
     def same_metadata(self) -> bool:

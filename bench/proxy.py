@@ -172,7 +172,8 @@ class _RelayHandler(BaseHTTPRequestHandler):
             self.send_header("Connection", "close")  # the end of the body is the close
         elif (self.headers.get("Connection") or "").lower() == "close":
             self.send_header("Connection", "close")  # repeated, as S3 does, before closing
-        header_bytes = sum(len(line) for line in self._headers_buffer) + 2  # + the blank line
+        buffered: list[bytes] = getattr(self, "_headers_buffer", [])
+        header_bytes = sum(len(line) for line in buffered) + 2  # + the blank line
         acked_before = bytes_acked(self.connection)
         sent = 0
         try:

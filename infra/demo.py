@@ -58,8 +58,12 @@ def main() -> int:
     step("dropping a second upload of cams/front/clip.mp4 (a duplicate URL)")
     s3.put_object(Bucket=outputs.DropBucketName, Key=DUPLICATE[0], Body=media.bytes(DUPLICATE[1]))
     deadline = time.monotonic() + 180
-    while sum(1 for o in CatalogReader(outputs.RegistryTableName).ledger()[0]
-              if o.key == DUPLICATE[0]) < 2:  # fmt: skip
+    while (
+        sum(
+            1 for o in CatalogReader(outputs.RegistryTableName).ledger()[0] if o.key == DUPLICATE[0]
+        )
+        < 2
+    ):
         if time.monotonic() > deadline:
             raise TimeoutError("the duplicate drop got no outcome in 180 s")
         time.sleep(2)

@@ -76,8 +76,11 @@ class Stack:
     def put(self, key: str, data: bytes) -> dict[str, Any]:
         """Put an object; return the S3 event record fields S3 would send for it."""
         put = self.s3.put_object(Bucket="drop", Key=key, Body=data)
-        return {"size": len(data), "etag": put["ETag"].strip('"'),
-                "sequencer": f"{next(self.sequencer):016X}"}  # fmt: skip
+        return {
+            "size": len(data),
+            "etag": put["ETag"].strip('"'),
+            "sequencer": f"{next(self.sequencer):016X}",
+        }
 
     def body(self, key: str, data: bytes) -> str:
         return s3_body("drop", key, **self.put(key, data))
@@ -110,9 +113,10 @@ class Stack:
         return [
             entry.get("objectUrl") or entry.get("objectUrl_0")
             for part in self.manifest_parts(dataset)
-            for name, entries in part.items() if isinstance(entries, list)
+            for name, entries in part.items()
+            if isinstance(entries, list)
             for entry in entries
-        ]  # fmt: skip
+        ]
 
 
 GROUP_ROUTES = '{"frames/": "image_groups", "seq/": "image_sequences"}'
@@ -121,7 +125,8 @@ GROUP_ROUTES = '{"frames/": "image_groups", "seq/": "image_sequences"}'
 def create_group_table(ddb: Any, name: str) -> None:
     """The GroupTable of template.yaml: pk/sk, and DueIndex (waiting, due_at)."""
     ddb.create_table(
-        TableName=name, BillingMode="PAY_PER_REQUEST",
+        TableName=name,
+        BillingMode="PAY_PER_REQUEST",
         AttributeDefinitions=[
             {"AttributeName": "pk", "AttributeType": "S"},
             {"AttributeName": "sk", "AttributeType": "S"},
@@ -129,17 +134,20 @@ def create_group_table(ddb: Any, name: str) -> None:
             {"AttributeName": "due_at", "AttributeType": "N"},
         ],
         KeySchema=[
-            {"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"},
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
         ],
-        GlobalSecondaryIndexes=[{
-            "IndexName": "DueIndex",
-            "KeySchema": [
-                {"AttributeName": "waiting", "KeyType": "HASH"},
-                {"AttributeName": "due_at", "KeyType": "RANGE"},
-            ],
-            "Projection": {"ProjectionType": "KEYS_ONLY"},
-        }],
-    )  # fmt: skip
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": "DueIndex",
+                "KeySchema": [
+                    {"AttributeName": "waiting", "KeyType": "HASH"},
+                    {"AttributeName": "due_at", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "KEYS_ONLY"},
+            }
+        ],
+    )
 
 
 @pytest.fixture
@@ -147,11 +155,18 @@ def grouped(stack: Stack) -> Stack:
     """The same stack with grouping on: the group table, two grouping prefixes."""
     create_group_table(stack.ddb, "groups")
     settings = stack.settings.model_copy(
-        update={"group_table": "groups",
-                "group_routes": Settings.model_validate(
-                    {"CATALOG_TABLE": "c", "MANIFEST_BUCKET": "m", "FAILURE_QUEUE_URL": "q",
-                     "GROUP_ROUTES": GROUP_ROUTES}).group_routes},
-    )  # fmt: skip
+        update={
+            "group_table": "groups",
+            "group_routes": Settings.model_validate(
+                {
+                    "CATALOG_TABLE": "c",
+                    "MANIFEST_BUCKET": "m",
+                    "FAILURE_QUEUE_URL": "q",
+                    "GROUP_ROUTES": GROUP_ROUTES,
+                }
+            ).group_routes,
+        },
+    )
     return Stack(stack.endpoint, settings, stack.handler, stack.s3, stack.sqs, stack.ddb)
 
 
@@ -161,18 +176,25 @@ def stack(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
     monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "media-ingest-test")
     clients.client.cache_clear()
-    s3, sqs, ddb = (boto3.client(s, endpoint_url=moto_endpoint) for s in ("s3", "sqs", "dynamodb"))
+    s3: Any = boto3.client("s3", endpoint_url=moto_endpoint)
+    sqs: Any = boto3.client("sqs", endpoint_url=moto_endpoint)
+    ddb: Any = boto3.client("dynamodb", endpoint_url=moto_endpoint)
     s3.create_bucket(Bucket="drop")
     s3.create_bucket(Bucket="manifests")
     failure_url = sqs.create_queue(QueueName="failures")["QueueUrl"]
     ddb.create_table(
-        TableName="catalog", BillingMode="PAY_PER_REQUEST",
+        TableName="catalog",
+        BillingMode="PAY_PER_REQUEST",
         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-    )  # fmt: skip
+    )
     settings = Settings(
-        CATALOG_TABLE="catalog", MANIFEST_BUCKET="manifests", FAILURE_QUEUE_URL=failure_url,
-        DEFAULT_DATASET="main", DATASET_ROUTES='{"updates/": "live"}', UPDATE_DATASETS="live",
-    )  # fmt: skip
+        CATALOG_TABLE="catalog",
+        MANIFEST_BUCKET="manifests",
+        FAILURE_QUEUE_URL=failure_url,
+        DEFAULT_DATASET="main",
+        DATASET_ROUTES='{"updates/": "live"}',
+        UPDATE_DATASETS="live",
+    )
     yield Stack(moto_endpoint, settings, load_function("ingest"), s3, sqs, ddb)
     clients.client.cache_clear()

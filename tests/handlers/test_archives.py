@@ -41,7 +41,7 @@ class Archives:
             "batchItemFailures": []
         }
         got = self.stack.sqs.receive_message(QueueUrl=self.queue, MaxNumberOfMessages=10)
-        messages = got.get("Messages", [])
+        messages: list[dict[str, Any]] = list(got.get("Messages", []))
         for message in messages:
             self.extract(message["Body"])
         return messages
@@ -58,10 +58,15 @@ class Archives:
     def ingest_members(self, prefix: str) -> None:
         """Deliver the S3 events the members' writes made, as S3 would."""
         bodies = [
-            s3_body("drop", key, size=o["Size"], etag=o["ETag"].strip('"'),
-                    sequencer=f"{next(self.stack.sequencer):016X}")
+            s3_body(
+                "drop",
+                key,
+                size=o["Size"],
+                etag=o["ETag"].strip('"'),
+                sequencer=f"{next(self.stack.sequencer):016X}",
+            )
             for key, o in self.objects(prefix).items()
-        ]  # fmt: skip
+        ]
         assert self.stack.deliver(*bodies, runner=self.ingest) == {"batchItemFailures": []}
 
 
@@ -73,19 +78,23 @@ def archives(stack: Stack) -> Archives:
 def test_an_archive_is_extracted_ingested_and_its_annotations_linked(
     stack: Stack, archives: Archives, media: MediaSet
 ) -> None:
-    data = make_zip({
-        "reef/clip.mp4": media.bytes("clip.mp4"),
-        "reef/rotated.mp4": media.bytes("rotated.mp4"),
-        "reef/still.png": media.bytes("plain.png"),
-        "reef/clip/localizations/box.csv": BOX,
-        "reef/clip/states/visibility.csv": STATE,
-        "__MACOSX/reef/._clip.mp4": b"junk",
-    })  # fmt: skip
+    data = make_zip(
+        {
+            "reef/clip.mp4": media.bytes("clip.mp4"),
+            "reef/rotated.mp4": media.bytes("rotated.mp4"),
+            "reef/still.png": media.bytes("plain.png"),
+            "reef/clip/localizations/box.csv": BOX,
+            "reef/clip/states/visibility.csv": STATE,
+            "__MACOSX/reef/._clip.mp4": b"junk",
+        }
+    )
     [message] = archives.drop("packs/dive.zip", data)
     members = archives.objects("packs/dive/")
     assert sorted(members) == [
-        "packs/dive/reef/clip.mp4", "packs/dive/reef/rotated.mp4", "packs/dive/reef/still.png",
-    ]  # fmt: skip
+        "packs/dive/reef/clip.mp4",
+        "packs/dive/reef/rotated.mp4",
+        "packs/dive/reef/still.png",
+    ]
     archives.ingest_members("packs/dive/")
     outcomes, in_progress = stack.reader.ledger()
     assert in_progress == 0
@@ -124,8 +133,10 @@ def test_a_tar_gz_with_annotations_after_the_media_links_them(
 ) -> None:
     out = io.BytesIO()
     with tarfile.open(fileobj=out, mode="w:gz") as archive:
-        for name, data in (("cam/clip.mp4", media.bytes("clip.mp4")),
-                           ("cam/clip/localizations/box.csv", BOX)):  # fmt: skip
+        for name, data in (
+            ("cam/clip.mp4", media.bytes("clip.mp4")),
+            ("cam/clip/localizations/box.csv", BOX),
+        ):
             info = tarfile.TarInfo(name)
             info.size = len(data)
             archive.addfile(info, io.BytesIO(data))

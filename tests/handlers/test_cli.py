@@ -25,13 +25,15 @@ from tests.support.media import MediaSet
 def deployed(stack: Stack, media: MediaSet) -> Stack:
     """A CloudFormation stack whose outputs name the fixture's resources, plus a small drop."""
     outputs = {
-        "DropBucketName": "drop", "RegistryTableName": stack.settings.catalog_table,
-        "ManifestBucketName": "manifests", "ManifestPrefix": "manifests/",
+        "DropBucketName": "drop",
+        "RegistryTableName": stack.settings.catalog_table,
+        "ManifestBucketName": "manifests",
+        "ManifestPrefix": "manifests/",
         "IngestQueueUrl": stack.sqs.create_queue(QueueName="ingest")["QueueUrl"],
         "DeadLetterQueueUrl": stack.sqs.create_queue(QueueName="dlq")["QueueUrl"],
         "FailureQueueUrl": stack.settings.failure_queue_url,
         "IngestFunctionName": _function(stack),
-    }  # fmt: skip
+    }
     template = {
         "Resources": {"Nothing": {"Type": "AWS::CloudFormation::WaitConditionHandle"}},
         "Outputs": {k: {"Value": v} for k, v in outputs.items()},
@@ -57,14 +59,22 @@ def _function(stack: Stack) -> str:
         z.writestr("app.py", "def lambda_handler(event, context): pass\n")
     s = stack.settings
     boto3.client("lambda", endpoint_url=stack.endpoint).create_function(
-        FunctionName="ingest", Runtime="python3.13", Role=role, Handler="app.lambda_handler",
+        FunctionName="ingest",
+        Runtime="python3.13",
+        Role=role,
+        Handler="app.lambda_handler",
         Code={"ZipFile": code.getvalue()},
-        Environment={"Variables": {
-            "CATALOG_TABLE": s.catalog_table, "MANIFEST_BUCKET": s.manifest_bucket,
-            "FAILURE_QUEUE_URL": s.failure_queue_url, "DEFAULT_DATASET": s.default_dataset,
-            "DATASET_ROUTES": json.dumps(s.dataset_routes), "IGNORE_PATTERNS": ".DS_Store,*/",
-        }},
-    )  # fmt: skip
+        Environment={
+            "Variables": {
+                "CATALOG_TABLE": s.catalog_table,
+                "MANIFEST_BUCKET": s.manifest_bucket,
+                "FAILURE_QUEUE_URL": s.failure_queue_url,
+                "DEFAULT_DATASET": s.default_dataset,
+                "DATASET_ROUTES": json.dumps(s.dataset_routes),
+                "IGNORE_PATTERNS": ".DS_Store,*/",
+            }
+        },
+    )
     return "ingest"
 
 
@@ -167,8 +177,13 @@ def test_backfill_enqueues_what_is_not_registered_and_a_rerun_registers_nothing_
     assert counts == {"listed": 8, "enqueued": 4, "ignored": 2, "registered": 2}
     _deliver_ingest_queue(deployed)
     keys = sorted(i["key"] for i in json.loads(run(capsys, "items", "--json")))
-    assert keys == ["a/tone.wav", "old/one.png", "old/sub dir/three ✓.png", "old/two.png",
-                    "v/clip.mp4"]  # fmt: skip
+    assert keys == [
+        "a/tone.wav",
+        "old/one.png",
+        "old/sub dir/three ✓.png",
+        "old/two.png",
+        "v/clip.mp4",
+    ]
     before = json.loads(run(capsys, "status", "--json"))
     again = json.loads(run(capsys, "backfill", "s3://drop/", "--state", state, "--json"))
     assert again["counts"] == {"listed": 8, "enqueued": 1, "ignored": 2, "registered": 5}
@@ -207,21 +222,30 @@ def test_backfill_from_an_s3_inventory_report(
     ]
     lines.append(f'"drop","inv/old.png","{size}","e9","false"')
     deployed.s3.put_object(
-        Bucket="inventory", Key="drop/inv-1/data/1.csv.gz",
+        Bucket="inventory",
+        Key="drop/inv-1/data/1.csv.gz",
         Body=gzip.compress("\n".join(lines).encode()),
-    )  # fmt: skip
+    )
     manifest = {
-        "sourceBucket": "drop", "destinationBucket": "arn:aws:s3:::inventory",
-        "fileFormat": "CSV", "fileSchema": "Bucket, Key, Size, ETag, IsLatest",
+        "sourceBucket": "drop",
+        "destinationBucket": "arn:aws:s3:::inventory",
+        "fileFormat": "CSV",
+        "fileSchema": "Bucket, Key, Size, ETag, IsLatest",
         "files": [{"key": "drop/inv-1/data/1.csv.gz", "size": 1, "MD5checksum": "x"}],
-    }  # fmt: skip
+    }
     deployed.s3.put_object(
         Bucket="inventory", Key="drop/inv-1/manifest.json", Body=json.dumps(manifest)
     )
     out = run(
-        capsys, "backfill", "s3://drop/inv/", "--inventory",
-        "s3://inventory/drop/inv-1/manifest.json", "--state", str(tmp_path / "s.json"), "--json",
-    )  # fmt: skip
+        capsys,
+        "backfill",
+        "s3://drop/inv/",
+        "--inventory",
+        "s3://inventory/drop/inv-1/manifest.json",
+        "--state",
+        str(tmp_path / "s.json"),
+        "--json",
+    )
     assert json.loads(out)["counts"] == {"listed": 3, "enqueued": 2, "ignored": 1, "registered": 0}
     _deliver_ingest_queue(deployed)
     keys_now = {i["key"] for i in json.loads(run(capsys, "items", "--json"))}
@@ -286,8 +310,17 @@ def test_export_nucleus_loads_with_the_official_client_classes(
 
     _drop_more(deployed, media)
     catalog = {i["key"]: i for i in json.loads(run(capsys, "items", "--json"))}
-    out = run(capsys, "export", "--dataset", "main", "--format", "nucleus", "--out",
-              str(tmp_path), "--update")  # fmt: skip
+    out = run(
+        capsys,
+        "export",
+        "--dataset",
+        "main",
+        "--format",
+        "nucleus",
+        "--out",
+        str(tmp_path),
+        "--update",
+    )
     assert "3 items and scenes" in out
     assert "refused 2 objects this format cannot carry (1 audio, 1 dicom)" in out
     folder = tmp_path / "nucleus"
@@ -322,9 +355,18 @@ def test_export_encord_csv_rows_and_refusals(
 ) -> None:
     _drop_more(deployed, media)
     summary = json.loads(
-        run(capsys, "export", "--dataset", "main", "--format", "encord-csv", "--out",
-            str(tmp_path), "--json")
-    )  # fmt: skip
+        run(
+            capsys,
+            "export",
+            "--dataset",
+            "main",
+            "--format",
+            "encord-csv",
+            "--out",
+            str(tmp_path),
+            "--json",
+        )
+    )
     assert summary["files"] == ["refused.csv", "registration.csv"]
     assert summary["entries"] == 1
     assert summary["refused"] == {"audio": 1, "dicom_series": 1, "images": 2}
@@ -337,15 +379,50 @@ def test_export_encord_csv_rows_and_refusals(
             "Create video": "",
         }
     ]
-    refused = {r["object_url"].rsplit("/", 1)[-1]: r["kind"] for r in
-               csv.DictReader((folder / "refused.csv").open())}  # fmt: skip
-    assert refused == {"tone.wav": "audio", "scan.dcm": "dicom_series",
-                       "portrait.jpg": "images", "plain.png": "images"}  # fmt: skip
-    assert main(["--stack", "media-ingest", "export", "--dataset", "main", "--format",
-                 "encord-csv", "--out", str(tmp_path), "--update"]) == 2  # fmt: skip
+    refused = {
+        r["object_url"].rsplit("/", 1)[-1]: r["kind"]
+        for r in csv.DictReader((folder / "refused.csv").open())
+    }
+    assert refused == {
+        "tone.wav": "audio",
+        "scan.dcm": "dicom_series",
+        "portrait.jpg": "images",
+        "plain.png": "images",
+    }
+    assert (
+        main(
+            [
+                "--stack",
+                "media-ingest",
+                "export",
+                "--dataset",
+                "main",
+                "--format",
+                "encord-csv",
+                "--out",
+                str(tmp_path),
+                "--update",
+            ]
+        )
+        == 2
+    )
     assert "applies to --format nucleus" in capsys.readouterr().err
-    assert main(["--stack", "media-ingest", "export", "--dataset", "nope", "--format",
-                 "nucleus", "--out", str(tmp_path)]) == 2  # fmt: skip
+    assert (
+        main(
+            [
+                "--stack",
+                "media-ingest",
+                "export",
+                "--dataset",
+                "nope",
+                "--format",
+                "nucleus",
+                "--out",
+                str(tmp_path),
+            ]
+        )
+        == 2
+    )
     assert "'nope' has no registered items" in capsys.readouterr().err
 
 
@@ -353,8 +430,9 @@ def test_export_encord_json_equals_the_stored_parts(
     deployed: Stack, capsys: pytest.CaptureFixture[str], media: MediaSet, tmp_path: Path
 ) -> None:
     _drop_more(deployed, media)
-    out = run(capsys, "export", "--dataset", "main", "--format", "encord-json", "--out",
-              str(tmp_path))  # fmt: skip
+    out = run(
+        capsys, "export", "--dataset", "main", "--format", "encord-json", "--out", str(tmp_path)
+    )
     assert "5 entries" in out and "2 files written: index.json, part-00001.json" in out
     folder = tmp_path / "encord-json"
     for name in ("part-00001.json", "index.json"):

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from botocore.awsrequest import AWSResponse
+from botocore.awsrequest import AWSResponse, HTTPHeaders
 from botocore.exceptions import ReadTimeoutError
 from botocore.retries import standard
 
@@ -56,8 +56,9 @@ class FaultInjector:
             raise ReadTimeoutError(endpoint_url=request.url)
         if fault == "throttle" and "dynamodb" in request.headers.get("X-Amz-Target", b"").decode():
             body = b'{"__type":"com.amazonaws.dynamodb.v20120810#ThrottlingException"}'
-            return AWSResponse(request.url, 400, {}, _Raw(body))
-        return AWSResponse(request.url, 503 if fault == "throttle" else 500, {}, _Raw(b""))
+            return AWSResponse(request.url, 400, HTTPHeaders(), _Raw(body))
+        status = 503 if fault == "throttle" else 500
+        return AWSResponse(request.url, status, HTTPHeaders(), _Raw(b""))
 
 
 @pytest.fixture(params=[RATE, 0.5], ids=["20pct", "50pct"])

@@ -89,8 +89,10 @@ def test_interleaved_frames_and_markers_make_one_ordered_entry_each(
     assert kinds(grouped) == {"registered": 10, "marker": 2}  # one outcome per event
     outcomes = grouped.reader.ledger()[0]
     assert {o.dataset for o in outcomes} == {"main"}
-    assert {o.group for o in outcomes} == {"main|image_groups|frames/cam 1",
-                                          "main|image_sequences|seq/run7"}  # fmt: skip
+    assert {o.group for o in outcomes} == {
+        "main|image_groups|frames/cam 1",
+        "main|image_sequences|seq/run7",
+    }
 
 
 @pytest.fixture
@@ -211,8 +213,10 @@ def test_dicom_files_of_two_series_make_two_series_in_instance_order(grouped: St
     assert grouped.deliver(*bodies[4:])["batchItemFailures"] == []
     assert group_entries(grouped, "dicom_series") == []  # series have no marker: quiet period
     sweep(grouped, utcnow() + timedelta(seconds=grouped.settings.group_quiet_seconds + 5))
-    entries = {e["clientMetadata"]["series_instance_uid"]: e
-               for e in group_entries(grouped, "dicom_series")}  # fmt: skip
+    entries = {
+        e["clientMetadata"]["series_instance_uid"]: e
+        for e in group_entries(grouped, "dicom_series")
+    }
     assert set(entries) == set(series)
     for uid, description in series.items():
         expected = sorted((n, key) for u, n, key in files if u == uid)

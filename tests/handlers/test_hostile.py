@@ -22,9 +22,12 @@ def _png_claiming(width: int, height: int) -> bytes:
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     chunk = b"IHDR" + ihdr
     return (
-        b"\x89PNG\r\n\x1a\n" + struct.pack(">I", len(ihdr)) + chunk
-        + struct.pack(">I", zlib.crc32(chunk)) + b"\0\0\0\0IEND\xaeB`\x82"
-    )  # fmt: skip
+        b"\x89PNG\r\n\x1a\n"
+        + struct.pack(">I", len(ihdr))
+        + chunk
+        + struct.pack(">I", zlib.crc32(chunk))
+        + b"\0\0\0\0IEND\xaeB`\x82"
+    )
 
 
 def corpus(canary: str, media: MediaSet) -> dict[str, tuple[bytes, ErrorCode]]:
@@ -49,7 +52,7 @@ def corpus(canary: str, media: MediaSet) -> dict[str, tuple[bytes, ErrorCode]]:
         "garbage.bin": (bytes(range(256)) * 8, ErrorCode.UNSUPPORTED_FORMAT),
         "image-named.mp4": (media.bytes("plain.png"), ErrorCode.KIND_MISMATCH),
         "giant.png": (_png_claiming(200_000, 200_000), ErrorCode.IMAGE_TOO_LARGE),
-    }  # fmt: skip
+    }
 
 
 def test_hostile_objects_fail_precisely_and_reach_nothing(stack: Stack, media: MediaSet) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from typing import Any
 
 import pytest
 
@@ -53,16 +54,29 @@ def test_a_video_is_registered_with_accurate_metadata(stack: Stack, media: Media
 
 
 def test_every_kind_lands_in_its_section(stack: Stack, media: MediaSet) -> None:
-    names = ["clip.webm", "tone.wav", "tone.mp3", "portrait.jpg", "plain.png", "scan.dcm",
-             "doc.pdf", "notes.txt"]  # fmt: skip
+    names = [
+        "clip.webm",
+        "tone.wav",
+        "tone.mp3",
+        "portrait.jpg",
+        "plain.png",
+        "scan.dcm",
+        "doc.pdf",
+        "notes.txt",
+    ]
     assert (
         stack.deliver(*(stack.body(f"in/{n}", media.bytes(n)) for n in names))["batchItemFailures"]
         == []
     )
     [part] = stack.manifest_parts()
     assert {k: len(v) for k, v in part.items() if isinstance(v, list)} == {
-        "videos": 1, "audio": 2, "images": 2, "dicom_series": 1, "pdfs": 1, "text": 1,
-    }  # fmt: skip
+        "videos": 1,
+        "audio": 2,
+        "images": 2,
+        "dicom_series": 1,
+        "pdfs": 1,
+        "text": 1,
+    }
     image = next(i for i in stack.reader.items() if i.key == "in/portrait.jpg")
     assert image.media.image is not None and (
         image.media.image.width,
@@ -148,8 +162,12 @@ def test_hostile_and_broken_inputs_each_get_a_precise_code(stack: Stack, media: 
         "empty.mp4": ErrorCode.EMPTY_OBJECT,
         "doc-as-video.mp4": ErrorCode.KIND_MISMATCH,
     }
-    data = {"playlist.mp4": media.bytes("playlist.mp4"), "garbage.mp4": media.bytes("garbage.mp4"),
-            "empty.mp4": b"", "doc-as-video.mp4": media.bytes("doc.pdf")}  # fmt: skip
+    data = {
+        "playlist.mp4": media.bytes("playlist.mp4"),
+        "garbage.mp4": media.bytes("garbage.mp4"),
+        "empty.mp4": b"",
+        "doc-as-video.mp4": media.bytes("doc.pdf"),
+    }
     stack.deliver(*(stack.body(k, v) for k, v in data.items()))
     assert {f.key: f.error_code for f in stack.reader.failures()} == cases
     assert kinds(stack) == {"failed": 4}
@@ -234,18 +252,23 @@ def test_user_metadata_tags_and_a_sidecar_become_client_metadata(
     sidecar = json.dumps({"site": "reef-2", "weather": {"sky": "clear"}}).encode()
     side = stack.s3.put_object(Bucket="drop", Key="cams/clip.mp4.json", Body=sidecar)
     put = stack.s3.put_object(
-        Bucket="drop", Key="cams/clip.mp4", Body=media.bytes("clip.mp4"),
-        Metadata={"camera": "cam-7", "site": "reef-1"}, Tagging="shift=night&site=reef-1b",
-    )  # fmt: skip
+        Bucket="drop",
+        Key="cams/clip.mp4",
+        Body=media.bytes("clip.mp4"),
+        Metadata={"camera": "cam-7", "site": "reef-1"},
+        Tagging="shift=night&site=reef-1b",
+    )
     plain = stack.s3.put_object(Bucket="drop", Key="cams/plain.png", Body=media.bytes("plain.png"))
     bodies = [
         s3_body("drop", key, size=size, etag=out["ETag"].strip('"'), sequencer=f"{n:016X}")
-        for n, (key, size, out) in enumerate([
-            ("cams/clip.mp4.json", len(sidecar), side),
-            ("cams/clip.mp4", len(media.bytes("clip.mp4")), put),
-            ("cams/plain.png", len(media.bytes("plain.png")), plain),
-        ])
-    ]  # fmt: skip
+        for n, (key, size, out) in enumerate(
+            [
+                ("cams/clip.mp4.json", len(sidecar), side),
+                ("cams/clip.mp4", len(media.bytes("clip.mp4")), put),
+                ("cams/plain.png", len(media.bytes("plain.png")), plain),
+            ]
+        )
+    ]
     assert stack.deliver(*bodies, runner=runner) == {"batchItemFailures": []}
     assert kinds(stack) == {"registered": 2, "ignored": 1}  # the sidecar is no object of its own
     [part] = stack.manifest_parts()
@@ -270,9 +293,12 @@ def test_media_that_fails_reads_no_metadata_and_keeps_its_own_code(
     calls: list[str] = []
     for name in ("tags", "read_small"):
         original = getattr(S3Objects, name)
-        monkeypatch.setattr(
-            S3Objects, name, lambda *a, _n=name, _f=original: (calls.append(_n), _f(*a))[1]
-        )
+
+        def counted(*a: Any, _n: str = name, _f: Any = original) -> Any:
+            calls.append(_n)
+            return _f(*a)
+
+        monkeypatch.setattr(S3Objects, name, counted)
     runner = build_runner(stack.settings.model_copy(update={"sidecar_suffix": ".json"}))
     # Broken media, each with tags and a broken sidecar beside it.
     broken = {
@@ -305,7 +331,7 @@ def test_a_transient_error_returns_the_message_and_the_retry_completes(
     original = writer.store.write_part
     calls = {"n": 0}
 
-    def flaky(*args: object, **kwargs: object) -> None:
+    def flaky(*args: Any, **kwargs: Any) -> None:
         calls["n"] += 1
         if calls["n"] == 1:
             raise RuntimeError("simulated S3 500 after the catalog write")
@@ -323,10 +349,12 @@ def test_a_transient_error_returns_the_message_and_the_retry_completes(
 def test_events_in_one_batch_append_with_one_manifest_write(stack: Stack, media: MediaSet) -> None:
     writes = []
     original = stack.runner.manifests.store.write_part
-    stack.runner.manifests.store.write_part = lambda *a, **k: (
-        writes.append(a[1]),
-        original(*a, **k),
-    )  # type: ignore[method-assign]
+
+    def counted(*a: Any, **k: Any) -> None:
+        writes.append(a[1])
+        original(*a, **k)
+
+    stack.runner.manifests.store.write_part = counted  # type: ignore[method-assign]
     bodies = [stack.body(f"b/{i}.png", media.bytes("plain.png")) for i in range(10)]
     stack.deliver(*bodies)
     assert len(writes) == 1 and len(stack.manifest_urls()) == 10

@@ -71,8 +71,11 @@ class Deployed:
     def cli(self, *argv: str) -> str:
         done = subprocess.run(
             [str(ROOT / ".venv/bin/media-ingest"), "--stack", self.name, *argv],
-            capture_output=True, text=True, check=True, timeout=120,
-        )  # fmt: skip
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=120,
+        )
         return done.stdout
 
 

@@ -29,22 +29,33 @@ def test_zip_and_tar_gz_drops_are_extracted_registered_and_linked(
     deployed: Deployed, media: MediaSet
 ) -> None:
     p = deployed.prefix()
-    zipped = deployed.drop(p + "dive.zip", make_zip({
-        "clip.mp4": media.bytes("clip.mp4"),
-        "still.png": media.bytes("plain.png"),
-        "clip/localizations/box.csv": BOX,
-    }))  # fmt: skip
-    tarred = deployed.drop(p + "cam.tar.gz", make_tar({
-        "cam/rotated.mp4": media.bytes("rotated.mp4"),
-        "cam/rotated/localizations/box.csv": BOX,
-    }))  # fmt: skip
+    zipped = deployed.drop(
+        p + "dive.zip",
+        make_zip(
+            {
+                "clip.mp4": media.bytes("clip.mp4"),
+                "still.png": media.bytes("plain.png"),
+                "clip/localizations/box.csv": BOX,
+            }
+        ),
+    )
+    tarred = deployed.drop(
+        p + "cam.tar.gz",
+        make_tar(
+            {
+                "cam/rotated.mp4": media.bytes("rotated.mp4"),
+                "cam/rotated/localizations/box.csv": BOX,
+            }
+        ),
+    )
     members = {p + "dive/clip.mp4", p + "dive/still.png", p + "cam/cam/rotated.mp4"}
     outcomes = deployed.wait({zipped, tarred} | members, timeout=420)
     kinds = {o.key: o.kind for o in outcomes}
     assert kinds == {
-        zipped: OutcomeKind.ARCHIVE, tarred: OutcomeKind.ARCHIVE,
+        zipped: OutcomeKind.ARCHIVE,
+        tarred: OutcomeKind.ARCHIVE,
         **dict.fromkeys(members, OutcomeKind.REGISTERED),
-    }  # fmt: skip
+    }
     items = {i.key: i for i in deployed.reader().items() if i.key in members}
     for key in (p + "dive/clip.mp4", p + "cam/cam/rotated.mp4"):
         links = items[key].media.annotations
@@ -58,13 +69,20 @@ def test_a_traversal_member_is_refused_and_the_rest_extracted(
     deployed: Deployed, media: MediaSet
 ) -> None:
     p = deployed.prefix()
-    key = deployed.drop(p + "evil.zip", make_zip({
-        "../../escape.png": media.bytes("plain.png"), "ok.png": media.bytes("plain.png"),
-    }))  # fmt: skip
+    key = deployed.drop(
+        p + "evil.zip",
+        make_zip(
+            {
+                "../../escape.png": media.bytes("plain.png"),
+                "ok.png": media.bytes("plain.png"),
+            }
+        ),
+    )
     outcomes = deployed.wait({key, p + "evil/ok.png"}, timeout=300)
     assert {o.key: o.kind for o in outcomes} == {
-        key: OutcomeKind.ARCHIVE, p + "evil/ok.png": OutcomeKind.REGISTERED,
-    }  # fmt: skip
+        key: OutcomeKind.ARCHIVE,
+        p + "evil/ok.png": OutcomeKind.REGISTERED,
+    }
     [record] = _failures(deployed, key, 1)
     assert record.error_code is ErrorCode.ARCHIVE_PATH_REFUSED
     assert record.object_url.endswith("#../../escape.png")

@@ -25,8 +25,10 @@ FIRST = 300
 def backfill(deployed: Deployed, *argv: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [str(ROOT / ".venv/bin/media-ingest"), "--stack", deployed.name, "backfill", *argv],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 @pytest.fixture
@@ -72,8 +74,11 @@ def test_backfill_of_a_prefilled_bucket_interrupted_and_resumed(
     assert code == 0, err
     # ".DS_Store" sorts first: it is listed and ignored, the other 299 are enqueued.
     assert json.loads(out)["counts"] == {
-        "listed": FIRST, "enqueued": FIRST - 1, "ignored": 1, "registered": 0,
-    }  # fmt: skip
+        "listed": FIRST,
+        "enqueued": FIRST - 1,
+        "ignored": 1,
+        "registered": 0,
+    }
     deployed.wait(set(sorted(keys)[: FIRST - 1]), timeout=300)
 
     # The full run, interrupted part way (a slow rate leaves time to interrupt it).

@@ -43,9 +43,12 @@ def test_owner_metadata_from_user_metadata_tags_and_a_sidecar(
     sidecar = p + "clip.mp4" + SIDECAR_SUFFIX
     deployed.drop(sidecar, json.dumps({"site": "reef-2", "weather": {"sky": "clear"}}).encode())
     deployed.s3.put_object(
-        Bucket=deployed.outputs.DropBucketName, Key=p + "clip.mp4", Body=media.bytes("clip.mp4"),
-        Metadata={"camera": "cam-7", "site": "reef-1"}, Tagging="shift=night&site=reef-1b",
-    )  # fmt: skip
+        Bucket=deployed.outputs.DropBucketName,
+        Key=p + "clip.mp4",
+        Body=media.bytes("clip.mp4"),
+        Metadata={"camera": "cam-7", "site": "reef-1"},
+        Tagging="shift=night&site=reef-1b",
+    )
     outcomes = deployed.wait({p + "clip.mp4", sidecar})
     kinds = {o.key: o.kind for o in outcomes}
     assert kinds == {p + "clip.mp4": OutcomeKind.REGISTERED, sidecar: OutcomeKind.IGNORED}
@@ -62,8 +65,10 @@ def test_duplicate_corrupt_and_ignored(deployed: Deployed, media: MediaSet) -> N
     junk = deployed.drop(p + ".DS_Store", b"junk")
     first = deployed.wait({clip, bad, junk})
     assert {o.key: o.kind for o in first} == {
-        clip: OutcomeKind.REGISTERED, bad: OutcomeKind.FAILED, junk: OutcomeKind.IGNORED,
-    }  # fmt: skip
+        clip: OutcomeKind.REGISTERED,
+        bad: OutcomeKind.FAILED,
+        junk: OutcomeKind.IGNORED,
+    }
     deployed.drop(clip, media.bytes("clip-moov-end.mp4"))  # the same URL again
     both = deployed.wait_count(clip, 2)
     assert sorted(o.kind for o in both) == [

@@ -10,22 +10,36 @@ from media_ingest.records import CatalogItem
 from media_ingest.urls import object_url
 
 VIDEO = VideoInfo(
-    fps=29.97, fps_fraction="30000/1001", duration=2.0, width=240, height=320, coded_width=320,
-    coded_height=240, rotation=90, codec="h264", audio_codec="aac",
-)  # fmt: skip
+    fps=29.97,
+    fps_fraction="30000/1001",
+    duration=2.0,
+    width=240,
+    height=320,
+    coded_width=320,
+    coded_height=240,
+    rotation=90,
+    codec="h264",
+    audio_codec="aac",
+)
 
 
 def event(key: str, sequencer: str = "01", bucket: str = "drop", size: int = 1000) -> ObjectEvent:
     return ObjectEvent(
-        bucket=bucket, key=key, size=size, etag="e", sequencer=sequencer,
-        event_name="ObjectCreated:Put", event_time=datetime(2026, 11, 23, tzinfo=UTC),
+        bucket=bucket,
+        key=key,
+        size=size,
+        etag="e",
+        sequencer=sequencer,
+        event_name="ObjectCreated:Put",
+        event_time=datetime(2026, 11, 23, tzinfo=UTC),
         region="us-east-1",
-    )  # fmt: skip
+    )
 
 
 def video_item(key: str, dataset: str = "main", sequencer: str = "01") -> CatalogItem:
-    media = MediaInfo(kind=MediaKind.VIDEO, mime_type="video/mp4", container="mp4", size=1000,
-                      video=VIDEO)  # fmt: skip
+    media = MediaInfo(
+        kind=MediaKind.VIDEO, mime_type="video/mp4", container="mp4", size=1000, video=VIDEO
+    )
     ev = event(key, sequencer)
     return CatalogItem.from_probe(ev, dataset, object_url("drop", key, "us-east-1"), media)
 
@@ -34,15 +48,17 @@ def audio_item(key: str, bit_depth: int | None = 16) -> CatalogItem:
     audio = AudioInfo(
         duration=1.0, sample_rate=44100, channels=2, codec="flac", bit_depth=bit_depth
     )
-    media = MediaInfo(kind=MediaKind.AUDIO, mime_type="audio/flac", container="flac", size=1000,
-                      audio=audio)  # fmt: skip
+    media = MediaInfo(
+        kind=MediaKind.AUDIO, mime_type="audio/flac", container="flac", size=1000, audio=audio
+    )
     return CatalogItem.from_probe(event(key), "main", object_url("drop", key, "us-east-1"), media)
 
 
 def image_item(key: str) -> CatalogItem:
     image = ImageInfo(width=48, height=64, format="jpeg", orientation=6)
-    media = MediaInfo(kind=MediaKind.IMAGE, mime_type="image/jpeg", container="jpeg", size=1000,
-                      image=image)  # fmt: skip
+    media = MediaInfo(
+        kind=MediaKind.IMAGE, mime_type="image/jpeg", container="jpeg", size=1000, image=image
+    )
     return CatalogItem.from_probe(event(key), "main", object_url("drop", key, "us-east-1"), media)
 
 
@@ -54,10 +70,20 @@ def dicom_item(
     description: str | None = "chest",
 ) -> CatalogItem:
     dicom = DicomInfo(
-        study_instance_uid="1.2", series_instance_uid=series, sop_instance_uid=sop,
-        instance_number=instance, modality="CT", series_description=description, rows=4,
+        study_instance_uid="1.2",
+        series_instance_uid=series,
+        sop_instance_uid=sop,
+        instance_number=instance,
+        modality="CT",
+        series_description=description,
+        rows=4,
         columns=4,
-    )  # fmt: skip
-    media = MediaInfo(kind=MediaKind.DICOM, mime_type="application/dicom", container="dicom",
-                      size=1000, dicom=dicom)  # fmt: skip
+    )
+    media = MediaInfo(
+        kind=MediaKind.DICOM,
+        mime_type="application/dicom",
+        container="dicom",
+        size=1000,
+        dicom=dicom,
+    )
     return CatalogItem.from_probe(event(key), "main", object_url("drop", key, "us-east-1"), media)

@@ -38,14 +38,20 @@ def error(text: str, key: str = KEY) -> AnnotationError:
 @pytest.mark.parametrize(
     ("key", "expected"),
     [
-        ("reef-01/localizations/fish.csv", Location(folders=(), media="reef-01",
-                                                    kind="localizations", type="fish")),
-        ("a/b/reef-01/states/presence.csv", Location(folders=("a", "b"), media="reef-01",
-                                                     kind="states", type="presence")),
-        ("reef-01/localizations/Fish.CSV", Location(folders=(), media="reef-01",
-                                                    kind="localizations", type="Fish")),
+        (
+            "reef-01/localizations/fish.csv",
+            Location(folders=(), media="reef-01", kind="localizations", type="fish"),
+        ),
+        (
+            "a/b/reef-01/states/presence.csv",
+            Location(folders=("a", "b"), media="reef-01", kind="states", type="presence"),
+        ),
+        (
+            "reef-01/localizations/Fish.CSV",
+            Location(folders=(), media="reef-01", kind="localizations", type="Fish"),
+        ),
     ],
-)  # fmt: skip
+)
 def test_locate_reads_media_kind_and_type_from_the_key(key: str, expected: Location) -> None:
     assert locate(key) == expected
 
@@ -71,10 +77,15 @@ def test_a_row_becomes_a_localization_with_exact_coordinates_and_attributes() ->
     f = parse(f"{HEADER},Label,created_by,note\n7,0.1,0.20,0.3,0.4,cod,42,near reef\n")
     (loc,) = f.localizations
     assert (loc.media, loc.frame, loc.type, loc.label, loc.annotator) == (
-        "reef-01", 7, "box", "cod", "42",
-    )  # fmt: skip
-    assert loc.box == Box(x=Decimal("0.1"), y=Decimal("0.2"), width=Decimal("0.3"),
-                          height=Decimal("0.4"))  # fmt: skip
+        "reef-01",
+        7,
+        "box",
+        "cod",
+        "42",
+    )
+    assert loc.box == Box(
+        x=Decimal("0.1"), y=Decimal("0.2"), width=Decimal("0.3"), height=Decimal("0.4")
+    )
     assert str(loc.box.y) == "0.20"  # kept as written
     assert loc.attributes == {"Label": "cod", "created_by": "42", "note": "near reef"}
     assert (loc.source, loc.line, loc.origin) == (KEY, 2, f"{KEY}:2")
@@ -93,8 +104,10 @@ def test_label_is_the_first_non_empty_label_column_else_the_type() -> None:
 
 
 def test_annotator_is_the_first_non_empty_annotator_column_else_none() -> None:
-    f = parse(f"{HEADER},user,created_by,annotator\n0,1,1,1,1,u,c,a\n1,1,1,1,1,u,c,\n"
-              "2,1,1,1,1,u,,\n3,1,1,1,1,,,\n")  # fmt: skip
+    f = parse(
+        f"{HEADER},user,created_by,annotator\n0,1,1,1,1,u,c,a\n1,1,1,1,1,u,c,\n"
+        "2,1,1,1,1,u,,\n3,1,1,1,1,,,\n"
+    )
     assert [loc.annotator for loc in f.localizations] == ["a", "c", "u", None]
 
 
@@ -200,8 +213,9 @@ def test_read_parses_only_annotation_keys_in_key_order() -> None:
     ]
     tree = read(files)
     assert [f.source for f in tree.localizations] == [
-        "a/clip/localizations/box.csv", "b/clip/localizations/box.csv",
-    ]  # fmt: skip
+        "a/clip/localizations/box.csv",
+        "b/clip/localizations/box.csv",
+    ]
     assert [f.source for f in tree.states] == ["a/clip/states/s.csv"]
     assert tree.media == {"clip"}
 

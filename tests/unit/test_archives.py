@@ -84,15 +84,24 @@ class Store:
 
 
 def extract(
-    data: bytes, container: str, key: str = "drops/pack.zip", limits: Limits | None = None,
+    data: bytes,
+    container: str,
+    key: str = "drops/pack.zip",
+    limits: Limits | None = None,
     writer: Writer | None = None,
-) -> tuple[Result, Writer, Store]:  # fmt: skip
+) -> tuple[Result, Writer, Store]:
     writer = writer or Writer()
     store = Store()
     result = Extraction(
-        key=key, container=container, size=len(data), source="etag-1", reader=Archive(data),
-        writer=writer, store=store, limits=limits or Limits(),
-    ).run()  # fmt: skip
+        key=key,
+        container=container,
+        size=len(data),
+        source="etag-1",
+        reader=Archive(data),
+        writer=writer,
+        store=store,
+        limits=limits or Limits(),
+    ).run()
     return result, writer, store
 
 
@@ -107,9 +116,15 @@ LAYOUT = {
 # -- names -------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("key", "prefix"),
-    [("a/pack.zip", "a/pack"), ("a/pack.tar.gz", "a/pack"), ("pack.TGZ", "pack"),
-     ("a/pack.tar", "a/pack"), ("a/.zip", "a/.zip"), ("a/bundle", "a/bundle")],
-)  # fmt: skip
+    [
+        ("a/pack.zip", "a/pack"),
+        ("a/pack.tar.gz", "a/pack"),
+        ("pack.TGZ", "pack"),
+        ("a/pack.tar", "a/pack"),
+        ("a/.zip", "a/.zip"),
+        ("a/bundle", "a/bundle"),
+    ],
+)
 def test_members_go_under_the_archive_key_without_its_suffix(key: str, prefix: str) -> None:
     assert prefix_of(key) == prefix
 
@@ -124,9 +139,20 @@ def test_harmless_names_are_normalised(name: str, path: str) -> None:
 
 @pytest.mark.parametrize(
     "name",
-    ["../evil.mp4", "a/../../evil.mp4", "/etc/passwd", "C:/evil.mp4", "c:evil.mp4",
-     "a\\..\\evil.mp4", "a/\x00.mp4", "a/\n.mp4", "", "./", ".."],
-)  # fmt: skip
+    [
+        "../evil.mp4",
+        "a/../../evil.mp4",
+        "/etc/passwd",
+        "C:/evil.mp4",
+        "c:evil.mp4",
+        "a\\..\\evil.mp4",
+        "a/\x00.mp4",
+        "a/\n.mp4",
+        "",
+        "./",
+        "..",
+    ],
+)
 def test_unsafe_names_are_refused(name: str) -> None:
     with pytest.raises(MemberRefused) as refused:
         member_path(name)
@@ -142,9 +168,10 @@ def test_a_key_longer_than_s3_allows_is_refused() -> None:
 @pytest.mark.parametrize("container", ["zip", "gzip", "tar"])
 def test_members_are_written_and_annotations_linked(container: str) -> None:
     data = (
-        make_zip(LAYOUT) if container == "zip"
+        make_zip(LAYOUT)
+        if container == "zip"
         else make_tar(LAYOUT, "w:gz" if container == "gzip" else "w")
-    )  # fmt: skip
+    )
     result, writer, store = extract(data, container)
     assert sorted(writer.objects) == ["drops/pack/reef/clip.mp4", "drops/pack/reef/still.png"]
     assert writer.objects["drops/pack/reef/clip.mp4"][0] == MP4
@@ -235,14 +262,16 @@ def test_an_archive_inside_an_archive_is_refused_so_extraction_never_recurses() 
     result, writer, _ = extract(data, "gzip", key="t.tgz")
     assert list(writer.objects) == ["t/ok.png"]
     assert {r.member: r.code for r in result.refused} == {
-        "inner.bin": ErrorCode.ARCHIVE_NESTED, "inner.tar.gz": ErrorCode.ARCHIVE_NESTED,
-    }  # fmt: skip
+        "inner.bin": ErrorCode.ARCHIVE_NESTED,
+        "inner.tar.gz": ErrorCode.ARCHIVE_NESTED,
+    }
 
 
 def test_invalid_and_orphaned_annotations_are_refused_with_file_line_and_column() -> None:
     bad = b"frame,x,y,width,height\n0,0.1,0.1,-0.2,0.2\n"
-    data = make_zip({"clip.mp4": MP4, "clip/localizations/box.csv": bad,
-                     "ghost/states/s.csv": STATE})  # fmt: skip
+    data = make_zip(
+        {"clip.mp4": MP4, "clip/localizations/box.csv": bad, "ghost/states/s.csv": STATE}
+    )
     result, writer, store = extract(data, "zip")
     refused = {r.member: r for r in result.refused}
     invalid = refused["clip/localizations/box.csv"]

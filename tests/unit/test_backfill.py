@@ -76,14 +76,21 @@ ROUTER = Router("main", {"cam2/": "second"}, (".DS_Store", "*/"))
 
 
 def make(
-    lister: ListLister, tmp_path: Path, registered: Registered | None = None,
+    lister: ListLister,
+    tmp_path: Path,
+    registered: Registered | None = None,
     queue: Queue | None = None,
-) -> Backfill:  # fmt: skip
+) -> Backfill:
     return Backfill(
-        lister=lister, catalog=registered or Registered(), queue=queue or Queue(),
-        router=ROUTER, region="us-east-1", url_style="virtual",
-        rate=RateLimit(1e9, sleep=lambda _: None), state_path=tmp_path / "state.json",
-    )  # fmt: skip
+        lister=lister,
+        catalog=registered or Registered(),
+        queue=queue or Queue(),
+        router=ROUTER,
+        region="us-east-1",
+        url_style="virtual",
+        rate=RateLimit(1e9, sleep=lambda _: None),
+        state_path=tmp_path / "state.json",
+    )
 
 
 def test_source_urls_are_parsed() -> None:

@@ -25,8 +25,11 @@ def test_sidecar_over_tags_over_user_metadata() -> None:
         {"site": "from-sidecar", "weather": {"sky": "clear"}},
     )
     assert merged == {
-        "site": "from-sidecar", "camera": "cam-7", "shift": "night", "weather": {"sky": "clear"}
-    }  # fmt: skip
+        "site": "from-sidecar",
+        "camera": "cam-7",
+        "shift": "night",
+        "weather": {"sky": "clear"},
+    }
     assert merge({}, {}, None) == {}
     # The stack's own metadata on extracted archive members is not the owner's.
     assert merge({"media-ingest-source": "etag", "camera": "c"}, {}, None) == {"camera": "c"}

@@ -19,8 +19,7 @@ HEADER = "frame,x,y,width,height,label"
 
 
 def box(x: str | float, y: str | float, w: str | float, h: str | float) -> Box:
-    return Box(x=Decimal(str(x)), y=Decimal(str(y)), width=Decimal(str(w)),
-               height=Decimal(str(h)))  # fmt: skip
+    return Box(x=Decimal(str(x)), y=Decimal(str(y)), width=Decimal(str(w)), height=Decimal(str(h)))
 
 
 def tree(files: dict[str, str]) -> Annotations:
@@ -72,10 +71,12 @@ def test_zero_area_boxes_match_only_themselves(a: Box, b: Box, expected: float) 
 coordinate = st.decimals(min_value=0, max_value=1000, places=3)
 boxes = st.builds(Box, x=coordinate, y=coordinate, width=coordinate, height=coordinate)
 sized = st.builds(
-    Box, x=coordinate, y=coordinate,
+    Box,
+    x=coordinate,
+    y=coordinate,
     width=st.decimals(min_value="0.001", max_value=1000, places=3),
     height=st.decimals(min_value="0.001", max_value=1000, places=3),
-)  # fmt: skip
+)
 
 
 def _reference(a: Box, b: Box) -> Fraction:
@@ -169,23 +170,34 @@ def test_ties_go_to_the_same_label_then_to_the_first_benchmark_box() -> None:
 
 BENCHMARK = {
     "reef/localizations/box.csv": f"{HEADER}\n0,0,0,10,10,fish\n0,20,0,10,10,crab\n"
-                                  "1,0,0,10,10,fish\n",
+    "1,0,0,10,10,fish\n",
     "cove/localizations/box.csv": f"{HEADER}\n0,0,0,4,4,eel\n",
-}  # fmt: skip
+}
 
 
 def test_evaluate_matches_by_media_and_frame_and_summarizes_per_annotator() -> None:
-    candidate = tree({
-        # alice: exact fish, a crab called fish at half overlap, frame 1 missed
-        "alice/reef/localizations/box.csv": f"{HEADER}\n0,0,0,10,10,fish\n0,20,0,10,5,fish\n",
-        # bob: frame 1's box in frame 0 (wrong frame: overlaps nothing there)
-        "bob/reef/localizations/box.csv": f"{HEADER}\n0,40,40,10,10,fish\n",
-        # bob's cove: a box of frame 0 that matches the eel
-        "bob/cove/localizations/box.csv": f"{HEADER}\n0,0,0,4,2,eel\n",
-    })  # fmt: skip
+    candidate = tree(
+        {
+            # alice: exact fish, a crab called fish at half overlap, frame 1 missed
+            "alice/reef/localizations/box.csv": f"{HEADER}\n0,0,0,10,10,fish\n0,20,0,10,5,fish\n",
+            # bob: frame 1's box in frame 0 (wrong frame: overlaps nothing there)
+            "bob/reef/localizations/box.csv": f"{HEADER}\n0,40,40,10,10,fish\n",
+            # bob's cove: a box of frame 0 that matches the eel
+            "bob/cove/localizations/box.csv": f"{HEADER}\n0,0,0,4,2,eel\n",
+        }
+    )
     result = evaluate(tree(BENCHMARK), candidate, root_name="candidates")
-    rows = [(m.candidate.media, m.candidate.frame, m.annotator, m.iou, m.class_score,
-             m.benchmark.origin if m.benchmark else None) for m in result.matches]  # fmt: skip
+    rows = [
+        (
+            m.candidate.media,
+            m.candidate.frame,
+            m.annotator,
+            m.iou,
+            m.class_score,
+            m.benchmark.origin if m.benchmark else None,
+        )
+        for m in result.matches
+    ]
     assert rows == [
         ("cove", 0, "bob", 0.5, 1, "cove/localizations/box.csv:2"),
         ("reef", 0, "alice", 1.0, 1, "reef/localizations/box.csv:2"),
@@ -194,26 +206,40 @@ def test_evaluate_matches_by_media_and_frame_and_summarizes_per_annotator() -> N
     ]
     alice, bob = result.summaries
     assert alice.model_dump() == {
-        "annotator": "alice", "boxes": 2, "mean_iou": 0.75, "good_share": 1.0,
-        "class_accuracy": 0.5, "benchmark_boxes": 3, "missed": 1,
-    }  # fmt: skip
+        "annotator": "alice",
+        "boxes": 2,
+        "mean_iou": 0.75,
+        "good_share": 1.0,
+        "class_accuracy": 0.5,
+        "benchmark_boxes": 3,
+        "missed": 1,
+    }
     assert bob.model_dump() == {
-        "annotator": "bob", "boxes": 2, "mean_iou": 0.25, "good_share": 0.5,
-        "class_accuracy": 0.5, "benchmark_boxes": 4, "missed": 3,
-    }  # fmt: skip
+        "annotator": "bob",
+        "boxes": 2,
+        "mean_iou": 0.25,
+        "good_share": 0.5,
+        "class_accuracy": 0.5,
+        "benchmark_boxes": 4,
+        "missed": 3,
+    }
     assert result.unknown_media == ()
 
 
 def test_annotator_column_wins_over_the_folder_and_the_root_name_is_the_last_resort() -> None:
-    candidate = tree({
-        "reef/localizations/box.csv": f"{HEADER},created_by\n0,0,0,10,10,fish,17\n"
-                                      "1,0,0,10,10,fish,\n",
-        "team/reef/localizations/other.csv": f"{HEADER},annotator\n0,20,0,10,10,crab,carol\n",
-    })  # fmt: skip
+    candidate = tree(
+        {
+            "reef/localizations/box.csv": f"{HEADER},created_by\n0,0,0,10,10,fish,17\n"
+            "1,0,0,10,10,fish,\n",
+            "team/reef/localizations/other.csv": f"{HEADER},annotator\n0,20,0,10,10,crab,carol\n",
+        }
+    )
     result = evaluate(tree(BENCHMARK), candidate, root_name="round-3")
     assert sorted((m.annotator, m.candidate.frame) for m in result.matches) == [
-        ("17", 0), ("carol", 0), ("round-3", 1),
-    ]  # fmt: skip
+        ("17", 0),
+        ("carol", 0),
+        ("round-3", 1),
+    ]
     # "team" submitted a file (reef) but no box of its own: it is scored, with nothing found.
     team = next(s for s in result.summaries if s.annotator == "team")
     assert (team.boxes, team.mean_iou, team.benchmark_boxes, team.missed) == (0, None, 3, 3)
@@ -242,15 +268,49 @@ def test_pixels_are_never_compared_with_normalized_coordinates() -> None:
 
 
 def test_iou_results_csv_has_one_row_per_candidate_box() -> None:
-    candidate = tree({"alice/reef/localizations/box.csv":
-                      f"{HEADER}\n0,20,0,10,5,fish\n0,40,40,1,1,fish\n"})  # fmt: skip
+    candidate = tree(
+        {"alice/reef/localizations/box.csv": f"{HEADER}\n0,20,0,10,5,fish\n0,40,40,1,1,fish\n"}
+    )
     text = to_csv(evaluate(tree(BENCHMARK), candidate, root_name="x").matches)
     rows = list(csv.reader(io.StringIO(text)))
     assert tuple(rows[0]) == CSV_COLUMNS
     assert rows[1:] == [
-        ["reef", "0", "alice", "fish", "20", "0", "10", "5", "0.5", "0",
-         "alice/reef/localizations/box.csv:2", "crab", "20", "0", "10", "10",
-         "reef/localizations/box.csv:3"],
-        ["reef", "0", "alice", "fish", "40", "40", "1", "1", "0.0", "0",
-         "alice/reef/localizations/box.csv:3", "", "", "", "", "", ""],
-    ]  # fmt: skip
+        [
+            "reef",
+            "0",
+            "alice",
+            "fish",
+            "20",
+            "0",
+            "10",
+            "5",
+            "0.5",
+            "0",
+            "alice/reef/localizations/box.csv:2",
+            "crab",
+            "20",
+            "0",
+            "10",
+            "10",
+            "reef/localizations/box.csv:3",
+        ],
+        [
+            "reef",
+            "0",
+            "alice",
+            "fish",
+            "40",
+            "40",
+            "1",
+            "1",
+            "0.0",
+            "0",
+            "alice/reef/localizations/box.csv:3",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+        ],
+    ]

@@ -29,13 +29,17 @@ def trees(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION", "AWS_DEFAULT_REGION"):
         monkeypatch.delenv(name, raising=False)
     bench, cand = tmp_path / "benchmark", tmp_path / "candidate"
-    write(bench, "reef-01/localizations/box.csv",
-          f"{HEADER}\n0,0.1,0.1,0.2,0.2,fish,1\n0,0.5,0.5,0.2,0.2,crab,1\n"
-          "1,0.3,0.3,0.1,0.1,fish,1\n")  # fmt: skip
+    write(
+        bench,
+        "reef-01/localizations/box.csv",
+        f"{HEADER}\n0,0.1,0.1,0.2,0.2,fish,1\n0,0.5,0.5,0.2,0.2,crab,1\n1,0.3,0.3,0.1,0.1,fish,1\n",
+    )
     write(bench, "reef-01/states/presence.csv", "frame,fish_present\n0,true\n")
-    write(cand, "alice/reef-01/localizations/box.csv",
-          f"{HEADER}\n0,0.1,0.1,0.2,0.2,fish,\n0,0.55,0.5,0.2,0.2,fish,\n"
-          "1,0.4,0.3,0.1,0.1,fish,\n")  # fmt: skip
+    write(
+        cand,
+        "alice/reef-01/localizations/box.csv",
+        f"{HEADER}\n0,0.1,0.1,0.2,0.2,fish,\n0,0.55,0.5,0.2,0.2,fish,\n1,0.4,0.3,0.1,0.1,fish,\n",
+    )
     write(cand, "bob/reef-01/localizations/box.csv", f"{HEADER}\n0,0.12,0.1,0.2,0.2,fish,\n")
     return bench, cand
 
@@ -52,24 +56,84 @@ def test_evaluate_writes_iou_results_and_prints_the_summary(
     assert run("--benchmark", str(bench), "--candidate", str(cand), "--out", str(out)) == 0
     with (out / "iou_results.csv").open() as f:
         rows = [
-            (r["media"], r["frame"], r["annotator"], r["label"], r["x"], r["iou"],
-             r["class_score"], r["benchmark_label"], r["benchmark_x"], r["source"])
+            (
+                r["media"],
+                r["frame"],
+                r["annotator"],
+                r["label"],
+                r["x"],
+                r["iou"],
+                r["class_score"],
+                r["benchmark_label"],
+                r["benchmark_x"],
+                r["source"],
+            )
             for r in csv.DictReader(f)
-        ]  # fmt: skip
+        ]
     assert rows == [
-        ("reef-01", "0", "alice", "fish", "0.1", "1.0", "1", "fish", "0.1",
-         "alice/reef-01/localizations/box.csv:2"),
-        ("reef-01", "0", "alice", "fish", "0.55", "0.6", "0", "crab", "0.5",
-         "alice/reef-01/localizations/box.csv:3"),
-        ("reef-01", "0", "bob", "fish", "0.12", "0.8181818181818182", "1", "fish", "0.1",
-         "bob/reef-01/localizations/box.csv:2"),
+        (
+            "reef-01",
+            "0",
+            "alice",
+            "fish",
+            "0.1",
+            "1.0",
+            "1",
+            "fish",
+            "0.1",
+            "alice/reef-01/localizations/box.csv:2",
+        ),
+        (
+            "reef-01",
+            "0",
+            "alice",
+            "fish",
+            "0.55",
+            "0.6",
+            "0",
+            "crab",
+            "0.5",
+            "alice/reef-01/localizations/box.csv:3",
+        ),
+        (
+            "reef-01",
+            "0",
+            "bob",
+            "fish",
+            "0.12",
+            "0.8181818181818182",
+            "1",
+            "fish",
+            "0.1",
+            "bob/reef-01/localizations/box.csv:2",
+        ),
         # touches the benchmark box at x = 0.4: no overlap, no match
-        ("reef-01", "1", "alice", "fish", "0.4", "0.0", "0", "", "",
-         "alice/reef-01/localizations/box.csv:4"),
-    ]  # fmt: skip
+        (
+            "reef-01",
+            "1",
+            "alice",
+            "fish",
+            "0.4",
+            "0.0",
+            "0",
+            "",
+            "",
+            "alice/reef-01/localizations/box.csv:4",
+        ),
+    ]
     printed = capsys.readouterr().out.splitlines()
-    assert printed[0].split() == ["annotator", "boxes", "mean", "IoU", "IoU>=0.5", "class",
-                                  "accuracy", "benchmark", "boxes", "missed"]  # fmt: skip
+    assert printed[0].split() == [
+        "annotator",
+        "boxes",
+        "mean",
+        "IoU",
+        "IoU>=0.5",
+        "class",
+        "accuracy",
+        "benchmark",
+        "boxes",
+        "missed",
+    ]
     # alice: (1 + 0.6 + 0) / 3; 2 of 3 at IoU >= 0.5; 1 of 3 labels right; frame 1 missed
     assert printed[2].split() == ["alice", "3", "0.533", "66.7%", "33.3%", "3", "1"]
     assert printed[3].split() == ["bob", "1", "0.818", "100.0%", "100.0%", "3", "2"]
@@ -80,12 +144,20 @@ def test_evaluate_json_gives_the_exact_figures(
     trees: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     bench, cand = trees
-    assert run("--benchmark", str(bench), "--candidate", str(cand), "--out", str(tmp_path),
-               "--json") == 0  # fmt: skip
+    assert (
+        run("--benchmark", str(bench), "--candidate", str(cand), "--out", str(tmp_path), "--json")
+        == 0
+    )
     alice, bob = json.loads(capsys.readouterr().out)
-    assert alice == {"annotator": "alice", "boxes": 3, "mean_iou": 1.6 / 3,
-                     "good_share": 2 / 3, "class_accuracy": 1 / 3, "benchmark_boxes": 3,
-                     "missed": 1}  # fmt: skip
+    assert alice == {
+        "annotator": "alice",
+        "boxes": 3,
+        "mean_iou": 1.6 / 3,
+        "good_share": 2 / 3,
+        "class_accuracy": 1 / 3,
+        "benchmark_boxes": 3,
+        "missed": 1,
+    }
     assert (bob["mean_iou"], bob["missed"]) == (0.8181818181818182, 2)
 
 
@@ -105,8 +177,10 @@ def test_an_invalid_csv_exits_2_naming_file_line_and_column(
     write(cand, "bob/reef-01/localizations/box.csv", f"{HEADER}\n0,0.1,0.1,-0.2,0.2,fish,\n")
     assert run("--benchmark", str(bench), "--candidate", str(cand), "--out", str(tmp_path)) == 2
     err = capsys.readouterr().err
-    assert err.startswith("media-ingest evaluate: INVALID_ANNOTATION: "
-                          "bob/reef-01/localizations/box.csv:2: column 'width': ")  # fmt: skip
+    assert err.startswith(
+        "media-ingest evaluate: INVALID_ANNOTATION: "
+        "bob/reef-01/localizations/box.csv:2: column 'width': "
+    )
     assert not (tmp_path / "iou_results.csv").exists()
 
 
@@ -126,8 +200,17 @@ def test_a_tree_without_localizations_exits_2(
     dirs = dict(zip(("benchmark", "candidate"), trees, strict=True))
     dirs[which] = tmp_path / "empty"
     dirs[which].mkdir()
-    assert run("--benchmark", str(dirs["benchmark"]), "--candidate", str(dirs["candidate"]),
-               "--out", str(tmp_path)) == 2  # fmt: skip
+    assert (
+        run(
+            "--benchmark",
+            str(dirs["benchmark"]),
+            "--candidate",
+            str(dirs["candidate"]),
+            "--out",
+            str(tmp_path),
+        )
+        == 2
+    )
     assert f"no <media>/localizations/<type>.csv under the {which}" in capsys.readouterr().err
 
 

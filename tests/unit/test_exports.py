@@ -38,11 +38,13 @@ def _group(title: str, urls: list[str], create_video: bool) -> Entry:
 
 def test_csv_has_a_row_per_video_and_per_frame_of_each_group_in_frame_order() -> None:
     frames = [f"https://b.s3.us-east-1.amazonaws.com/seq/{i}.jpg" for i in range(12)]
-    result = csv_rows([
-        entry_for(video_item("cams/a b.mp4")),
-        _group("walk", frames, create_video=True),
-        _group("album", frames[:2], create_video=False),
-    ])  # fmt: skip
+    result = csv_rows(
+        [
+            entry_for(video_item("cams/a b.mp4")),
+            _group("walk", frames, create_video=True),
+            _group("album", frames[:2], create_video=False),
+        ]
+    )
     assert result.entries == 3 and result.refused == []
     out = io.StringIO()
     write_rows(result.rows, out)
@@ -63,13 +65,21 @@ def test_csv_has_a_row_per_video_and_per_frame_of_each_group_in_frame_order() ->
 def test_csv_refuses_single_images_dicom_and_the_rest_by_name() -> None:
     result = csv_rows(
         entry_for(i)
-        for i in (image_item("a.jpg"), image_item("b.jpg"), dicom_item("s/1.dcm"),
-                  audio_item("t.flac"), video_item("v.mp4"))
-    )  # fmt: skip
+        for i in (
+            image_item("a.jpg"),
+            image_item("b.jpg"),
+            dicom_item("s/1.dcm"),
+            audio_item("t.flac"),
+            video_item("v.mp4"),
+        )
+    )
     assert [r.object_url for r in result.rows] == ["https://drop.s3.us-east-1.amazonaws.com/v.mp4"]
     assert sorted((r.kind, r.object_url.rsplit("/", 1)[-1]) for r in result.refused) == [
-        ("audio", "t.flac"), ("dicom_series", "1.dcm"), ("images", "a.jpg"), ("images", "b.jpg"),
-    ]  # fmt: skip
+        ("audio", "t.flac"),
+        ("dicom_series", "1.dcm"),
+        ("images", "a.jpg"),
+        ("images", "b.jpg"),
+    ]
     assert {r.reason for r in result.refused} == {REASON}
 
 
@@ -118,8 +128,10 @@ def test_image_sequence_scene_keeps_frame_order_and_rate() -> None:
     assert loaded.frame_rate == 10 and loaded.metadata == {"a": 1}
     assert loaded.length == 3000
     assert [i.image_location for i in loaded.items[:3]] == [
-        "https://b/seq/0.jpg", "https://b/seq/1.jpg", "https://b/seq/2.jpg",
-    ]  # fmt: skip
+        "https://b/seq/0.jpg",
+        "https://b/seq/1.jpg",
+        "https://b/seq/2.jpg",
+    ]
     assert loaded.items[2].reference_id == "drop/seq/00002.jpg"
     loaded.validate()
 
@@ -163,8 +175,15 @@ class _Catalog:
 def test_nucleus_layout_and_update_flag(tmp_path: Path) -> None:
     catalog = _Catalog([image_item("a.jpg"), video_item("v.mp4"), audio_item("t.flac")])
     ticks: list[int] = []
-    summary = export(ExportFormat.NUCLEUS, "main", tmp_path, catalog, _Parts(MemoryPartStore()),
-                     update=True, progress=ticks.append)  # fmt: skip
+    summary = export(
+        ExportFormat.NUCLEUS,
+        "main",
+        tmp_path,
+        catalog,
+        _Parts(MemoryPartStore()),
+        update=True,
+        progress=ticks.append,
+    )
     folder = tmp_path / "nucleus"
     assert summary.files == ["export.json", "items.jsonl", "refused.csv", "scenes.jsonl"]
     assert summary.entries == 2 and summary.refused == {"audio": 1} and ticks == [1, 2, 3]
@@ -175,8 +194,13 @@ def test_nucleus_layout_and_update_flag(tmp_path: Path) -> None:
         ("audio", "https://drop.s3.us-east-1.amazonaws.com/t.flac")
     ]
     # A second export replaces the folder whole: no stale refused.csv survives.
-    again = export(ExportFormat.NUCLEUS, "main", tmp_path, _Catalog(catalog.items[:1]),
-                   _Parts(MemoryPartStore()))  # fmt: skip
+    again = export(
+        ExportFormat.NUCLEUS,
+        "main",
+        tmp_path,
+        _Catalog(catalog.items[:1]),
+        _Parts(MemoryPartStore()),
+    )
     assert again.files == ["export.json", "items.jsonl", "scenes.jsonl"]
     assert json.loads((folder / "export.json").read_text())["update"] is False
     assert [p.name for p in tmp_path.iterdir()] == ["nucleus"]  # no staging left behind
@@ -218,9 +242,11 @@ class _Parts:
         index = got.value
         if self.hide is not None:
             index = index.model_copy(
-                update={"parts": [p for p in index.parts if p.number != self.hide],
-                        "open_part": self.hide - 1}
-            )  # fmt: skip
+                update={
+                    "parts": [p for p in index.parts if p.number != self.hide],
+                    "open_part": self.hide - 1,
+                }
+            )
         return index.model_dump_json().encode()
 
 
@@ -228,10 +254,10 @@ def test_encord_json_copies_every_part_even_one_the_index_does_not_list(tmp_path
     store = MemoryPartStore()
     writer = ManifestWriter(store, max_entries=2)
     writer.append("main", [entry_for(video_item(f"v{i}.mp4")) for i in range(5)])
-    summary = export(ExportFormat.ENCORD_JSON, "main", tmp_path, _Catalog([]),
-                     _Parts(store, hide_from_index=3))  # fmt: skip
-    assert summary.files == ["index.json", "part-00001.json", "part-00002.json",
-                             "part-00003.json"]  # fmt: skip
+    summary = export(
+        ExportFormat.ENCORD_JSON, "main", tmp_path, _Catalog([]), _Parts(store, hide_from_index=3)
+    )
+    assert summary.files == ["index.json", "part-00001.json", "part-00002.json", "part-00003.json"]
     assert summary.entries == 5
     for number in (1, 2, 3):
         stored = store.read_part("main", number)
@@ -246,10 +272,16 @@ class _Groups:
 
     def __init__(self, *groups: tuple[GroupKind, str, list[CatalogItem]]) -> None:
         self.groups = [
-            (GroupMeta(ref=GroupRef(dataset="main", kind=kind, scope=f"p/{title}", title=title),
-                       status=GroupStatus.SEALED, members=len(items)), items)
+            (
+                GroupMeta(
+                    ref=GroupRef(dataset="main", kind=kind, scope=f"p/{title}", title=title),
+                    status=GroupStatus.SEALED,
+                    members=len(items),
+                ),
+                items,
+            )
             for kind, title, items in groups
-        ]  # fmt: skip
+        ]
 
     def sealed_groups(self, dataset: str) -> list[tuple[GroupMeta, list[CatalogItem]]]:
         return [(m, g) for m, g in self.groups if m.ref.dataset == dataset]
@@ -266,16 +298,20 @@ def test_sealed_groups_feed_csv_rows_in_frame_order(tmp_path: Path) -> None:
     groups = _Groups(
         (GroupKind.IMAGE_GROUPS, "g", group), (GroupKind.IMAGE_SEQUENCES, "s", sequence)
     )
-    summary = export(ExportFormat.ENCORD_CSV, "main", tmp_path, catalog,
-                     _Parts(MemoryPartStore()), groups=groups)  # fmt: skip
+    summary = export(
+        ExportFormat.ENCORD_CSV, "main", tmp_path, catalog, _Parts(MemoryPartStore()), groups=groups
+    )
     assert summary.entries == 3 and summary.refused == {}  # members are not refused images
     rows = list(csv.DictReader((tmp_path / "encord-csv" / "registration.csv").open()))
     base = "https://drop.s3.us-east-1.amazonaws.com/"
     assert [(r["ObjectUrl"].removeprefix(base), r["Title"], r["Create video"]) for r in rows] == [
-        ("p/g/2.jpg", "g", "false"), ("p/g/10.jpg", "g", "false"),
-        ("p/s/1.jpg", "s", "true"), ("p/s/3.jpg", "s", "true"), ("p/s/20.jpg", "s", "true"),
+        ("p/g/2.jpg", "g", "false"),
+        ("p/g/10.jpg", "g", "false"),
+        ("p/s/1.jpg", "s", "true"),
+        ("p/s/3.jpg", "s", "true"),
+        ("p/s/20.jpg", "s", "true"),
         ("v.mp4", "v.mp4", ""),
-    ]  # fmt: skip
+    ]
 
 
 def test_a_sealed_sequence_is_one_nucleus_scene_of_its_group_frames(tmp_path: Path) -> None:
@@ -283,14 +319,23 @@ def test_a_sealed_sequence_is_one_nucleus_scene_of_its_group_frames(tmp_path: Pa
     groups = _Groups(
         (GroupKind.IMAGE_SEQUENCES, "s", sequence), (GroupKind.IMAGE_GROUPS, "g", group)
     )
-    summary = export(ExportFormat.NUCLEUS, "main", tmp_path, _Catalog([*sequence, *group]),
-                     _Parts(MemoryPartStore()), groups=groups)  # fmt: skip
+    summary = export(
+        ExportFormat.NUCLEUS,
+        "main",
+        tmp_path,
+        _Catalog([*sequence, *group]),
+        _Parts(MemoryPartStore()),
+        groups=groups,
+    )
     folder = tmp_path / "nucleus"
     [line] = (folder / "scenes.jsonl").read_text().splitlines()
     scene = nucleus.VideoScene.from_json(json.loads(line))
     assert scene.reference_id == "drop/p/s" and scene.frame_rate == SEQUENCE_FRAME_RATE
-    assert [i.reference_id for i in scene.items] == ["drop/p/s/1.jpg", "drop/p/s/3.jpg",
-                                                     "drop/p/s/20.jpg"]  # fmt: skip
+    assert [i.reference_id for i in scene.items] == [
+        "drop/p/s/1.jpg",
+        "drop/p/s/3.jpg",
+        "drop/p/s/20.jpg",
+    ]
     items = (folder / "items.jsonl").read_text().splitlines()
     assert [json.loads(i)["reference_id"] for i in items] == ["drop/p/g/1.jpg"]
     assert summary.entries == 2
@@ -298,7 +343,12 @@ def test_a_sealed_sequence_is_one_nucleus_scene_of_its_group_frames(tmp_path: Pa
 
 def test_a_sequence_nucleus_cannot_hold_is_refused_by_name(tmp_path: Path) -> None:
     sequence = _group_frames("long", list(range(MAX_SCENE_FRAMES + 1)))
-    summary = export(ExportFormat.NUCLEUS, "main", tmp_path, _Catalog(sequence),
-                     _Parts(MemoryPartStore()),
-                     groups=_Groups((GroupKind.IMAGE_SEQUENCES, "long", sequence)))  # fmt: skip
+    summary = export(
+        ExportFormat.NUCLEUS,
+        "main",
+        tmp_path,
+        _Catalog(sequence),
+        _Parts(MemoryPartStore()),
+        groups=_Groups((GroupKind.IMAGE_SEQUENCES, "long", sequence)),
+    )
     assert summary.refused == {"image_sequences": 1} and summary.entries == 0

@@ -19,11 +19,19 @@ NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
 def failure(key: str, code: ErrorCode, minutes_ago: int, message: str = "bad") -> FailureRecord:
     return FailureRecord(
-        object_url=f"https://drop.s3.us-east-1.amazonaws.com/{key}", bucket="drop", key=key,
-        dataset="main", stage=Stage.PROBE, error_code=code, message=message, attempt=1,
-        event_id=f"drop|{key}|{minutes_ago}", event_time=NOW, size=1,
+        object_url=f"https://drop.s3.us-east-1.amazonaws.com/{key}",
+        bucket="drop",
+        key=key,
+        dataset="main",
+        stage=Stage.PROBE,
+        error_code=code,
+        message=message,
+        attempt=1,
+        event_id=f"drop|{key}|{minutes_ago}",
+        event_time=NOW,
+        size=1,
         failed_at=NOW - timedelta(minutes=minutes_ago),
-    )  # fmt: skip
+    )
 
 
 def test_since_accepts_relative_and_iso_times() -> None:
@@ -83,8 +91,14 @@ def test_csv_quotes_what_needs_quoting() -> None:
     text = to_csv([failure('a "b", c.mp4', ErrorCode.CORRUPT_MEDIA, 5, message="line1\nline2")])
     header, row = list(csv.reader(io.StringIO(text)))
     assert header == [
-        "object_url", "key", "dataset", "stage", "error_code", "message", "failed_at",
-    ]  # fmt: skip
+        "object_url",
+        "key",
+        "dataset",
+        "stage",
+        "error_code",
+        "message",
+        "failed_at",
+    ]
     assert row[1] == 'a "b", c.mp4' and row[4] == "CORRUPT_MEDIA" and row[5] == "line1\nline2"
     assert datetime.fromisoformat(row[6]) == NOW - timedelta(minutes=5)
 

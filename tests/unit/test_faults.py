@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 from pydantic import ValidationError
 
@@ -24,11 +26,14 @@ ENV = {"CATALOG_TABLE": "t", "MANIFEST_BUCKET": "m", "FAILURE_QUEUE_URL": "q"}
 
 
 class Recorder(FaultInjector):
+    def _recorder(self, action: FaultAction) -> Callable[[], None]:
+        return lambda: self.fired.append(action.value)
+
     def __init__(self, spec: str) -> None:
         self.fired: list[str] = []
         super().__init__(
             parse_faults(spec),
-            {action: (lambda a=action: self.fired.append(a.value)) for action in FaultAction},
+            {action: self._recorder(action) for action in FaultAction},
         )
 
 

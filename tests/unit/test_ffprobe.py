@@ -43,7 +43,8 @@ def test_unknown_demuxer_is_refused() -> None:
 
 
 def _probe(media: MediaSet, name: str) -> dict[str, Any]:
-    return json.loads(ffprobe_json(media.path(name)))
+    probe: dict[str, Any] = json.loads(ffprobe_json(media.path(name)))
+    return probe
 
 
 def test_ntsc_frame_rate_is_exact(media: MediaSet) -> None:
@@ -82,17 +83,24 @@ def test_rotation_is_clockwise_degrees(stream: dict[str, Any], expected: int) ->
 
 @pytest.mark.parametrize(
     ("name", "codec", "rate", "depth"),
-    [("tone.wav", "pcm_s16le", 44100, 16), ("tone.mp3", "mp3", 44100, 32),
-     ("tone.flac", "flac", 44100, 16), ("tone.m4a", "aac", 44100, 32)],
-)  # fmt: skip
+    [
+        ("tone.wav", "pcm_s16le", 44100, 16),
+        ("tone.mp3", "mp3", 44100, 32),
+        ("tone.flac", "flac", 44100, 16),
+        ("tone.m4a", "aac", 44100, 32),
+    ],
+)
 def test_audio_only_files_are_audio(
     media: MediaSet, name: str, codec: str, rate: int, depth: int
 ) -> None:
     kind, video, audio = interpret(_probe(media, name))
     assert kind is MediaKind.AUDIO and video is None and audio is not None
     assert (audio.codec, audio.sample_rate, audio.channels, audio.bit_depth) == (
-        codec, rate, 2, depth,
-    )  # fmt: skip
+        codec,
+        rate,
+        2,
+        depth,
+    )
     assert audio.duration == pytest.approx(1.0, abs=0.1)
 
 
@@ -103,8 +111,13 @@ def test_no_streams_is_an_error() -> None:
 
 
 def test_variable_frame_rate_uses_the_average() -> None:
-    stream = {"codec_type": "video", "width": 2, "height": 2, "avg_frame_rate": "24000/1001",
-              "r_frame_rate": "90000/1"}  # fmt: skip
+    stream = {
+        "codec_type": "video",
+        "width": 2,
+        "height": 2,
+        "avg_frame_rate": "24000/1001",
+        "r_frame_rate": "90000/1",
+    }
     _, video, _ = interpret({"streams": [stream], "format": {"duration": "1.0"}})
     assert video is not None and video.fps_fraction == "24000/1001"
 

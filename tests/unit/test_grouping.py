@@ -32,8 +32,14 @@ ROUTES = GroupRoutes({"frames/": GroupKind.IMAGE_GROUPS, "frames/seq/": GroupKin
 def test_natural_sort_orders_numbers_by_value() -> None:
     names = ["f10.png", "F2.png", "f1.png", "f100.png", "f02b.png", "g.png", "f9.png"]
     assert sorted(names, key=natural_key) == [
-        "f1.png", "F2.png", "f02b.png", "f9.png", "f10.png", "f100.png", "g.png",
-    ]  # fmt: skip
+        "f1.png",
+        "F2.png",
+        "f02b.png",
+        "f9.png",
+        "f10.png",
+        "f100.png",
+        "g.png",
+    ]
 
 
 @given(st.lists(st.integers(min_value=0, max_value=10**9), unique=True, min_size=1))
@@ -60,8 +66,13 @@ def test_group_keys(key: str, expected: tuple[object, ...] | None) -> None:
         assert located is None
     else:
         assert located is not None
-        assert (located.prefix, located.kind, located.title, located.name,
-                located.is_marker) == expected  # fmt: skip
+        assert (
+            located.prefix,
+            located.kind,
+            located.title,
+            located.name,
+            located.is_marker,
+        ) == expected
 
 
 def test_group_ids_keep_prefix_dataset_and_kind_apart() -> None:
@@ -79,8 +90,9 @@ def test_image_group_entry_in_natural_order() -> None:
     entry = group_entry(ref, [*members, members[0]])  # a member listed twice counts once
     assert entry.section == "image_groups"
     assert entry.payload["title"] == "x" and entry.payload["createVideo"] is False
-    assert entry.urls == tuple(f"https://drop.s3.us-east-1.amazonaws.com/frames/x/{n}.jpg"
-                               for n in (1, 2, 10))  # fmt: skip
+    assert entry.urls == tuple(
+        f"https://drop.s3.us-east-1.amazonaws.com/frames/x/{n}.jpg" for n in (1, 2, 10)
+    )
     assert entry.key == entry.urls[0]
     assert entry.payload["clientMetadata"]["files"] == 3
 
@@ -100,8 +112,12 @@ def test_dicom_order_instance_number_then_sop_then_name() -> None:
         dicom_item("d/c.dcm", instance=1, sop="1.7"),
     ]
     assert [i.key for i in ordered(GroupKind.DICOM_SERIES, files)] == [
-        "d/c.dcm", "d/y.dcm", "d/z.dcm", "d/a.dcm", "d/b.dcm",
-    ]  # fmt: skip
+        "d/c.dcm",
+        "d/y.dcm",
+        "d/z.dcm",
+        "d/a.dcm",
+        "d/b.dcm",
+    ]
 
 
 def test_dicom_series_ref_and_entry() -> None:

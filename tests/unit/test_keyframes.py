@@ -6,6 +6,7 @@ import contextlib
 import json
 import struct
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +27,21 @@ REAL = ["gop10-bf0.mp4", "gop10-bf2.mp4", "gop10-bf2-moov-end.mp4", "gop7-bf3-mo
 def _first_video(path: Path, entries: str) -> dict[str, Any]:
     """ffprobe's JSON for `-show_entries entries` of the first video stream."""
     done = subprocess.run(
-        ["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", entries,
-         "-of", "json", str(path)],
-        capture_output=True, check=True,
-    )  # fmt: skip
+        [
+            "ffprobe",
+            "-v",
+            "error",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            entries,
+            "-of",
+            "json",
+            str(path),
+        ],
+        capture_output=True,
+        check=True,
+    )
     found: dict[str, Any] = json.loads(done.stdout)
     return found
 
@@ -113,7 +125,7 @@ def full(kind: bytes, *parts: bytes) -> bytes:
     return box(kind, b"\0\0\0\0", *parts)
 
 
-def table(kind: bytes, fmt: str, rows: list[tuple[int, ...]]) -> bytes:
+def table(kind: bytes, fmt: str, rows: Sequence[tuple[int, ...]]) -> bytes:
     return full(kind, struct.pack(">I", len(rows)), *(struct.pack(fmt, *r) for r in rows))
 
 
@@ -177,10 +189,12 @@ def test_moov_behind_many_boxes_gives_up_after_a_few_reads() -> None:
         (moov([(3, 1)])[:-6], "impossible size"),
         (moov([], raw=box(b"stts", b"\0\0\0\0")), "truncated"),
         (moov([(keyframes.MAX_SAMPLES + 1, 1)]), "cap"),
-        (box(b"moov", box(b"trak", box(b"mdia", full(b"hdlr", b"\0\0\0\0vide", b"\0" * 12)))),
-         "no sample table"),
+        (
+            box(b"moov", box(b"trak", box(b"mdia", full(b"hdlr", b"\0\0\0\0vide", b"\0" * 12)))),
+            "no sample table",
+        ),
     ],
-)  # fmt: skip
+)
 def test_broken_indexes_raise_a_clear_error(data: bytes, message: str) -> None:
     with pytest.raises(KeyframeIndexError, match=message):
         mp4_keyframes(data)
@@ -233,8 +247,9 @@ def test_entry_carries_the_encord_block_only_when_key_frames_are_known() -> None
     )
     client = entry_for(plain.model_copy(update={"media": media})).payload["clientMetadata"]
     assert client[ENCORD_BLOCK] == {
-        "keyframes": [0, 10, 20], "config": {"sampling_rate": 1, "keyframe_mode": "frame"},
-    }  # fmt: skip
+        "keyframes": [0, 10, 20],
+        "config": {"sampling_rate": 1, "keyframe_mode": "frame"},
+    }
     owned = media.model_copy(
         update={"client_metadata": {ENCORD_BLOCK: {"keyframes": [5], "frame_metadata": {}}}}
     )

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import threading
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from hypothesis import given, settings
@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from media_ingest.errors import TransientError
 from media_ingest.manifests.writer import ManifestWriter, Part
-from media_ingest.platforms.encord import entry_for
+from media_ingest.platforms.encord import Entry, entry_for
 from media_ingest.records import utcnow
 from tests.support.fakes import MemoryPartStore
 from tests.support.items import audio_item, image_item, video_item
@@ -22,9 +22,13 @@ def test_video_entry_carries_probe_metadata() -> None:
     assert payload["objectUrl"] == "https://drop.s3.us-east-1.amazonaws.com/cams/a%20b.mp4"
     assert payload["title"] == "cams/a b.mp4"
     assert payload["videoMetadata"] == {
-        "fps": 29.97, "duration": 2.0, "width": 240, "height": 320, "file_size": 1000,
+        "fps": 29.97,
+        "duration": 2.0,
+        "width": 240,
+        "height": 320,
+        "file_size": 1000,
         "mime_type": "video/mp4",
-    }  # fmt: skip
+    }
     assert payload["clientMetadata"]["rotation"] == 90
     assert payload["clientMetadata"]["fps_fraction"] == "30000/1001"
 
@@ -32,9 +36,14 @@ def test_video_entry_carries_probe_metadata() -> None:
 def test_audio_entry_has_encord_audio_metadata() -> None:
     payload = entry_for(audio_item("a.flac")).payload
     assert payload["audioMetadata"] == {
-        "duration": 1.0, "file_size": 1000, "mime_type": "audio/flac", "sample_rate": 44100,
-        "bit_depth": 16, "codec": "flac", "num_channels": 2,
-    }  # fmt: skip
+        "duration": 1.0,
+        "file_size": 1000,
+        "mime_type": "audio/flac",
+        "sample_rate": 44100,
+        "bit_depth": 16,
+        "codec": "flac",
+        "num_channels": 2,
+    }
 
 
 def test_audio_without_a_bit_depth_omits_the_block_rather_than_guess() -> None:
@@ -56,7 +65,7 @@ def test_part_is_an_importable_encord_file() -> None:
     assert Part.from_encord(doc, sealed=True).entry_keys() == part.entry_keys()
 
 
-def _entries(n: int, prefix: str = "k") -> list:
+def _entries(n: int, prefix: str = "k") -> list[Entry]:
     return [entry_for(video_item(f"{prefix}{i}.mp4")) for i in range(n)]
 
 
@@ -110,7 +119,7 @@ def test_concurrent_writers_lose_and_duplicate_nothing() -> None:
     batches = [_entries(3, f"w{w}-") for w in range(50)]
     start = threading.Barrier(50)
 
-    def write(entries: list) -> None:
+    def write(entries: list[Entry]) -> None:
         start.wait()
         ManifestWriter(store, max_entries=40, max_attempts=500).append("main", entries)
 
@@ -129,12 +138,14 @@ def test_concurrent_writers_lose_and_duplicate_nothing() -> None:
     st.lists(st.lists(st.integers(0, 60), max_size=12), max_size=12),
     st.integers(1, 7),
 )
-def test_chunking_keeps_every_unique_entry_exactly_once(batches: list, size: int) -> None:
+def test_chunking_keeps_every_unique_entry_exactly_once(
+    batches: list[list[int]], size: int
+) -> None:
     """The writer's contract: an entry offered again is offered as a replay (the batch
     runner marks outcomes decided before its run), and then it is never added twice."""
     store = MemoryPartStore()
     writer = ManifestWriter(store, max_entries=size, sleep=lambda _: None)
-    first_offered: dict[int, object] = {}
+    first_offered: dict[int, datetime] = {}
     for batch in batches:
         now = utcnow()
         replayed = [first_offered[n] for n in batch if n in first_offered]

@@ -297,9 +297,11 @@ def _table(
             rows.append((reader.line_num, [c.strip() for c in cells]))
     except csv.Error as exc:
         raise AnnotationError(
-            ErrorCode.INVALID_ANNOTATION, f"not valid CSV: {exc}", source=source,
+            ErrorCode.INVALID_ANNOTATION,
+            f"not valid CSV: {exc}",
+            source=source,
             line=reader.line_num,
-        ) from exc  # fmt: skip
+        ) from exc
     return header, rows
 
 
@@ -308,9 +310,12 @@ def _check_header(header: list[str], required: Sequence[str], source: str, line:
     for name in header:
         if name in seen:
             raise AnnotationError(
-                ErrorCode.INVALID_ANNOTATION, "appears twice in the header",
-                source=source, line=line, column=name,
-            )  # fmt: skip
+                ErrorCode.INVALID_ANNOTATION,
+                "appears twice in the header",
+                source=source,
+                line=line,
+                column=name,
+            )
         seen.add(name)
     missing = [c for c in required if c not in seen]
     if missing:

@@ -48,9 +48,15 @@ class ObjectEvent(BaseModel):
         backfill from a redrive of a failure.
         """
         return "|".join(
-            (self.bucket, self.key, self.version_id or "", self.sequencer, self.etag,
-             self.request_id)
-        )  # fmt: skip
+            (
+                self.bucket,
+                self.key,
+                self.version_id or "",
+                self.sequencer,
+                self.etag,
+                self.request_id,
+            )
+        )
 
     @property
     def sequencer_order(self) -> str:
@@ -122,9 +128,16 @@ REDRIVE_EVENT = "ObjectCreated:Redrive"
 
 
 def backfill_body(
-    bucket: str, key: str, *, size: int, etag: str, region: str, event_time: datetime,
-    event_name: str = BACKFILL_EVENT, request_id: str = "backfill",
-) -> str:  # fmt: skip
+    bucket: str,
+    key: str,
+    *,
+    size: int,
+    etag: str,
+    region: str,
+    event_time: datetime,
+    event_name: str = BACKFILL_EVENT,
+    request_id: str = "backfill",
+) -> str:
     """An SQS message body for an object that already existed, shaped as S3 would send it.
 
     No sequencer: the same object backfilled twice is then the same event (one outcome);

@@ -32,9 +32,11 @@ class Router:
     @classmethod
     def of(cls, settings: Settings) -> Router:
         return cls(
-            settings.default_dataset, settings.dataset_routes, settings.ignore_patterns,
+            settings.default_dataset,
+            settings.dataset_routes,
+            settings.ignore_patterns,
             settings.sidecar_suffix,
-        )  # fmt: skip
+        )
 
     def route(self, key: str) -> Route:
         if is_sidecar(key, self.sidecar_suffix):

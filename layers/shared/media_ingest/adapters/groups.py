@@ -63,20 +63,25 @@ class DynamoGroupStore:
             "ConditionExpression": "attribute_not_exists(pk) OR #status = :open",
             "ExpressionAttributeNames": {"#ref": "ref", "#status": "status"},
             "ExpressionAttributeValues": {
-                ":ref": {"S": ref.model_dump_json()}, ":open": {"S": GroupStatus.OPEN.value},
-                ":now": {"N": _epoch(now)}, ":due": {"N": _epoch(due)},
-                ":waiting": {"S": WAITING}, ":one": {"N": "1"},
+                ":ref": {"S": ref.model_dump_json()},
+                ":open": {"S": GroupStatus.OPEN.value},
+                ":now": {"N": _epoch(now)},
+                ":due": {"N": _epoch(due)},
+                ":waiting": {"S": WAITING},
+                ":one": {"N": "1"},
             },
-        }  # fmt: skip
+        }
         member_put: dict[str, Any] = {
             "TableName": self.table,
             "Item": {
-                "pk": {"S": ref.pk}, "sk": {"S": member_sk(item.object_url)},
-                "key": {"S": item.key}, "event_id": {"S": item.event_id},
+                "pk": {"S": ref.pk},
+                "sk": {"S": member_sk(item.object_url)},
+                "key": {"S": item.key},
+                "event_id": {"S": item.event_id},
                 "doc": {"S": item.model_dump_json()},
             },
             "ConditionExpression": "attribute_not_exists(sk)",
-        }  # fmt: skip
+        }
         try:
             self.ddb.transact_write_items(
                 TransactItems=[{"Update": meta_update}, {"Put": member_put}]  # type: ignore[typeddict-item]
@@ -129,9 +134,11 @@ class DynamoGroupStore:
         after `quiet_since`); True for the one caller that sealed it."""
         condition = "#status = :open AND members > :zero"
         values = {
-            ":sealed": {"S": GroupStatus.SEALED.value}, ":open": {"S": GroupStatus.OPEN.value},
-            ":now": {"N": _epoch(now)}, ":zero": {"N": "0"},
-        }  # fmt: skip
+            ":sealed": {"S": GroupStatus.SEALED.value},
+            ":open": {"S": GroupStatus.OPEN.value},
+            ":now": {"N": _epoch(now)},
+            ":zero": {"N": "0"},
+        }
         if quiet_since is not None:
             condition += " AND last_member_at <= :quiet"
             values[":quiet"] = {"N": _epoch(quiet_since)}
@@ -192,20 +199,22 @@ class DynamoGroupStore:
 
     def _members(self, pk: str) -> Iterator[dict[str, Any]]:
         pages = self.ddb.get_paginator("query").paginate(
-            TableName=self.table, ConsistentRead=True,
+            TableName=self.table,
+            ConsistentRead=True,
             KeyConditionExpression="pk = :pk AND begins_with(sk, :m)",
             ExpressionAttributeValues={":pk": {"S": pk}, ":m": {"S": "m#"}},
-        )  # fmt: skip
+        )
         for page in pages:
             yield from page.get("Items", [])
 
     def due(self, now: datetime) -> Iterator[GroupMeta]:
         """Groups whose time has come: open past their quiet period, or sealed, unwritten."""
         pages = self.ddb.get_paginator("query").paginate(
-            TableName=self.table, IndexName=DUE_INDEX,
+            TableName=self.table,
+            IndexName=DUE_INDEX,
             KeyConditionExpression="waiting = :w AND due_at <= :now",
             ExpressionAttributeValues={":w": {"S": WAITING}, ":now": {"N": _epoch(now)}},
-        )  # fmt: skip
+        )
         for page in pages:
             for row in page.get("Items", []):
                 # The index (keys only) is eventually consistent: read the item itself.

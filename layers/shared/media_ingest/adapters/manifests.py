@@ -74,9 +74,13 @@ class S3PartStore:
         condition: dict[str, Any] = {"IfMatch": etag} if etag else {"IfNoneMatch": "*"}
         try:
             self.s3.put_object(
-                Bucket=self.bucket, Key=key, Body=body.encode(), ContentType="application/json",
-                Metadata=metadata, **condition,
-            )  # fmt: skip
+                Bucket=self.bucket,
+                Key=key,
+                Body=body.encode(),
+                ContentType="application/json",
+                Metadata=metadata,
+                **condition,
+            )
         except ClientError as exc:
             if error_code(exc) in _CONFLICT:
                 raise Conflict(key) from exc

@@ -75,10 +75,15 @@ class Extractor:
                     ErrorCode.UNSUPPORTED_KIND, f"{found.container} archives are not extracted"
                 )
             result = Extraction(
-                key=event.key, container=found.container, size=event.size,
-                source=event.version_id or event.etag, reader=reader, writer=self.writer,
-                store=self.store, limits=limits_of(self.settings),
-            ).run()  # fmt: skip
+                key=event.key,
+                container=found.container,
+                size=event.size,
+                source=event.version_id or event.etag,
+                reader=reader,
+                writer=self.writer,
+                store=self.store,
+                limits=limits_of(self.settings),
+            ).run()
         except MediaError as error:
             self.failures.record(event, error, url=url, dataset=dataset, attempt=attempt)
             return Result()
@@ -99,9 +104,13 @@ class Extractor:
         metrics.add_metric(name="MembersRefused", unit=MetricUnit.Count, value=len(result.refused))
         logger.info(
             "extracted",
-            extra={"written": len(result.written), "skipped": len(result.skipped),
-                   "refused": len(result.refused), "annotations": result.annotations},
-        )  # fmt: skip
+            extra={
+                "written": len(result.written),
+                "skipped": len(result.skipped),
+                "refused": len(result.refused),
+                "annotations": result.annotations,
+            },
+        )
         return result
 
 

@@ -353,9 +353,13 @@ class Extraction:
 
     def _tar_member(self, plan: _Plan, info: tarfile.TarInfo) -> io.BytesIO | None:
         if not info.isfile():
-            what = "symbolic link" if info.issym() else "hard link" if info.islnk() else (
-                "device or FIFO"
-            )  # fmt: skip
+            what = (
+                "symbolic link"
+                if info.issym()
+                else "hard link"
+                if info.islnk()
+                else ("device or FIFO")
+            )
             plan.refused.append(
                 _refusal(info.name, MemberRefused(ErrorCode.ARCHIVE_LINK_REFUSED, what), 0)
             )

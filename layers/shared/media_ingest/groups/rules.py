@@ -139,9 +139,11 @@ def series_ref(item: CatalogItem) -> GroupRef | None:
         return None
     uid = dicom.series_instance_uid
     return GroupRef(
-        dataset=item.dataset, kind=GroupKind.DICOM_SERIES, scope=uid,
+        dataset=item.dataset,
+        kind=GroupKind.DICOM_SERIES,
+        scope=uid,
         title=dicom.series_description or uid,
-    )  # fmt: skip
+    )
 
 
 def _file_name(item: CatalogItem) -> str:

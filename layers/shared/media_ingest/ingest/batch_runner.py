@@ -83,9 +83,10 @@ class BatchRunner:
         with processor(records=event.get("Records", []), handler=self._record):
             processed = processor.process()
         outcomes = {
-            record["messageId"]: result for status, result, record in processed
+            record["messageId"]: result
+            for status, result, record in processed
             if status == "success"
-        }  # fmt: skip
+        }
         _count(outcomes, started)
         failed = self._append_manifests(outcomes, started)
         failed |= self._seal_groups(outcomes)
@@ -147,9 +148,10 @@ class BatchRunner:
         if self.manifests.conflicts > conflicts:
             # Lost races on a part (another writer got there first): re-read and re-applied.
             metrics.add_metric(
-                name="ManifestConflicts", unit=MetricUnit.Count,
+                name="ManifestConflicts",
+                unit=MetricUnit.Count,
                 value=self.manifests.conflicts - conflicts,
-            )  # fmt: skip
+            )
         return failed
 
     def _seal_groups(self, outcomes: dict[str, list[Outcome]]) -> set[str]:

@@ -84,9 +84,12 @@ class ManifestIndex(BaseModel):
         if known is None or (info.sealed and not known.sealed) or info.entries > known.entries:
             parts[info.number] = info
         return ManifestIndex(
-            dataset=self.dataset, format=self.format, open_part=max(self.open_part, next_open),
-            parts=sorted(parts.values(), key=lambda p: p.number), updated_at=utcnow(),
-        )  # fmt: skip
+            dataset=self.dataset,
+            format=self.format,
+            open_part=max(self.open_part, next_open),
+            parts=sorted(parts.values(), key=lambda p: p.number),
+            updated_at=utcnow(),
+        )
 
 
 @dataclass(frozen=True)
@@ -197,10 +200,14 @@ class ManifestWriter:
     def _record(self, dataset: str, number: int, part: Part) -> None:
         now = utcnow()
         info = PartInfo(
-            number=number, key=self.store.part_key(dataset, number), entries=part.entry_count,
-            urls=part.url_count, sealed=part.sealed, created_at=now,
+            number=number,
+            key=self.store.part_key(dataset, number),
+            entries=part.entry_count,
+            urls=part.url_count,
+            sealed=part.sealed,
+            created_at=now,
             sealed_at=now if part.sealed else None,
-        )  # fmt: skip
+        )
         next_open = number + 1 if part.sealed else number
         if part.sealed:
             self._open[dataset] = next_open

@@ -187,6 +187,10 @@ class Backfill:
     def _body(self, obj: ListedObject) -> str:
         # The object's own time: the body is then the same on every run.
         return backfill_body(
-            obj.bucket, obj.key, size=obj.size, etag=obj.etag, region=self.region,
+            obj.bucket,
+            obj.key,
+            size=obj.size,
+            etag=obj.etag,
+            region=self.region,
             event_time=obj.last_modified,
-        )  # fmt: skip
+        )

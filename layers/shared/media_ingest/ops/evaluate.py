@@ -40,10 +40,24 @@ from media_ingest.errors import AnnotationError, ErrorCode
 
 IOU_GOOD = 0.5
 CSV_COLUMNS = (
-    "media", "frame", "annotator", "label", "x", "y", "width", "height", "iou", "class_score",
-    "source", "benchmark_label", "benchmark_x", "benchmark_y", "benchmark_width",
-    "benchmark_height", "benchmark_source",
-)  # fmt: skip
+    "media",
+    "frame",
+    "annotator",
+    "label",
+    "x",
+    "y",
+    "width",
+    "height",
+    "iou",
+    "class_score",
+    "source",
+    "benchmark_label",
+    "benchmark_x",
+    "benchmark_y",
+    "benchmark_width",
+    "benchmark_height",
+    "benchmark_source",
+)
 
 
 def iou(a: Box, b: Box) -> float:
@@ -126,16 +140,27 @@ def evaluate(benchmark: Annotations, candidate: Annotations, root_name: str) -> 
             annotator = box.annotator or folder_annotator
             submitted[annotator].add(media)
             matches.append(best_match(box, annotator, frames.get((media, box.frame), ())))
-    matches.sort(key=lambda m: (m.candidate.media, m.candidate.frame, m.annotator,
-                                m.candidate.source, m.candidate.line))  # fmt: skip
+    matches.sort(
+        key=lambda m: (
+            m.candidate.media,
+            m.candidate.frame,
+            m.annotator,
+            m.candidate.source,
+            m.candidate.line,
+        )
+    )
     summaries = [
-        summarize(name, [m for m in matches if m.annotator == name],
-                  [b for bs in frames.values() for b in bs if b.media in media])
+        summarize(
+            name,
+            [m for m in matches if m.annotator == name],
+            [b for bs in frames.values() for b in bs if b.media in media],
+        )
         for name, media in sorted(submitted.items())
-    ]  # fmt: skip
+    ]
     unknown = sorted({f.location.media for f in candidate.localizations} - benchmark.media)
-    return Evaluation(matches=tuple(matches), summaries=tuple(summaries),
-                      unknown_media=tuple(unknown))  # fmt: skip
+    return Evaluation(
+        matches=tuple(matches), summaries=tuple(summaries), unknown_media=tuple(unknown)
+    )
 
 
 def summarize(
@@ -165,9 +190,18 @@ def to_csv(matches: Iterable[Match]) -> str:
         c, b = m.candidate, m.benchmark
         matched = (b.label, *_coords(b.box), b.origin) if b else ("",) * 6
         writer.writerow(
-            (c.media, c.frame, m.annotator, c.label, *_coords(c.box), repr(m.iou),
-             m.class_score, c.origin, *matched)
-        )  # fmt: skip
+            (
+                c.media,
+                c.frame,
+                m.annotator,
+                c.label,
+                *_coords(c.box),
+                repr(m.iou),
+                m.class_score,
+                c.origin,
+                *matched,
+            )
+        )
     return out.getvalue()
 
 

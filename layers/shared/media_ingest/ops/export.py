@@ -86,10 +86,16 @@ type Progress = Callable[[int], None]
 
 
 def export(
-    fmt: ExportFormat, dataset: str, out: Path, catalog: CatalogReader,
-    manifests: ManifestFiles, *, update: bool = False, progress: Progress | None = None,
+    fmt: ExportFormat,
+    dataset: str,
+    out: Path,
+    catalog: CatalogReader,
+    manifests: ManifestFiles,
+    *,
+    update: bool = False,
+    progress: Progress | None = None,
     groups: GroupReader | None = None,
-) -> ExportSummary:  # fmt: skip
+) -> ExportSummary:
     """Write the dataset in `fmt` under `out/<fmt>/` (replacing it); return what was written."""
     if update and fmt is not ExportFormat.NUCLEUS:
         raise ValueError("--update is Nucleus's collision rule: it applies to --format nucleus")
@@ -120,11 +126,14 @@ def export(
         shutil.rmtree(stage, ignore_errors=True)
         raise
     return ExportSummary(
-        dataset=dataset, format=fmt, folder=str(target),
-        files=sorted(p.name for p in target.iterdir()), entries=entries,
+        dataset=dataset,
+        format=fmt,
+        folder=str(target),
+        files=sorted(p.name for p in target.iterdir()),
+        entries=entries,
         refused=dict(Counter(r.kind for r in refused)),
         update=update if fmt is ExportFormat.NUCLEUS else None,
-    )  # fmt: skip
+    )
 
 
 def _encord_json(dataset: str, manifests: ManifestFiles, stage: Path, tick: Progress) -> int:
@@ -178,17 +187,24 @@ def _sequence_scene(meta: GroupMeta, members: list[CatalogItem]) -> nucleus.Nucl
     frames = ordered(ref.kind, members)
     try:
         return nucleus.sequence_scene(
-            f"{frames[0].bucket}/{ref.scope}", frames, SEQUENCE_FRAME_RATE,
+            f"{frames[0].bucket}/{ref.scope}",
+            frames,
+            SEQUENCE_FRAME_RATE,
             {"dataset": ref.dataset, "title": ref.title, "frames": len(frames)},
-        )  # fmt: skip
+        )
     except nucleus.SceneError as exc:
         return Refusal(object_url=frames[0].object_url, kind=ref.kind.value, reason=str(exc))
 
 
 def _nucleus(
-    dataset: str, sealed: list[Sealed], items: Iterable[CatalogItem], stage: Path,
-    tick: Progress, *, update: bool,
-) -> tuple[int, list[Refusal]]:  # fmt: skip
+    dataset: str,
+    sealed: list[Sealed],
+    items: Iterable[CatalogItem],
+    stage: Path,
+    tick: Progress,
+    *,
+    update: bool,
+) -> tuple[int, list[Refusal]]:
     refused: list[Refusal] = []
     counts = Counter[str]()
     # Nucleus has scenes, not groups: a sealed sequence is a scene; the frames of an image
@@ -220,9 +236,12 @@ def _nucleus(
                 counts["items"] += 1
             tick(count)
     info = NucleusExportInfo(
-        dataset=dataset, update=update, items=counts["items"], scenes=counts["scenes"],
+        dataset=dataset,
+        update=update,
+        items=counts["items"],
+        scenes=counts["scenes"],
         exported_at=utcnow().isoformat(),
-    )  # fmt: skip
+    )
     (stage / "export.json").write_text(info.model_dump_json(indent=2) + "\n", encoding="utf-8")
     return counts["items"] + counts["scenes"], refused
 

@@ -105,7 +105,14 @@ def to_csv(records: Iterable[FailureRecord]) -> str:
     writer.writerow(CSV_COLUMNS)
     for r in records:
         writer.writerow(
-            (r.object_url, r.key, r.dataset or "", r.stage.value, r.error_code.value, r.message,
-             r.failed_at.isoformat())
-        )  # fmt: skip
+            (
+                r.object_url,
+                r.key,
+                r.dataset or "",
+                r.stage.value,
+                r.error_code.value,
+                r.message,
+                r.failed_at.isoformat(),
+            )
+        )
     return out.getvalue()

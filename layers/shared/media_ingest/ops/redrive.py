@@ -97,10 +97,15 @@ class Redrive:
                 continue
             size, etag = found
             body = backfill_body(
-                record.bucket, record.key, size=size, etag=etag, region=self.region,
-                event_time=datetime.now(UTC), event_name=REDRIVE_EVENT,
+                record.bucket,
+                record.key,
+                size=size,
+                etag=etag,
+                region=self.region,
+                event_time=datetime.now(UTC),
+                event_name=REDRIVE_EVENT,
                 request_id=redrive_request_id(record),
-            )  # fmt: skip
+            )
             bodies.append(body)
             if len(bodies) == SQS_BATCH:
                 self._send(bodies, counts)

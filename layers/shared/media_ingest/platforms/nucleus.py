@@ -76,10 +76,14 @@ def _clean(values: dict[str, Any]) -> Metadata:
 
 def _common(item: CatalogItem) -> dict[str, Any]:
     return {
-        "dataset": item.dataset, "bucket": item.bucket, "key": item.key,
-        "version_id": item.version_id, "etag": item.etag, "mime_type": item.mime_type,
+        "dataset": item.dataset,
+        "bucket": item.bucket,
+        "key": item.key,
+        "version_id": item.version_id,
+        "etag": item.etag,
+        "mime_type": item.mime_type,
         "size": item.size,
-    }  # fmt: skip
+    }
 
 
 def dataset_item(item: CatalogItem) -> NucleusItem:
@@ -88,9 +92,11 @@ def dataset_item(item: CatalogItem) -> NucleusItem:
     if item.kind is not MediaKind.IMAGE or image is None:
         raise ValueError(f"{item.object_url} is {item.kind.value}, not an image")
     metadata = _common(item) | {
-        "width": image.width, "height": image.height, "format": image.format,
+        "width": image.width,
+        "height": image.height,
+        "format": image.format,
         "orientation": image.orientation,
-    }  # fmt: skip
+    }
     return NucleusItem(
         reference_id=reference_id(item), image_url=item.object_url, metadata=_clean(metadata)
     )
@@ -102,10 +108,15 @@ def video_scene(item: CatalogItem) -> NucleusScene:
     if item.kind is not MediaKind.VIDEO or video is None:
         raise ValueError(f"{item.object_url} is {item.kind.value}, not a video")
     metadata = _common(item) | {
-        "fps": video.fps, "fps_fraction": video.fps_fraction, "duration": video.duration,
-        "width": video.width, "height": video.height, "rotation": video.rotation,
-        "codec": video.codec, "audio_codec": video.audio_codec,
-    }  # fmt: skip
+        "fps": video.fps,
+        "fps_fraction": video.fps_fraction,
+        "duration": video.duration,
+        "width": video.width,
+        "height": video.height,
+        "rotation": video.rotation,
+        "codec": video.codec,
+        "audio_codec": video.audio_codec,
+    }
     return NucleusScene(
         reference_id=reference_id(item), video_url=item.object_url, metadata=_clean(metadata)
     )

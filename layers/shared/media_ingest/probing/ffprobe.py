@@ -64,21 +64,29 @@ def ffprobe_args(binary: str, url: str, demuxer: str, ca_file: str | None = None
     )
     return [
         binary,
-        "-v", "error",
+        "-v",
+        "error",
         "-hide_banner",
-        "-protocol_whitelist", NETWORK_PROTOCOLS,
-        "-format_whitelist", DEMUXER_WHITELIST[demuxer],
-        "-f", demuxer,
-        "-probesize", str(PROBE_SIZE_BYTES),
-        "-analyzeduration", str(ANALYZE_MICROSECONDS),
-        "-rw_timeout", str(IO_TIMEOUT_MICROSECONDS),
+        "-protocol_whitelist",
+        NETWORK_PROTOCOLS,
+        "-format_whitelist",
+        DEMUXER_WHITELIST[demuxer],
+        "-f",
+        demuxer,
+        "-probesize",
+        str(PROBE_SIZE_BYTES),
+        "-analyzeduration",
+        str(ANALYZE_MICROSECONDS),
+        "-rw_timeout",
+        str(IO_TIMEOUT_MICROSECONDS),
         *HTTP_OPTIONS,
         *tls,
-        "-print_format", "json",
+        "-print_format",
+        "json",
         "-show_format",
         "-show_streams",
         url,
-    ]  # fmt: skip
+    ]
 
 
 def default_ca_file() -> str:

@@ -105,9 +105,11 @@ class ObjectProber:
 
     def _media(self, event: ObjectEvent, found: Detection, head: bytes, first: Head) -> MediaInfo:
         base: dict[str, Any] = {
-            "mime_type": found.mime_type, "container": found.container, "size": event.size,
+            "mime_type": found.mime_type,
+            "container": found.container,
+            "size": event.size,
             "annotations": annotation_links(first.metadata),
-        }  # fmt: skip
+        }
         if found.family in (Family.AV, Family.AUDIO):
             return self._probe_stream(event, found, base, head)
         if found.family is Family.IMAGE:
@@ -143,9 +145,14 @@ class ObjectProber:
         if kind is MediaKind.VIDEO and found.container == "ogg":
             mime = "video/ogg"
         return MediaInfo(
-            kind=kind, mime_type=mime, container=found.container, size=event.size,
-            video=video, audio=audio, annotations=owner["annotations"],
-        )  # fmt: skip
+            kind=kind,
+            mime_type=mime,
+            container=found.container,
+            size=event.size,
+            video=video,
+            audio=audio,
+            annotations=owner["annotations"],
+        )
 
     def _keyframes(self, event: ObjectEvent, head: bytes) -> tuple[int, ...] | None:
         """Key frames from the container index; None (and a log line) when unknown.

@@ -87,9 +87,11 @@ class CatalogReader:
         self, condition: str, names: dict[str, str], values: dict[str, Any]
     ) -> Iterator[dict[str, Any]]:
         params: dict[str, Any] = {
-            "TableName": self.table, "FilterExpression": condition,
-            "ExpressionAttributeNames": names, "ConsistentRead": True,
-        }  # fmt: skip
+            "TableName": self.table,
+            "FilterExpression": condition,
+            "ExpressionAttributeNames": names,
+            "ConsistentRead": True,
+        }
         if values:
             params["ExpressionAttributeValues"] = values
         for page in self.ddb.get_paginator("scan").paginate(**params):

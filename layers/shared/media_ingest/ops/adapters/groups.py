@@ -27,11 +27,12 @@ class GroupReader:
     def sealed_groups(self, dataset: str) -> Iterator[tuple[GroupMeta, list[CatalogItem]]]:
         """Operator side (export): one dataset's sealed groups with their members (a scan)."""
         pages = self.ddb.get_paginator("scan").paginate(
-            TableName=self.table, ConsistentRead=True,
+            TableName=self.table,
+            ConsistentRead=True,
             FilterExpression="sk = :meta AND #status = :sealed",
             ExpressionAttributeNames={"#status": "status"},
             ExpressionAttributeValues={":meta": {"S": META}, ":sealed": {"S": "sealed"}},
-        )  # fmt: skip
+        )
         for page in pages:
             for row in page.get("Items", []):
                 meta = parse_meta(row)

@@ -61,9 +61,11 @@ class SqsDeadLetters:
 
     def receive(self) -> list[Message]:
         got = self.sqs.receive_message(
-            QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1,
+            QueueUrl=self.queue_url,
+            MaxNumberOfMessages=10,
+            WaitTimeSeconds=1,
             VisibilityTimeout=120,
-        ).get("Messages", [])  # fmt: skip
+        ).get("Messages", [])
         return [
             Message(message_id=m["MessageId"], receipt=m["ReceiptHandle"], body=m["Body"])
             for m in got

@@ -54,29 +54,34 @@ def _status_options(command: argparse.ArgumentParser) -> None:
 
 def _failures_options(command: argparse.ArgumentParser) -> None:
     command.add_argument(
-        "--csv", action="store_true",
+        "--csv",
+        action="store_true",
         help="CSV, one row per failed file: object_url, key, dataset, stage, error_code, "
         "message, failed_at",
-    )  # fmt: skip
+    )
     command.add_argument("--out", help="with --csv: write to this file instead of stdout")
     command.add_argument("--since", help="only failures since: 30m, 2h, 7d or an ISO time (UTC)")
     command.add_argument(
-        "--code", action="append", default=[],
+        "--code",
+        action="append",
+        default=[],
         help="only these error codes (repeat or comma-separate), e.g. CORRUPT_MEDIA",
-    )  # fmt: skip
+    )
     command.add_argument(
-        "--all", action="store_true",
+        "--all",
+        action="store_true",
         help="every failure record, including earlier failures of a file and files "
         "registered since (default: the latest failure of each file still failed)",
-    )  # fmt: skip
+    )
 
 
 def _backfill_options(command: argparse.ArgumentParser) -> None:
     command.add_argument("source", metavar="s3://BUCKET/PREFIX", help="objects to enqueue")
     command.add_argument(
-        "--inventory", metavar="s3://BUCKET/KEY",
+        "--inventory",
+        metavar="s3://BUCKET/KEY",
         help="an S3 Inventory manifest.json (CSV) listing the bucket, instead of listing it",
-    )  # fmt: skip
+    )
     command.add_argument(
         "--rate", type=float, default=100.0, help="messages per second at most (default 100)"
     )
@@ -91,33 +96,40 @@ def _backfill_options(command: argparse.ArgumentParser) -> None:
 def _export_options(command: argparse.ArgumentParser) -> None:
     command.add_argument("--dataset", required=True, help="the dataset to export")
     command.add_argument(
-        "--format", required=True, choices=[f.value for f in ExportFormat],
+        "--format",
+        required=True,
+        choices=[f.value for f in ExportFormat],
         help="encord-json: every manifest part as stored, and index.json; encord-csv: "
         "ObjectUrl, Title, Create video rows (videos and image groups only, the rest listed in "
         "refused.csv); nucleus: items.jsonl (images as DatasetItem), scenes.jsonl (videos as "
         "VideoScene) and export.json",
-    )  # fmt: skip
+    )
     command.add_argument(
-        "--out", required=True, metavar="DIR",
+        "--out",
+        required=True,
+        metavar="DIR",
         help="folder to write into; the export replaces DIR/FORMAT/ whole",
-    )  # fmt: skip
+    )
     command.add_argument(
-        "--update", action="store_true",
+        "--update",
+        action="store_true",
         help="nucleus only: written to export.json for Dataset.append(update=...): on a "
         "reference_id collision, overwrite the stored metadata (default: ignore the item)",
-    )  # fmt: skip
+    )
 
 
 def _redrive_options(command: argparse.ArgumentParser) -> None:
     command.add_argument(
-        "--dead-letters", action="store_true",
+        "--dead-letters",
+        action="store_true",
         help="move every S3-event message of the dead-letter queue back to the ingest queue "
         "(poison messages stay)",
-    )  # fmt: skip
+    )
     command.add_argument(
-        "--failures", action="store_true",
+        "--failures",
+        action="store_true",
         help="send each file still failed (latest record per file) for another attempt",
-    )  # fmt: skip
+    )
     command.add_argument("--since", help="with --failures: only failures since (30m, 2h, 7d, ISO)")
     command.add_argument(
         "--code", action="append", default=[], help="with --failures: only these error codes"
@@ -127,18 +139,24 @@ def _redrive_options(command: argparse.ArgumentParser) -> None:
 
 def _evaluate_options(command: argparse.ArgumentParser) -> None:
     command.add_argument(
-        "--benchmark", required=True, metavar="DIR",
+        "--benchmark",
+        required=True,
+        metavar="DIR",
         help="the reference annotations: <media>/localizations/<type>.csv under DIR",
-    )  # fmt: skip
+    )
     command.add_argument(
-        "--candidate", required=True, metavar="DIR",
+        "--candidate",
+        required=True,
+        metavar="DIR",
         help="the annotations to score, in the same layout; per annotator as "
         "DIR/<annotator>/<media>/... unless an annotator, created_by or user column names them",
-    )  # fmt: skip
+    )
     command.add_argument(
-        "--out", default=".", metavar="DIR",
+        "--out",
+        default=".",
+        metavar="DIR",
         help="where iou_results.csv is written (default: the current directory)",
-    )  # fmt: skip
+    )
 
 
 OPTIONS: dict[str, Callable[[argparse.ArgumentParser], None]] = {

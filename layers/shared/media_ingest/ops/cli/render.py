@@ -99,10 +99,16 @@ def failures(records: Sequence[FailureRecord]) -> str:
 
 def manifest_parts(parts: Sequence[PartRow], bucket: str) -> str:
     rows = [
-        (p.dataset, p.number, p.entries, p.bytes, "sealed" if p.sealed else "open",
-         f"s3://{bucket}/{p.key}")
+        (
+            p.dataset,
+            p.number,
+            p.entries,
+            p.bytes,
+            "sealed" if p.sealed else "open",
+            f"s3://{bucket}/{p.key}",
+        )
         for p in parts
-    ]  # fmt: skip
+    ]
     return table(["dataset", "part", "entries", "bytes", "state", "location"], rows)
 
 
@@ -150,12 +156,26 @@ def redrive_counts(counts: RedriveCounts) -> str:
 
 def annotator_summaries(summaries: Sequence[AnnotatorSummary], scored: int, out: Path) -> str:
     rows = [
-        (s.annotator, s.boxes, _fixed(s.mean_iou), _percent(s.good_share),
-         _percent(s.class_accuracy), s.benchmark_boxes, s.missed)
+        (
+            s.annotator,
+            s.boxes,
+            _fixed(s.mean_iou),
+            _percent(s.good_share),
+            _percent(s.class_accuracy),
+            s.benchmark_boxes,
+            s.missed,
+        )
         for s in summaries
-    ]  # fmt: skip
-    headers = ["annotator", "boxes", "mean IoU", f"IoU>={IOU_GOOD:g}", "class accuracy",
-               "benchmark boxes", "missed"]  # fmt: skip
+    ]
+    headers = [
+        "annotator",
+        "boxes",
+        "mean IoU",
+        f"IoU>={IOU_GOOD:g}",
+        "class accuracy",
+        "benchmark boxes",
+        "missed",
+    ]
     return table(headers, rows) + f"\n{scored} candidate boxes scored: {out}"
 
 
