@@ -1,4 +1,4 @@
-# One task runner: make setup | test | demo | deploy | deploy-local | lint | localstack-* | bench
+# One task runner: make setup | check | test | demo | deploy | deploy-local | lint | localstack-* | bench
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 VENV := .venv/bin
@@ -11,7 +11,14 @@ help:  ## list the verbs
 setup:  ## install system packages and the Python venv (idempotent)
 	@bash infra/setup.sh
 
-lint: setup  ## format check, lint, types, template checks
+check: setup  ## the fast gate, under 2 minutes (also the pre-commit hook): format, lint, types, template, unit and handler tests
+	$(VENV)/ruff format --check .
+	$(VENV)/ruff check .
+	$(VENV)/mypy
+	$(VENV)/cfn-lint template.yaml
+	$(VENV)/pytest -m "not integration" -q
+
+lint: setup  ## format check, lint, types, template checks (cfn-lint and checkov)
 	$(VENV)/ruff format --check .
 	$(VENV)/ruff check .
 	$(VENV)/mypy
@@ -21,8 +28,11 @@ lint: setup  ## format check, lint, types, template checks
 unit: setup  ## unit and handler tests (moto), no LocalStack
 	$(VENV)/pytest -m "not integration"
 
-test: lint  ## everything: lint, unit, handler and LocalStack integration tests
-	$(VENV)/pytest -m "not integration"
+coverage: setup  ## unit and handler tests with the package's line coverage
+	$(VENV)/pytest -m "not integration" -q --cov=media_ingest --cov-report=term-missing:skip-covered
+
+test: check  ## everything: the fast gate, checkov, and the LocalStack integration tests
+	.cache/checkov/bin/checkov --config-file .checkov.yaml --file template.yaml
 	bash infra/integration.sh
 
 demo: setup  ## start LocalStack, deploy the stack, ingest a sample drop, show the result
@@ -47,4 +57,4 @@ bench: setup  ## benchmarks vs the naive way (minutes; not part of test); add E2
 clean:  ## remove build outputs
 	rm -rf build
 
-.PHONY: help setup lint unit test demo deploy deploy-local localstack-start localstack-stop bench clean
+.PHONY: help setup check lint unit coverage test demo deploy deploy-local localstack-start localstack-stop bench clean

@@ -61,4 +61,10 @@ fi
 # system's (tests/conftest.py). Idempotent: a present binary with the pinned hash is kept.
 PYTHON=.venv/bin/python bash layers/ffprobe/build.sh build/layers/ffprobe 2>&1 | grep -v "already present" >&2 || true
 [ -x build/layers/ffprobe/bin/ffprobe ] || { echo "setup: the ffprobe layer build failed" >&2; exit 1; }
+# The fast gate as the pre-commit hook, in a clone of the repository (not in a CI tarball).
+if git rev-parse --is-inside-work-tree >/dev/null 2>&1 \
+   && [ "$(git config --get core.hooksPath || true)" != .githooks ]; then
+  git config core.hooksPath .githooks
+  say "pre-commit hook: make check (.githooks/pre-commit)"
+fi
 say "ready: .venv ($(.venv/bin/python --version)), ffmpeg $(ffmpeg -version | head -1 | cut -d' ' -f3), layer $(build/layers/ffprobe/bin/ffprobe -version | head -1 | cut -d' ' -f1-3)"

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import threading
 import uuid
+from collections.abc import Iterator
+from datetime import datetime
 
+from media_ingest.events import ObjectEvent
+from media_ingest.groups.rules import GroupMeta, GroupRef, GroupStatus, Joined
 from media_ingest.ingest.registration import WriteResult
 from media_ingest.manifests.writer import Conflict, ManifestIndex, Part, Versioned
 from media_ingest.records import CatalogItem, FailureRecord
@@ -90,3 +94,64 @@ class MemoryFailureQueue:
 
     def send(self, record: FailureRecord) -> None:
         self.sent.append(record)
+
+
+class MemoryGroupStore:
+    """Group state and members, with the group table's conditions (join refused once sealed;
+    one sealer wins)."""
+
+    def __init__(self) -> None:
+        self.metas: dict[str, GroupMeta] = {}
+        self.member_items: dict[str, dict[str, CatalogItem]] = {}
+
+    def join(self, ref: GroupRef, item: CatalogItem, now: datetime, due: datetime) -> Joined:
+        meta = self.metas.get(ref.group_id)
+        members = self.member_items.setdefault(ref.group_id, {})
+        if item.object_url in members:
+            return Joined.PRESENT
+        if meta is not None and meta.status is GroupStatus.SEALED:
+            return Joined.SEALED
+        members[item.object_url] = item
+        self.metas[ref.group_id] = GroupMeta(
+            ref=ref, status=GroupStatus.OPEN, members=len(members), last_member_at=now
+        )
+        return Joined.ADDED
+
+    def touch(self, ref: GroupRef, now: datetime, due: datetime) -> GroupMeta:
+        meta = self.metas.get(ref.group_id) or GroupMeta(
+            ref=ref, status=GroupStatus.OPEN, last_member_at=now
+        )
+        self.metas[ref.group_id] = meta
+        return meta
+
+    def seal(self, ref: GroupRef, now: datetime, quiet_since: datetime | None = None) -> bool:
+        meta = self.metas.get(ref.group_id)
+        if meta is None or meta.status is not GroupStatus.OPEN or not meta.members:
+            return False
+        self.metas[ref.group_id] = meta.model_copy(
+            update={"status": GroupStatus.SEALED, "sealed_at": now}
+        )
+        return True
+
+    def close_empty(self, ref: GroupRef, now: datetime) -> None:
+        raise NotImplementedError
+
+    def appended(self, ref: GroupRef, now: datetime) -> None:
+        self.metas[ref.group_id] = self.metas[ref.group_id].model_copy(update={"appended_at": now})
+
+    def meta(self, ref: GroupRef) -> GroupMeta | None:
+        return self.metas.get(ref.group_id)
+
+    def members(self, ref: GroupRef) -> list[CatalogItem]:
+        return list(self.member_items.get(ref.group_id, {}).values())
+
+    def due(self, now: datetime) -> Iterator[GroupMeta]:
+        return iter(())
+
+
+class MemoryExtractQueue:
+    def __init__(self) -> None:
+        self.sent: list[ObjectEvent] = []
+
+    def send(self, event: ObjectEvent) -> None:
+        self.sent.append(event)

@@ -93,7 +93,7 @@ class Ingestor:
         logger.info("outcome", extra={"outcome": kind.value, "kind": item.kind.value})
         group_id = group.group_id if group is not None else None
         outcome = Outcome(kind=kind, detail=detail, item=item, group=group_id, **base)
-        return outcome.with_entry(entry)
+        return outcome.with_entry(entry) if outcome.needs_manifest else outcome
 
     def _hand_over(self, event: ObjectEvent, base: dict[str, Any]) -> Outcome:
         """An archive's one outcome: sent to extraction (its members are drops of their own)."""
