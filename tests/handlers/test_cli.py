@@ -123,6 +123,16 @@ def test_unknown_stack_is_a_clear_error(
     assert "stack 'nope' not found" in capsys.readouterr().err
 
 
+def test_stack_may_come_after_the_command_as_with_the_aws_cli(
+    deployed: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["items", "--stack", "media-ingest", "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)) == 2
+    # After the command it wins over the one before it.
+    assert main(["--stack", "media-ingest", "items", "--stack", "nope"]) == 2
+    assert "stack 'nope' not found" in capsys.readouterr().err
+
+
 def test_missing_region_is_a_clear_error(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

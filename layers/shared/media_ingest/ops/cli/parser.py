@@ -60,18 +60,25 @@ def _failures_options(command: argparse.ArgumentParser) -> None:
         "message, failed_at",
     )
     command.add_argument("--out", help="with --csv: write to this file instead of stdout")
-    command.add_argument("--since", help="only failures since: 30m, 2h, 7d or an ISO time (UTC)")
-    command.add_argument(
-        "--code",
-        action="append",
-        default=[],
-        help="only these error codes (repeat or comma-separate), e.g. CORRUPT_MEDIA",
-    )
+    _failure_filters(command)
     command.add_argument(
         "--all",
         action="store_true",
         help="every failure record, including earlier failures of a file and files "
         "registered since (default: the latest failure of each file still failed)",
+    )
+
+
+def _failure_filters(command: argparse.ArgumentParser, scope: str = "") -> None:
+    """Which failure records a command takes (failures, redrive --failures)."""
+    command.add_argument(
+        "--since", help=f"{scope}only failures since: 30m, 2h, 7d or an ISO time (UTC)"
+    )
+    command.add_argument(
+        "--code",
+        action="append",
+        default=[],
+        help=f"{scope}only these error codes (repeat or comma-separate), e.g. CORRUPT_MEDIA",
     )
 
 
@@ -130,10 +137,7 @@ def _redrive_options(command: argparse.ArgumentParser) -> None:
         action="store_true",
         help="send each file still failed (latest record per file) for another attempt",
     )
-    command.add_argument("--since", help="with --failures: only failures since (30m, 2h, 7d, ISO)")
-    command.add_argument(
-        "--code", action="append", default=[], help="with --failures: only these error codes"
-    )
+    _failure_filters(command, "with --failures: ")
     command.add_argument("--dry-run", action="store_true", help="count, send nothing")
 
 
