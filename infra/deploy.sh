@@ -14,8 +14,14 @@ say() { printf '\033[1m[deploy]\033[0m %s\n' "$*"; }
 
 [[ "$stack" =~ ^[a-z][a-z0-9-]{0,30}$ ]] || { echo "deploy: stack name must be lowercase letters, digits, '-' (<= 31)" >&2; exit 2; }
 
-bash infra/build.sh >/dev/null
-say "layers built"
+# A caller that deploys several stacks at once (the parallel integration tests) builds the
+# layers once beforehand and says so: concurrent rebuilds would overwrite each other.
+if [ "${MEDIA_INGEST_LAYERS_BUILT:-}" != 1 ]; then
+  bash infra/build.sh >/dev/null
+  say "layers built"
+fi
+work="build/deploy/$stack"
+mkdir -p "$work"
 account=$("${aws[@]}" sts get-caller-identity --query Account --output text)
 region=${AWS_REGION:-${AWS_DEFAULT_REGION:-us-east-1}}
 artifacts="${stack}-artifacts-${account}-${region}"
@@ -30,12 +36,12 @@ if ! "${aws[@]}" s3api head-bucket --bucket "$artifacts" >/dev/null 2>&1; then
 fi
 say "packaging template.yaml"
 if ! "${aws[@]}" cloudformation package --template-file template.yaml --s3-bucket "$artifacts" \
-  --s3-prefix "$stack" --output-template-file build/packaged.yaml >build/package.log 2>&1; then
-  cat build/package.log >&2; exit 1
+  --s3-prefix "$stack" --output-template-file "$work/packaged.yaml" >"$work/package.log" 2>&1; then
+  cat "$work/package.log" >&2; exit 1
 fi
 say "deploying stack $stack to ${AWS_ENDPOINT_URL:-AWS ($region)}"
 # --s3-bucket: CloudFormation takes templates over 51,200 bytes only from S3 (ours is).
-"${aws[@]}" cloudformation deploy --template-file build/packaged.yaml --stack-name "$stack" \
+"${aws[@]}" cloudformation deploy --template-file "$work/packaged.yaml" --stack-name "$stack" \
   --s3-bucket "$artifacts" --s3-prefix "$stack" \
   --capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND --no-fail-on-empty-changeset \
   ${1:+--parameter-overrides "$@"}

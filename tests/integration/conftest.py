@@ -79,6 +79,14 @@ class Deployed:
         return done.stdout
 
 
+def stack_name(suffix: str = "") -> str:
+    """A stack of this test session's own: `$MEDIA_INGEST_STACK` (default media-ingest-it),
+    then the xdist worker (`-gw0`) so parallel workers never share a stack, then `suffix`."""
+    base = os.environ.get("MEDIA_INGEST_STACK", "media-ingest-it")
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    return "-".join(part for part in (base, worker, suffix) if part)
+
+
 def deploy(name: str, *parameters: str) -> Deployed:
     """Deploy template.yaml as stack `name` with infra/deploy.sh, as a user would."""
     endpoint = os.environ.get("AWS_ENDPOINT_URL", "")
@@ -109,7 +117,7 @@ SIDECAR_SUFFIX = ".meta.json"
 @pytest.fixture(scope="session")
 def deployed() -> Iterator[Deployed]:
     yield deploy(
-        os.environ.get("MEDIA_INGEST_STACK", "media-ingest-it"),
+        stack_name(),
         f"GroupRoutes={GROUP_ROUTES}",
         f"GroupQuietSeconds={GROUP_QUIET_SECONDS}",
         "KeyFrames=on",

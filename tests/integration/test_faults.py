@@ -16,7 +16,7 @@ import pytest
 from media_ingest.ops.status import manifest_parts
 from media_ingest.records import OutcomeKind
 from tests.integration import diagnostics
-from tests.integration.conftest import Deployed, deploy
+from tests.integration.conftest import Deployed, deploy, stack_name
 from tests.support.media import MediaSet
 
 TIMEOUT_S, VISIBILITY_S, RECEIVES = 15, 30, 4
@@ -35,7 +35,7 @@ POISON = [
 def chaos() -> Deployed:
     spec = ",".join(f"{fault}:{prefix}" for prefix, fault in FAULTS.items())
     return deploy(
-        "media-ingest-it-chaos",
+        stack_name("chaos"),
         f"FunctionTimeoutSeconds={TIMEOUT_S}",
         f"IngestVisibilityTimeoutSeconds={VISIBILITY_S}",
         f"MaxReceiveCount={RECEIVES}",
