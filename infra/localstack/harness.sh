@@ -81,6 +81,17 @@ reap_orphans() {
   kill -KILL $left 2>/dev/null || true
 }
 
+# The process executor's memory cgroups (memory.py: media-ingest-lambda.<LocalStack pid>/ in
+# LocalStack's own cgroup). LocalStack removes its folder when it exits; after a SIGKILL the
+# folder stays (empty once its processes are gone) until removed here or by the next start.
+reap_cgroups() {  # pid
+  [[ -n "${1:-}" ]] || return 0
+  local dir
+  for dir in $(find /sys/fs/cgroup -maxdepth 8 -type d -name "media-ingest-lambda.$1" 2>/dev/null); do
+    find "$dir" -depth -type d -exec rmdir {} \; 2>/dev/null || true
+  done
+}
+
 fail() {
   say "ERROR: $*"
   say "log: $LOG_FILE (last 40 lines below)"
@@ -151,6 +162,7 @@ cmd_start() {
 cmd_stop() {
   if ! pid_alive; then
     reap_orphans
+    reap_cgroups "$(cat "$PID_FILE" 2>/dev/null || true)"
     say "not running"; rm -f "$PID_FILE"; return 0
   fi
   local pid tree
@@ -162,6 +174,7 @@ cmd_stop() {
   # anything of the tree that left the group (function processes have their own session)
   for p in $tree; do kill -KILL "$p" 2>/dev/null || true; done
   reap_orphans
+  reap_cgroups "$pid"
   rm -f "$PID_FILE"
   say "stopped (pid $pid and its process tree)"
 }
