@@ -35,6 +35,7 @@ APP = textwrap.dedent("""
             return {"pid": os.getpid(), "child": subprocess.Popen(["sleep", "300"]).pid}
         if event.get("alloc"):
             held = bytearray(event["alloc"] << 20)  # zero-filled: every page is resident
+            time.sleep(event.get("hold", 0))
             return {"pid": os.getpid(), "held": len(held)}
         if event.get("child_alloc"):
             code = "import time; b = bytearray(%d << 20); time.sleep(%s)" % (
@@ -274,7 +275,8 @@ def test_memory_over_the_limit_kills_the_environment_and_the_next_invoke_works(l
 
 def test_memory_under_the_limit_succeeds_and_reports_its_peak(limited):
     bridge, upstream = limited
-    send(bridge, "r1", {"alloc": 50})
+    # held for 0.2 s: the watchdog samples every 10 ms and cannot see a shorter spike
+    send(bridge, "r1", {"alloc": 50, "hold": 0.2})
     kind, body, logs = result(upstream, "r1")
     assert kind == "response" and body["held"] == 50 << 20
     assert 50 < used_mb(logs) < 128

@@ -10,12 +10,13 @@ from conftest import invoke
 pytestmark = pytest.mark.localstack
 
 HOG = """
-import os, subprocess, sys
+import os, subprocess, sys, time
 
 def handler(event, context):
     if event.get("alloc"):
         held = bytearray(event["alloc"] << 20)  # zero-filled: every page is resident
         print("allocated", len(held) >> 20, "MB", flush=True)
+        time.sleep(0.2)  # longer than a watchdog sample interval (the fallback's)
     if event.get("child_alloc"):
         code = "import time; b = bytearray(%d << 20); time.sleep(3)" % event["child_alloc"]
         print("child exited", subprocess.run([sys.executable, "-c", code]).returncode)

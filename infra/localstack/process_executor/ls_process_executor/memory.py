@@ -342,7 +342,8 @@ class WatchdogGuard(Guard):
         self.peak = 0
         self.members: set[int] = set()
         self._known: dict[int, bool] = {}  # pid -> member, for pids already looked at
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # members, peak, samples
+        self._sampling = threading.Lock()  # one sample at a time (monitor, peak_mb)
         self.samples = 0
 
     def started(self, pid: int) -> None:
@@ -359,6 +360,10 @@ class WatchdogGuard(Guard):
 
     def sample(self) -> int:
         """Refresh the member set and return the tree's RSS sum (bytes)."""
+        with self._sampling:
+            return self._sample()
+
+    def _sample(self) -> int:
         root = self._pid
         assert root is not None
         alive = {int(p) for p in os.listdir(self.proc) if p.isdigit()}
@@ -404,6 +409,11 @@ class WatchdogGuard(Guard):
             self._closed.wait(self.interval_s)
 
     def peak_mb(self) -> int | None:
+        """The largest sum seen, with one more sample now (what the environment still holds
+        at the end of an invoke counts even if it grew since the last tick)."""
+        if self._pid is not None and not self._closed.is_set() and not self.exceeded.is_set():
+            with contextlib.suppress(OSError):
+                self.sample()
         with self._lock:
             return to_mb(self.peak) if self.samples else None
 
