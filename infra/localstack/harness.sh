@@ -3,7 +3,7 @@
 #
 # Usage: infra/localstack/harness.sh {install|start|stop|restart|status|logs [-f]}
 #   install  run install.sh (idempotent)
-#   start    install if needed, start LocalStack in the background on 127.0.0.1:4566, wait
+#   start    install if needed, start LocalStack in the background on 127.0.0.1:$LOCALSTACK_PORT, wait
 #            (bounded) until it and the services the project uses are up, warm DynamoDB Local.
 #            Already healthy -> says so, exit 0.
 #   stop     stop LocalStack and its whole process tree (DynamoDB Local, function processes)
@@ -11,20 +11,25 @@
 #   logs     tail of the LocalStack log (-f to follow)
 #   test     the executor plugin's own tests (unit, bridge, and live ones against LocalStack)
 #
-# Environment: MEDIA_INGEST_CACHE (default ~/.cache/media-ingest), LOCALSTACK_START_TIMEOUT
+# Environment: MEDIA_INGEST_CACHE (default ~/.cache/media-ingest), LOCALSTACK_PORT (default
+# 4566; any other port gets its own home, see install.sh, so two instances run side by side
+# without sharing venvs, state, temporary files or the executor build), LOCALSTACK_START_TIMEOUT
 # (seconds, default 120), LAMBDA_RUNTIME_ENVIRONMENT_TIMEOUT (seconds a function process may
 # take to start, default 90 rather than LocalStack's 20: a first cold start on a busy
 # two-core machine can take longer, and a failed start returns the batch to the queue for
-# the whole visibility timeout). Project code only needs AWS_ENDPOINT_URL=http://127.0.0.1:4566.
+# the whole visibility timeout), LAMBDA_PROCESS_MEMORY_LIMIT (auto|cgroup|watchdog|off, how the
+# process executor enforces MemorySize, see README.md). Project code only needs
+# AWS_ENDPOINT_URL=http://127.0.0.1:$LOCALSTACK_PORT.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-CACHE="${MEDIA_INGEST_CACHE:-$HOME/.cache/media-ingest}"
-LS_HOME="$CACHE/localstack-2026.3.0"
+PORT="${LOCALSTACK_PORT:-4566}"
+[[ "$PORT" =~ ^[0-9]+$ ]] || { echo "LOCALSTACK_PORT must be a number, not '$PORT'" >&2; exit 2; }
+LS_HOME="$("$HERE/install.sh" --print-home)"
 VENV="$LS_HOME/venv"
 LOG_FILE="$LS_HOME/localstack.log"
 PID_FILE="$LS_HOME/localstack.pid"
-ENDPOINT="http://127.0.0.1:4566"
+ENDPOINT="http://127.0.0.1:$PORT"
 SERVICES="s3 sqs lambda dynamodb cloudformation iam sts logs events"
 START_TIMEOUT="${LOCALSTACK_START_TIMEOUT:-120}"
 
@@ -76,6 +81,17 @@ reap_orphans() {
   kill -KILL $left 2>/dev/null || true
 }
 
+# The process executor's memory cgroups (memory.py: media-ingest-lambda.<LocalStack pid>/ in
+# LocalStack's own cgroup). LocalStack removes its folder when it exits; after a SIGKILL the
+# folder stays (empty once its processes are gone) until removed here or by the next start.
+reap_cgroups() {  # pid
+  [[ -n "${1:-}" ]] || return 0
+  local dir
+  for dir in $(find /sys/fs/cgroup -maxdepth 8 -type d -name "media-ingest-lambda.$1" 2>/dev/null); do
+    find "$dir" -depth -type d -exec rmdir {} \; 2>/dev/null || true
+  done
+}
+
 fail() {
   say "ERROR: $*"
   say "log: $LOG_FILE (last 40 lines below)"
@@ -111,11 +127,16 @@ cmd_start() {
     "$HERE/install.sh" 2>&1 | sed 's/^/  /' >&2
     mkdir -p "$LS_HOME"
     : > "$LOG_FILE"
+    mkdir -p "$LS_HOME/tmp"
     # setsid: LocalStack leads its own process group, so stop can take the whole tree.
     # Function processes (own groups) die with it through their watchdog pipe.
+    # TMPDIR: LocalStack's tmp dir ($TMPDIR/localstack, wiped at start and stop, holding
+    # DynamoDB Local's tables), unzipped function code and the executor's work dir all
+    # derive from it, so each home keeps them apart from any other instance's.
     (
       cd "$LS_HOME"
-      exec env GATEWAY_LISTEN=127.0.0.1:4566 LOCALSTACK_HOST=127.0.0.1:4566 \
+      exec env GATEWAY_LISTEN="127.0.0.1:$PORT" LOCALSTACK_HOST="127.0.0.1:$PORT" \
+        TMPDIR="$LS_HOME/tmp" \
         SKIP_SSL_CERT_DOWNLOAD=1 DISABLE_EVENTS=1 DNS_ADDRESS=0 \
         SQS_ENDPOINT_STRATEGY=dynamic \
         LAMBDA_RUNTIME_ENVIRONMENT_TIMEOUT="${LAMBDA_RUNTIME_ENVIRONMENT_TIMEOUT:-90}" \
@@ -141,6 +162,7 @@ cmd_start() {
 cmd_stop() {
   if ! pid_alive; then
     reap_orphans
+    reap_cgroups "$(cat "$PID_FILE" 2>/dev/null || true)"
     say "not running"; rm -f "$PID_FILE"; return 0
   fi
   local pid tree
@@ -152,6 +174,7 @@ cmd_stop() {
   # anything of the tree that left the group (function processes have their own session)
   for p in $tree; do kill -KILL "$p" 2>/dev/null || true; done
   reap_orphans
+  reap_cgroups "$pid"
   rm -f "$PID_FILE"
   say "stopped (pid $pid and its process tree)"
 }

@@ -5,7 +5,8 @@
 # skipped when already done. Safe on a fresh machine (root; uses apt-get only when
 # java/javac/jar/npm are missing).
 #
-# Creates, under ${MEDIA_INGEST_CACHE:-$HOME/.cache/media-ingest}/localstack-2026.3.0/:
+# Creates, under ${MEDIA_INGEST_CACHE:-$HOME/.cache/media-ingest}/localstack-2026.3.0/
+# (for LOCALSTACK_PORT other than 4566: .../localstack-2026.3.0-port<PORT>/, a home of its own):
 #   venv/          LocalStack's own venv (Python 3.13): localstack-core[runtime] +
 #                  known-good pins + pytest + the `process` Lambda runtime executor
 #   runtime-venv/  what the AWS python3.13 Lambda runtime provides: awslambdaric, boto3
@@ -14,13 +15,18 @@
 #     + ddb-local-loader-0.1.jar (an empty javaagent standing in for LocalStack's patch)
 #   /var/lib/localstack/lib/java/21 -> the machine's JDK 17
 #
-# Environment: MEDIA_INGEST_CACHE, LOCALSTACK_PYTHON (default /root/.pyenv/versions/3.13.0/bin/python)
+# Environment: MEDIA_INGEST_CACHE, LOCALSTACK_PORT, LOCALSTACK_PYTHON (default
+# /root/.pyenv/versions/3.13.0/bin/python). `install.sh --print-home` prints the home and exits.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 LS_VERSION="2026.3.0"
 CACHE="${MEDIA_INGEST_CACHE:-$HOME/.cache/media-ingest}"
 LS_HOME="$CACHE/localstack-$LS_VERSION"
+# One home per port: a second LocalStack (another checkout, another executor build) must
+# not share venvs, log, pid or temporary files with the one on the default port.
+[[ "${LOCALSTACK_PORT:-4566}" == 4566 ]] || LS_HOME+="-port${LOCALSTACK_PORT}"
+if [[ "${1:-}" == "--print-home" ]]; then echo "$LS_HOME"; exit 0; fi
 PY="${LOCALSTACK_PYTHON:-/root/.pyenv/versions/3.13.0/bin/python}"
 
 # ---- pins (change together) --------------------------------------------------

@@ -19,7 +19,17 @@ from botocore.config import Config
 
 HERE = Path(__file__).resolve().parent
 HARNESS = HERE.parent / "harness.sh"
-ENDPOINT = "http://127.0.0.1:4566"
+# LOCALSTACK_PORT selects the instance (and its home), as for harness.sh
+ENDPOINT = f"http://127.0.0.1:{os.environ.get('LOCALSTACK_PORT') or 4566}"
+LS_HOME = Path(
+    subprocess.run(
+        ["bash", str(HERE.parent / "install.sh"), "--print-home"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+)
+RUNTIME = LS_HOME / "runtime-venv"
 # test the working copy of the executor, not only the installed one
 sys.path.insert(0, str(HERE.parent / "process_executor"))
 

@@ -6,7 +6,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from conftest import invoke, make_zip
+from conftest import ENDPOINT, invoke, make_zip
 
 pytestmark = pytest.mark.localstack
 
@@ -99,7 +99,7 @@ def test_invoke_runs_packaged_code_with_layers_and_env(clients, probe):
         "AWS_LAMBDA_FUNCTION_TIMEOUT": "10",
         "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
         "AWS_REGION": "us-east-1",
-        "AWS_ENDPOINT_URL": "http://127.0.0.1:4566",
+        "AWS_ENDPOINT_URL": ENDPOINT,
         "AWS_EXECUTION_ENV": "AWS_Lambda_python3.13",
         "MY_VAR": "my value",
         "_HANDLER": "app.handler",

@@ -12,9 +12,13 @@ The bridge is a small HTTP server on 127.0.0.1:<ephemeral port> serving two side
   ``POST /runtime/init/error``.
 
 It also enforces the function timeout (kill the process group, answer ``Sandbox.Timedout``,
-start a fresh process on the next invoke, as Lambda re-initialises a sandbox), reports a
-runtime that exits mid-invoke as ``Runtime.ExitError``, and collects the process's
-stdout/stderr per invocation between START and END/REPORT lines.
+start a fresh process on the next invoke, as Lambda re-initialises a sandbox) and its
+MemorySize (see ``memory.py``: the whole environment over the limit is killed, the invoke
+answers ``Runtime.ExitError`` "signal: killed" with REPORT ``Error Type: Runtime.OutOfMemory``,
+and the next invoke starts a fresh process), reports a runtime that exits mid-invoke as
+``Runtime.ExitError`` (what it leaves running is killed with it), and collects the process's
+stdout/stderr per invocation between START and END/REPORT lines, REPORT's ``Max Memory Used``
+being the environment's peak.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import requests
 
 from ls_process_executor import environment as lenv
+from ls_process_executor.memory import Guard, MemoryLimiter
 
 LOG = logging.getLogger(__name__)
 API = "/2018-06-01/runtime"
@@ -73,6 +78,7 @@ class ProcessSpec:
     version: str
     upstream: str  # LocalStack's runtime endpoint for this executor, without trailing slash
     executor_id: str
+    limiter: MemoryLimiter | None = None  # None: MemorySize is not enforced
 
 
 class _Output:
@@ -120,6 +126,8 @@ class RuntimeBridge:
         self._queue: queue.Queue[Invocation | None] = queue.Queue()
         self._current: Invocation | None = None
         self._proc: subprocess.Popen | None = None
+        self._guard: Guard | None = None  # memory of the current (or last) process generation
+        self._generation = 0
         self._output: _Output | None = None
         self._watchdog_w: int | None = None
         self._buffer = bytearray()  # output since the last invocation ended
@@ -143,10 +151,12 @@ class RuntimeBridge:
             self._stopping = True
             if self._current and self._current.timer:
                 self._current.timer.cancel()
-            proc = self._proc
+            proc, guard = self._proc, self._guard
             if proc:
                 self._forget(proc)
         self._kill(proc)
+        if guard:
+            guard.close()
         self._queue.put(None)
         self._server.shutdown()
         self._server.server_close()
@@ -162,13 +172,22 @@ class RuntimeBridge:
         proc = self._proc
         return proc.pid if proc else None
 
+    def _new_guard(self) -> Guard:
+        if self._guard:  # the previous generation is dead: free its cgroup
+            self._guard.close()
+        self._generation += 1
+        limiter = self.spec.limiter or MemoryLimiter("off")
+        name = f"{self.spec.executor_id}.{self._generation}"
+        return limiter.guard(name, self.spec.memory_mb)
+
     def _spawn(self) -> None:
+        guard = self._new_guard()
         out_r, out_w = os.pipe()
         wd_r, wd_w = os.pipe()
         env = dict(self.spec.env, _LS_EXECUTOR_WATCHDOG_FD=str(wd_r))
         try:
             proc = subprocess.Popen(
-                self.spec.argv,
+                guard.command(self.spec.argv),
                 env=env,
                 cwd=self.spec.cwd,
                 stdin=subprocess.DEVNULL,
@@ -177,21 +196,31 @@ class RuntimeBridge:
                 pass_fds=(wd_r,),
                 start_new_session=True,  # own process group: a kill takes its children too
             )
+        except BaseException:
+            guard.close()
+            raise
         finally:
             os.close(out_w)
             os.close(wd_r)
         if self._watchdog_w is not None:
             os.close(self._watchdog_w)
-        self._proc, self._watchdog_w = proc, wd_w
+        self._proc, self._watchdog_w, self._guard = proc, wd_w, guard
         self._output = _Output(out_r, self._buffer, self._lock)
-        threading.Thread(target=self._watch, args=(proc,), name="lambda-proc", daemon=True).start()
-        LOG.debug("executor %s: started pid %s", self.spec.executor_id, proc.pid)
+        guard.on_exceeded = lambda: self._runtime_died(proc, guard, -signal.SIGKILL, oom=True)
+        guard.started(proc.pid)
+        threading.Thread(
+            target=self._watch, args=(proc, guard), name="lambda-proc", daemon=True
+        ).start()
+        LOG.debug(
+            "executor %s: started pid %s (memory: %s)", self.spec.executor_id, proc.pid, guard.kind
+        )
 
     @staticmethod
     def _kill(proc: subprocess.Popen | None) -> None:
-        if proc is None or proc.poll() is not None:
+        """Kill the process and its group (what it started), also once it has exited."""
+        if proc is None:
             return
-        with contextlib.suppress(ProcessLookupError):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
 
@@ -206,11 +235,31 @@ class RuntimeBridge:
                 self._watchdog_w = None
             return True
 
-    def _watch(self, proc: subprocess.Popen) -> None:
+    def _watch(self, proc: subprocess.Popen, guard: Guard) -> None:
         """The process ended by itself: tell whoever waits for it (startup, or the invoke)."""
         code = proc.wait()
+        if self._proc is not proc:
+            return  # killed on purpose (timeout, stop, memory)
+        # killed by the kernel's OOM killer (cgroup): the guard may notice a moment later
+        oom = code == -signal.SIGKILL and guard.was_exceeded(wait_s=0.2)
+        self._runtime_died(proc, guard, code, oom=oom)
+
+    def _runtime_died(
+        self, proc: subprocess.Popen, guard: Guard, code: int, *, oom: bool = False
+    ) -> None:
+        """The environment ends: the runtime exited, or its memory went over MemorySize (then
+        the guard has killed it, or is about to). Whatever of it still runs is killed, as
+        Lambda resets a sandbox whose runtime died; the next invoke starts a fresh one."""
         if not self._forget(proc):
-            return  # killed on purpose (timeout, stop)
+            return  # already handled (timeout, stop, or the other of _watch / the guard)
+        self._kill(proc)
+        guard.kill_all()
+        if oom:
+            LOG.info(
+                "executor %s: memory over %s MB, environment killed",
+                self.spec.executor_id,
+                self.spec.memory_mb,
+            )
         with self._lock:
             if self._stopping:
                 return
@@ -223,7 +272,12 @@ class RuntimeBridge:
                 return
         if current and not current.timed_out:
             err = lenv.runtime_exit_error(current.request_id, code)
-            self._finish(current, json.dumps(err).encode(), is_error=True)
+            self._finish(
+                current,
+                json.dumps(err).encode(),
+                is_error=True,
+                report_error=lenv.OUT_OF_MEMORY if oom else None,
+            )
 
     # ---- LocalStack side ------------------------------------------------------------
 
@@ -258,16 +312,24 @@ class RuntimeBridge:
             if inv.done:
                 return
             inv.timed_out = True
-            proc = self._proc
+            proc, guard = self._proc, self._guard
             if proc:
                 self._forget(proc)
         self._kill(proc)  # the sandbox is reset: the next invoke starts a fresh process
+        if proc and guard:
+            guard.kill_all()
         line = lenv.timeout_log_line(inv.request_id, self.spec.timeout_s)
         err = lenv.timeout_error(inv.request_id, self.spec.timeout_s)
         self._finish(inv, json.dumps(err).encode(), is_error=True, extra_log=line)
 
     def _finish(
-        self, inv: Invocation, body: bytes, *, is_error: bool, extra_log: str | None = None
+        self,
+        inv: Invocation,
+        body: bytes,
+        *,
+        is_error: bool,
+        extra_log: str | None = None,
+        report_error: str | None = None,
     ) -> bool:
         with self._lock:
             if inv.done or self._stopping:
@@ -277,7 +339,7 @@ class RuntimeBridge:
                 inv.timer.cancel()
             if self._current is inv:
                 self._current = None
-            used = lenv.max_memory_used_mb(self._proc.pid) if self._proc else None
+            used = self._guard.peak_mb() if self._guard else None
             if self._output:
                 self._output.drain()
             if self._buffer and not self._buffer.endswith(b"\n"):
@@ -286,7 +348,9 @@ class RuntimeBridge:
                 self._buffer.extend((extra_log + "\n").encode())
             duration_ms = (time.perf_counter() - inv.started) * 1000
             self._buffer.extend(
-                lenv.end_lines(inv.request_id, duration_ms, self.spec.memory_mb, used).encode()
+                lenv.end_lines(
+                    inv.request_id, duration_ms, self.spec.memory_mb, used, report_error
+                ).encode()
                 + b"\n"
             )
             logs = self._buffer.decode(errors="replace")
@@ -332,6 +396,12 @@ class RuntimeBridge:
         inv = self._current
         if inv is None or inv.request_id != request_id:
             return False
+        proc, guard = self._proc, self._guard
+        if proc and guard and guard.was_exceeded():
+            # e.g. the kernel OOM-killed a child (ffprobe) and the handler carried on: on
+            # Lambda the environment is over its memory, so this invoke fails and it restarts
+            self._runtime_died(proc, guard, -signal.SIGKILL, oom=True)
+            return True
         return self._finish(inv, body, is_error=is_error)
 
     def init_error(self, body: bytes) -> None:

@@ -5,7 +5,7 @@ No LocalStack imports here, so this module is unit-testable on its own. It owns:
   a later layer overwriting an earlier one's files);
 - the process environment (import path, PATH, standard Lambda variables);
 - the texts Lambda produces itself: START/END/REPORT log lines, the timeout error and
-  the runtime-exit error.
+  the runtime-exit error (also what an out-of-memory kill answers).
 """
 
 from __future__ import annotations
@@ -161,22 +161,24 @@ def start_line(request_id: str, version: str) -> str:
     return f"START RequestId: {request_id} Version: {version}"
 
 
-def end_lines(request_id: str, duration_ms: float, memory_mb: int, max_used_mb: int | None) -> str:
+# REPORT's error type when the environment went over MemorySize (the invoke's own error is
+# still Runtime.ExitError "signal: killed", as AWS answers it).
+OUT_OF_MEMORY = "Runtime.OutOfMemory"
+
+
+def end_lines(
+    request_id: str,
+    duration_ms: float,
+    memory_mb: int,
+    max_used_mb: int | None,
+    error_type: str | None = None,
+) -> str:
+    """END and REPORT lines. ``error_type`` adds Lambda's ``Status: error  Error Type: ...``."""
     used = max_used_mb if max_used_mb is not None else memory_mb
+    status = f"\tStatus: error\tError Type: {error_type}" if error_type else ""
     return (
         f"END RequestId: {request_id}\n"
         f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms\t"
         f"Billed Duration: {math.ceil(duration_ms)} ms\tMemory Size: {memory_mb} MB\t"
-        f"Max Memory Used: {used} MB"
+        f"Max Memory Used: {used} MB{status}"
     )
-
-
-def max_memory_used_mb(pid: int) -> int | None:
-    """Peak resident memory of a live process (VmHWM), in MB; None if unknown."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return math.ceil(int(line.split()[1]) / 1024)
-    except (OSError, ValueError, IndexError):
-        pass
-    return None

@@ -12,11 +12,14 @@ What a function gets (as in a python3.x Lambda sandbox):
   (awslambdaric, boto3), and nothing of LocalStack's or the project's packages;
 - LocalStack's environment for it (standard Lambda variables, role credentials,
   ``AWS_ENDPOINT_URL`` pointing at LocalStack) plus the function's own variables;
-- the handler run by ``awslambdaric``, with the timeout enforced by the bridge.
+- the handler run by ``awslambdaric``, with the timeout enforced by the bridge;
+- its MemorySize enforced on the whole environment (``memory.py``: a memory cgroup per
+  environment where one can be made, else a watchdog sampling the process tree's RSS).
 
 Only ``Zip`` functions with a ``python3.*`` runtime are supported; all run on the runtime
 venv's interpreter (3.13). Configure with ``LAMBDA_PROCESS_RUNTIME_VENV`` (default: the
-``runtime-venv`` folder beside LocalStack's venv).
+``runtime-venv`` folder beside LocalStack's venv) and ``LAMBDA_PROCESS_MEMORY_LIMIT``
+(``auto``, ``cgroup``, ``watchdog``, ``off``; see ``memory.py``).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import os
 import shutil
 import sys
 import tempfile
+import threading
 import weakref
 from pathlib import Path
 
@@ -43,10 +47,24 @@ from localstack.services.lambda_.invocation.runtime_executor import (
 from ls_process_executor import bootstrap
 from ls_process_executor import environment as lenv
 from ls_process_executor.bridge import ProcessSpec, RuntimeBridge
+from ls_process_executor.memory import MemoryLimiter
 
 LOG = logging.getLogger(__name__)
 LOOPBACK = "127.0.0.1"
 _LIVE: weakref.WeakSet[RuntimeBridge] = weakref.WeakSet()
+_LIMITER: dict[str, MemoryLimiter] = {}  # the one limiter of this LocalStack process
+_LIMITER_LOCK = threading.Lock()
+
+
+def memory_limiter() -> MemoryLimiter:
+    """How MemorySize is enforced, chosen once per LocalStack process (and logged)."""
+    with _LIMITER_LOCK:
+        if not _LIMITER:
+            limiter = _LIMITER["limiter"] = MemoryLimiter.from_environment()
+            LOG.info(
+                "process executor: MemorySize enforcement: %s (%s)", limiter.mode, limiter.reason
+            )
+        return _LIMITER["limiter"]
 
 
 def runtime_prefix() -> Path:
@@ -106,6 +124,7 @@ class ProcessRuntimeExecutor(RuntimeExecutor):
             version=fv.id.qualifier,
             upstream=self.get_runtime_endpoint(),
             executor_id=self.id,
+            limiter=memory_limiter(),
         )
         self.bridge = RuntimeBridge(spec)
         spec.env = lenv.build_process_env(
@@ -170,6 +189,7 @@ class ProcessRuntimeExecutor(RuntimeExecutor):
             LOG.warning("process executor: no Lambda runtime interpreter at %s", python)
             return False
         work_dir().mkdir(parents=True, exist_ok=True)
+        memory_limiter()
         return True
 
 
@@ -178,4 +198,7 @@ def _cleanup_at_exit() -> None:
     for bridge in list(_LIVE):
         with contextlib.suppress(Exception):
             bridge.stop()
+    for limiter in _LIMITER.values():
+        with contextlib.suppress(Exception):
+            limiter.close()
     shutil.rmtree(work_dir(), ignore_errors=True)
