@@ -1,7 +1,7 @@
 """The records the pipeline writes: catalog items, failure records and outcomes.
 
 These models are the contract: the catalog table, the failure queue and the CLI's --json
-output are their JSON (docs/records.md).
+output are their JSON.
 """
 
 from __future__ import annotations
@@ -120,6 +120,9 @@ class Outcome(BaseModel):
     # The manifest entry built when the outcome was decided. Not in the ledger: a replayed
     # outcome has none, and its entry is built again from `item` (the same, deterministic).
     _entry: Entry | None = PrivateAttr(default=None)
+    # Decided by an earlier run whose lease has not expired: that run may still be appending
+    # the entry itself (ingest/registration.py). Not in the ledger either.
+    _held: bool = PrivateAttr(default=False)
 
     @property
     def needs_manifest(self) -> bool:
@@ -131,6 +134,14 @@ class Outcome(BaseModel):
 
     def with_entry(self, entry: Entry) -> Outcome:
         self._entry = entry
+        return self
+
+    @property
+    def held(self) -> bool:
+        return self._held
+
+    def held_elsewhere(self, held: bool) -> Outcome:
+        self._held = held
         return self
 
 

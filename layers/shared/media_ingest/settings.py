@@ -67,9 +67,6 @@ class Settings(BaseSettings):
         default=60.0, gt=0, le=600, validation_alias="PROBE_TIMEOUT_SECONDS"
     )
     ffprobe_path: str = Field(default="ffprobe", validation_alias="FFPROBE_PATH")
-    idempotency_seconds: int = Field(
-        default=7 * 24 * 3600, ge=60, validation_alias="IDEMPOTENCY_SECONDS"
-    )
     # Archive drops (archives.py): where the ingest function hands archives; empty: archives
     # fail with UNSUPPORTED_KIND. The caps bound what the extract function streams.
     extract_queue_url: str = Field(default="", validation_alias="EXTRACT_QUEUE_URL")

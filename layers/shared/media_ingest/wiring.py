@@ -4,10 +4,7 @@ start). One way to build each collaborator, so two functions never disagree on o
 
 from __future__ import annotations
 
-from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
-
-from media_ingest.adapters.catalog import DynamoCatalog
-from media_ingest.adapters.clients import client
+from media_ingest.adapters.catalog import DynamoCatalog, DynamoPartNumbers
 from media_ingest.adapters.groups import DynamoGroupStore
 from media_ingest.adapters.manifests import S3AnnotationStore, S3PartStore
 from media_ingest.adapters.objects import S3ArchiveReader, S3MemberWriter, S3Objects
@@ -18,7 +15,7 @@ from media_ingest.faults import FaultInjector, FaultyCatalog, appended_hook, par
 from media_ingest.groups.membership import Membership
 from media_ingest.groups.rules import GroupRoutes
 from media_ingest.groups.sealing import GroupSealer
-from media_ingest.ingest.batch_runner import BatchRunner, idempotency_config, idempotent_ingest
+from media_ingest.ingest.batch_runner import BatchRunner
 from media_ingest.ingest.ingestor import Ingestor
 from media_ingest.ingest.registration import Catalog
 from media_ingest.manifests.writer import ManifestWriter
@@ -63,15 +60,11 @@ def build_runner(settings: Settings) -> BatchRunner:
             else None
         ),
     )
-    persistence = DynamoDBPersistenceLayer(
-        table_name=settings.catalog_table, key_attr="pk", boto3_client=client("dynamodb")
-    )
-    config = idempotency_config(settings.idempotency_seconds)
     return BatchRunner(
-        ingest=idempotent_ingest(ingestor, persistence, config),
+        ingest=ingestor.ingest,
         manifests=manifests,
-        idempotency=config,
         sealer=_sealer(settings, manifests) if settings.group_table else None,
+        leases=catalog,
     )
 
 
@@ -108,6 +101,7 @@ def _manifests(settings: Settings, injector: FaultInjector | None = None) -> Man
         S3PartStore(settings.manifest_bucket, settings.manifest_prefix),
         max_entries=settings.manifest_part_max_entries,
         on_added=appended_hook(injector) if injector is not None else None,
+        numbers=DynamoPartNumbers(settings.catalog_table),
     )
 
 

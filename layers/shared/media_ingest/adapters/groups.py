@@ -11,6 +11,9 @@ sparse `due` attributes that `DueIndex` holds; once the entry is written they le
 from __future__ import annotations
 
 import hashlib
+import random
+import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -19,13 +22,14 @@ from botocore.exceptions import ClientError
 
 from media_ingest.adapters.clients import ClientSlot, error_code
 from media_ingest.errors import ErrorCode, TransientError
-from media_ingest.groups.rules import GroupMeta, GroupRef, GroupStatus, Joined
+from media_ingest.groups.rules import Claim, GroupMeta, GroupRef, GroupStatus, Joined
 from media_ingest.records import CatalogItem
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 META = "#meta"
+JOIN_ATTEMPTS = 5
 DUE_INDEX = "DueIndex"
 # The index's one partition value: groups waiting for the sweeper are few at any time
 # (open groups and sealed ones not yet written), so one partition serves them.
@@ -50,9 +54,22 @@ class DynamoGroupStore:
     def __init__(self, table: str, client: DynamoDBClient | None = None) -> None:
         self.table = table
         self.ddb = client
+        # Striped: one of a fixed set per group, so memory stays bounded however many groups.
+        self._locks = [threading.Lock() for _ in range(64)]
+
+    def _lock(self, ref: GroupRef) -> threading.Lock:
+        return self._locks[int(ref.pk[-8:], 16) % len(self._locks)]
 
     def join(self, ref: GroupRef, item: CatalogItem, now: datetime, due: datetime) -> Joined:
-        """Add a member to its group (created open on its first member) unless sealed."""
+        """Add a member to its group (created open on its first member) unless sealed.
+
+        Frames of one group arrive together and a batch decides its messages at once: their
+        joins take turns within this execution environment (transactions on one item cancel
+        each other), and a conflict with another environment is tried again shortly."""
+        with self._lock(ref):
+            return self._join(ref, item, now, due)
+
+    def _join(self, ref: GroupRef, item: CatalogItem, now: datetime, due: datetime) -> Joined:
         meta_update: dict[str, Any] = {
             "TableName": self.table,
             "Key": {"pk": {"S": ref.pk}, "sk": {"S": META}},
@@ -82,28 +99,36 @@ class DynamoGroupStore:
             },
             "ConditionExpression": "attribute_not_exists(sk)",
         }
-        try:
-            self.ddb.transact_write_items(
-                TransactItems=[{"Update": meta_update}, {"Put": member_put}]  # type: ignore[typeddict-item]
-            )
-        except ClientError as exc:
-            if error_code(exc) != "TransactionCanceledException":
-                raise
-            return self._why_not_joined(ref, item)
-        return Joined.ADDED
+        for attempt in range(JOIN_ATTEMPTS):
+            try:
+                self.ddb.transact_write_items(
+                    TransactItems=[{"Update": meta_update}, {"Put": member_put}]  # type: ignore[typeddict-item]
+                )
+            except ClientError as exc:
+                if error_code(exc) != "TransactionCanceledException":
+                    raise
+                joined = self._why_not_joined(ref, item)
+                if joined is not None:
+                    return joined
+                time.sleep(0.02 * (attempt + 1) * random.random())
+                continue
+            return Joined.ADDED
+        raise TransientError(
+            ErrorCode.AWS_TRANSIENT,
+            f"joining group {ref.group_id} kept being cancelled; will retry",
+        )
 
-    def _why_not_joined(self, ref: GroupRef, item: CatalogItem) -> Joined:
-        # Read what stopped the transaction rather than parse cancellation reasons (their
-        # shape differs between DynamoDB, DynamoDB Local and moto).
+    def _why_not_joined(self, ref: GroupRef, item: CatalogItem) -> Joined | None:
+        """What stopped the transaction; None: nothing in the table (a conflict: try again).
+        Read, rather than parsed from cancellation reasons, whose shape differs between
+        DynamoDB, DynamoDB Local and moto."""
         member = self._get(ref.pk, member_sk(item.object_url))
         if member is not None:
             return Joined.PRESENT
         meta = self.meta(ref)
         if meta is not None and meta.status is GroupStatus.SEALED:
             return Joined.SEALED
-        raise TransientError(
-            ErrorCode.AWS_TRANSIENT, f"joining group {ref.group_id} was cancelled; will retry"
-        )
+        return None
 
     def touch(self, ref: GroupRef, now: datetime, due: datetime) -> GroupMeta:
         """Record a marker: the group exists (open unless already sealed) with its times."""
@@ -181,12 +206,55 @@ class DynamoGroupStore:
             },
         )
 
+    def claim_append(self, ref: GroupRef, now: datetime, until: datetime) -> Claim | None:
+        """Sealed, unwritten and not claimed (or the claim expired) -> claimed until `until`;
+        the sweeper's index skips it until then (`due_at`)."""
+        try:
+            response = self.ddb.update_item(
+                TableName=self.table,
+                Key={"pk": {"S": ref.pk}, "sk": {"S": META}},
+                UpdateExpression="SET claim_until = :until, due_at = :until ADD claims :one",
+                ConditionExpression="#status = :sealed AND attribute_not_exists(appended_at) "
+                "AND (attribute_not_exists(claim_until) OR claim_until < :now)",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={
+                    ":sealed": {"S": GroupStatus.SEALED.value},
+                    ":now": {"N": _epoch(now)},
+                    ":until": {"N": _epoch(until)},
+                    ":one": {"N": "1"},
+                },
+                ReturnValues="UPDATED_OLD",
+            )
+        except ClientError as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise
+            return None
+        earlier = int(response.get("Attributes", {}).get("claims", {}).get("N", "0"))
+        return Claim(until=until, retried=earlier > 0)
+
+    def release_append(self, ref: GroupRef, claim: Claim, now: datetime) -> None:
+        """A writer that failed gives its claim up: the sweeper may try again at once."""
+        try:
+            self.ddb.update_item(
+                TableName=self.table,
+                Key={"pk": {"S": ref.pk}, "sk": {"S": META}},
+                UpdateExpression="SET due_at = :now REMOVE claim_until",
+                ConditionExpression="claim_until = :until",
+                ExpressionAttributeValues={
+                    ":now": {"N": _epoch(now)},
+                    ":until": {"N": _epoch(claim.until)},
+                },
+            )
+        except ClientError as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise
+
     def appended(self, ref: GroupRef, now: datetime) -> None:
         """The group's entry is in the manifest: it leaves the sweeper's index."""
         self.ddb.update_item(
             TableName=self.table,
             Key={"pk": {"S": ref.pk}, "sk": {"S": META}},
-            UpdateExpression="SET appended_at = :now REMOVE waiting, due_at",
+            UpdateExpression="SET appended_at = :now REMOVE waiting, due_at, claim_until",
             ExpressionAttributeValues={":now": {"N": _epoch(now)}},
         )
 
