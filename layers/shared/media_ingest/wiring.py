@@ -4,12 +4,13 @@ start). One way to build each collaborator, so two functions never disagree on o
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from media_ingest.adapters.catalog import DynamoCatalog, DynamoPartNumbers
 from media_ingest.adapters.groups import DynamoGroupStore
 from media_ingest.adapters.manifests import S3AnnotationStore, S3PartStore
 from media_ingest.adapters.objects import S3ArchiveReader, S3MemberWriter, S3Objects
 from media_ingest.adapters.queues import SqsExtractQueue, SqsFailureQueue
-from media_ingest.archives.extractor import Extractor, ExtractRunner
 from media_ingest.failure_recorder import FailureRecorder
 from media_ingest.faults import FaultInjector, FaultyCatalog, appended_hook, parse_faults
 from media_ingest.groups.membership import Membership
@@ -23,6 +24,9 @@ from media_ingest.probing.ffprobe import FfprobeRunner
 from media_ingest.probing.prober import ObjectProber
 from media_ingest.routing import Router
 from media_ingest.settings import Settings
+
+if TYPE_CHECKING:
+    from media_ingest.archives.extractor import ExtractRunner
 
 # Validated annotation CSVs, in the manifest bucket (no notifications: never ingested).
 ANNOTATIONS_PREFIX = "annotations/"
@@ -77,6 +81,10 @@ def build_sealer(settings: Settings) -> GroupSealer:
 
 def build_extract_runner(settings: Settings) -> ExtractRunner:
     """The extract function's graph."""
+    # Here, not at the top: the ingest function never extracts, and the extractor's
+    # Powertools batch utility is 25 ms of every cold start that imports it.
+    from media_ingest.archives.extractor import Extractor, ExtractRunner  # noqa: PLC0415
+
     if not settings.drop_bucket:
         raise ValueError("DROP_BUCKET must name the drop bucket for the extract function")
     return ExtractRunner(

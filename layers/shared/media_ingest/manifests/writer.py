@@ -334,8 +334,13 @@ class ManifestWriter:
             number, main = held.number, held.main
         else:
             index = self.store.read_index(dataset)
-            number = index.value.open_part if index else self._allocate(dataset, 0)
-            main = True
+            if index is not None:
+                number, main = index.value.open_part, True
+            else:
+                # A new dataset: the writer numbered first makes the main part (and the index);
+                # writers starting beside it take parts of their own, and no index write each.
+                number = self._allocate(dataset, 0)
+                main = number == 1
         held = self._read(dataset, number, main)
         self._held[dataset] = held
         return held
