@@ -1,4 +1,5 @@
-"""Key frames from the MP4 index, against FFmpeg as the oracle, and against hostile boxes."""
+"""Key frames and the moov search of the MP4 index, against FFmpeg as the oracle, and
+against hostile boxes (frame timing itself: test_frame_timing.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,6 @@ import contextlib
 import json
 import struct
 import subprocess
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,12 +14,20 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from media_ingest.errors import MediaError
 from media_ingest.platforms.encord import ENCORD_BLOCK, entry_for
+from media_ingest.probing import mp4_frames
 from media_ingest.probing import mp4_index as keyframes
-from media_ingest.probing.mp4_index import KeyframeIndexError, find_moov, mp4_keyframes
+from media_ingest.probing.mp4_index import IndexUnreadable, find_moov, read_movie
 from media_ingest.probing.prober import FIRST_RANGE_BYTES
 from tests.support.items import video_item
 from tests.support.media import MediaSet
+from tests.support.mp4_boxes import box, full, moov
+
+
+def mp4_keyframes(index: bytes) -> tuple[int, ...] | None:
+    return mp4_frames.video_frames(read_movie(index)).keyframes
+
 
 REAL = ["gop10-bf0.mp4", "gop10-bf2.mp4", "gop10-bf2-moov-end.mp4", "gop7-bf3-moov-end.mp4"]
 
@@ -77,9 +85,9 @@ class CountingReader:
 
 def keyframes_of(data: bytes) -> tuple[tuple[int, ...] | None, CountingReader]:
     reader = CountingReader(data)
-    moov = find_moov(data[:FIRST_RANGE_BYTES], len(data), reader)
-    assert moov is not None
-    return mp4_keyframes(moov), reader
+    index = find_moov(data[:FIRST_RANGE_BYTES], len(data), reader)
+    assert index is not None
+    return mp4_frames.video_frames(read_movie(index, len(data))).keyframes, reader
 
 
 @pytest.mark.parametrize("name", REAL)
@@ -114,40 +122,6 @@ def test_a_moov_longer_than_one_read_costs_a_second(
 # Synthetic boxes: what a real encoder rarely writes but a file may hold.
 
 
-def box(kind: bytes, *parts: bytes, large: bool = False) -> bytes:
-    body = b"".join(parts)
-    if large:
-        return struct.pack(">I4sQ", 1, kind, 16 + len(body)) + body
-    return struct.pack(">I4s", 8 + len(body), kind) + body
-
-
-def full(kind: bytes, *parts: bytes) -> bytes:
-    return box(kind, b"\0\0\0\0", *parts)
-
-
-def table(kind: bytes, fmt: str, rows: Sequence[tuple[int, ...]]) -> bytes:
-    return full(kind, struct.pack(">I", len(rows)), *(struct.pack(fmt, *r) for r in rows))
-
-
-def moov(
-    stts: list[tuple[int, int]],
-    *,
-    ctts: list[tuple[int, int]] | None = None,
-    stss: list[int] | None = None,
-    handler: bytes = b"vide",
-    extra: bytes = b"",
-    raw: bytes | None = None,
-) -> bytes:
-    tables = [table(b"stts", ">II", stts) if raw is None else raw]
-    if ctts is not None:
-        tables.append(table(b"ctts", ">Ii", ctts))
-    if stss is not None:
-        tables.append(table(b"stss", ">I", [(n,) for n in stss]))
-    hdlr = full(b"hdlr", b"\0\0\0\0", handler, b"\0" * 12)
-    trak = box(b"trak", box(b"mdia", hdlr, box(b"minf", box(b"stbl", *tables))))
-    return box(b"moov", full(b"mvhd", b"\0" * 96), trak, extra)
-
-
 def test_sync_samples_are_numbered_in_presentation_order() -> None:
     # Decode order I(pts 0), I(pts 2), B(pts 1): the second sync sample is frame 2, not 1.
     index = moov([(3, 10)], ctts=[(1, 0), (1, 10), (1, -10)], stss=[1, 2])
@@ -160,8 +134,12 @@ def test_no_sync_table_means_every_frame_and_an_empty_one_unknown() -> None:
 
 
 def test_audio_only_and_fragmented_files_are_unknown() -> None:
-    assert mp4_keyframes(moov([(4, 1)], handler=b"soun")) is None
-    assert mp4_keyframes(moov([(4, 1)], extra=box(b"mvex", full(b"trex", b"\0" * 20)))) is None
+    audio = mp4_frames.video_frames(read_movie(moov([(4, 1)], handler=b"soun")))
+    assert audio.keyframes is None and audio.timing.unknown == "the moov has no video track"
+    fragments = moov([(4, 1)], extra=box(b"mvex", full(b"trex", b"\0" * 20)))
+    fragmented = mp4_frames.video_frames(read_movie(fragments))
+    assert fragmented.keyframes is None and fragmented.timing.frame_count is None
+    assert "fragmented" in (fragmented.timing.unknown or "")
 
 
 def test_64_bit_sizes_and_a_box_to_the_end_of_the_file() -> None:
@@ -188,7 +166,6 @@ def test_moov_behind_many_boxes_gives_up_after_a_few_reads() -> None:
     [
         (moov([(3, 1)])[:-6], "impossible size"),
         (moov([], raw=box(b"stts", b"\0\0\0\0")), "truncated"),
-        (moov([(keyframes.MAX_SAMPLES + 1, 1)]), "cap"),
         (
             box(b"moov", box(b"trak", box(b"mdia", full(b"hdlr", b"\0\0\0\0vide", b"\0" * 12)))),
             "no sample table",
@@ -196,31 +173,37 @@ def test_moov_behind_many_boxes_gives_up_after_a_few_reads() -> None:
     ],
 )
 def test_broken_indexes_raise_a_clear_error(data: bytes, message: str) -> None:
-    with pytest.raises(KeyframeIndexError, match=message):
-        mp4_keyframes(data)
+    with pytest.raises(IndexUnreadable, match=message):
+        read_movie(data)
 
 
-def test_an_entry_count_larger_than_the_table_is_refused() -> None:
+def test_over_the_sample_cap_the_frames_are_unknown_not_an_error() -> None:
+    found = mp4_frames.video_frames(read_movie(moov([(mp4_frames.MAX_SAMPLES + 1, 1)])))
+    assert found.keyframes is None and found.timing.frame_count is None
+    assert found.timing.unknown == f"{mp4_frames.MAX_SAMPLES + 1:,} samples; the cap is 2,000,000"
+
+
+def test_an_entry_count_larger_than_the_table_is_impossible() -> None:
     lying = moov([(3, 1)])
     at = lying.index(b"stts") + 8
     lying = lying[:at] + struct.pack(">I", 0xFFFFFFFF) + lying[at + 4 :]
-    with pytest.raises(KeyframeIndexError, match="does not hold"):
-        mp4_keyframes(lying)
+    with pytest.raises(MediaError, match="stts declares 4,294,967,295 entries but holds 1"):
+        read_movie(lying)
 
 
 def test_a_huge_moov_is_refused_before_it_is_read() -> None:
     data = box(b"ftyp", b"isom") + struct.pack(">I4s", 0xFFFFFFF0, b"moov")
-    with pytest.raises(KeyframeIndexError, match="cap"):
+    with pytest.raises(IndexUnreadable, match="cap"):
         find_moov(data, 0xFFFFFFF0 + 12, CountingReader(data))
 
 
 @settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=2048))
-def test_random_bytes_raise_only_the_module_error(data: bytes) -> None:
+def test_random_bytes_raise_only_the_module_errors(data: bytes) -> None:
     for candidate in (data, box(b"moov", data)):
-        with contextlib.suppress(KeyframeIndexError):
-            mp4_keyframes(candidate)
-    with contextlib.suppress(KeyframeIndexError):
+        with contextlib.suppress(IndexUnreadable, MediaError):
+            mp4_frames.video_frames(read_movie(candidate, len(candidate)))
+    with contextlib.suppress(IndexUnreadable):
         find_moov(data, len(data), CountingReader(data))
 
 
@@ -232,9 +215,9 @@ def test_corrupted_real_shapes_raise_only_the_module_error(edits: list[tuple[int
         data[at % len(data)] = value
     try:
         found = mp4_keyframes(bytes(data))
-    except KeyframeIndexError:
+    except (IndexUnreadable, MediaError):
         return
-    assert found is None or all(0 <= n < keyframes.MAX_SAMPLES for n in found)
+    assert found is None or all(0 <= n < mp4_frames.MAX_SAMPLES for n in found)
 
 
 def test_entry_carries_the_encord_block_only_when_key_frames_are_known() -> None:
@@ -262,9 +245,9 @@ def test_entry_carries_the_encord_block_only_when_key_frames_are_known() -> None
 def test_a_cut_mdat_is_found_from_the_first_range(media: MediaSet) -> None:
     whole = media.bytes("clip.mp4")  # faststart: ftyp, moov, then the mdat header
     assert keyframes.top_level_overrun(whole[:65536], len(whole)) is None
-    for at, box in ((1500, "moov"), (len(whole) - 1000, "mdat")):
+    for at, kind in ((1500, "moov"), (len(whole) - 1000, "mdat")):
         reason = keyframes.top_level_overrun(whole[: min(at, 65536)], at)
-        assert reason is not None and f"{box!r}" in reason and f"ends at {at:,}" in reason
+        assert reason is not None and f"{kind!r}" in reason and f"ends at {at:,}" in reason
     moov_end = media.bytes("clip-moov-end.mp4")
     assert keyframes.top_level_overrun(moov_end[:65536], len(moov_end)) is None
 

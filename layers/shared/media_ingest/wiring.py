@@ -72,6 +72,7 @@ def build_runner(settings: Settings) -> BatchRunner:
         manifests=manifests,
         idempotency=config,
         sealer=_sealer(settings, manifests) if settings.group_table else None,
+        video_metadata=settings.encord_video_metadata,
     )
 
 

@@ -33,7 +33,11 @@ from media_ingest.groups.sealing import GroupSealer
 from media_ingest.ingest.ingestor import Ingestor
 from media_ingest.manifests.writer import ManifestWriter
 from media_ingest.observability import logger, metrics
-from media_ingest.platforms.encord import entry_for
+from media_ingest.platforms.encord import (
+    DEFAULT_VIDEO_METADATA,
+    VideoMetadataPolicy,
+    entry_for,
+)
 from media_ingest.records import Outcome, OutcomeKind, utcnow
 
 # The fields that identify one S3 event across redeliveries (see ObjectEvent.event_id).
@@ -72,6 +76,8 @@ class BatchRunner:
     manifests: ManifestWriter
     idempotency: IdempotencyConfig | None = None
     sealer: GroupSealer | None = None
+    # The Ingestor's setting: a replayed outcome's entry is built again exactly as it was.
+    video_metadata: VideoMetadataPolicy = DEFAULT_VIDEO_METADATA
 
     def run(self, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         if self.idempotency is not None:
@@ -137,7 +143,11 @@ class BatchRunner:
         for dataset, pairs in by_dataset.items():
             replayed = [o.processed_at for _, o in pairs if o.processed_at < started]
             # Built when decided; a replayed outcome's is built again from its item.
-            entries = [o.entry or entry_for(o.item) for _, o in pairs if o.item is not None]
+            entries = [
+                o.entry or entry_for(o.item, self.video_metadata)
+                for _, o in pairs
+                if o.item is not None
+            ]
             try:
                 added = self.manifests.append(dataset, entries, min(replayed, default=None))
             except Exception:
@@ -179,3 +189,10 @@ def _count(outcomes: dict[str, list[Outcome]], started: datetime) -> None:
         for outcome in results:
             if outcome.processed_at >= started:
                 metrics.add_metric(name=outcome.kind.value.title(), unit=MetricUnit.Count, value=1)
+                registered = outcome.kind in (OutcomeKind.REGISTERED, OutcomeKind.UPDATED)
+                video = outcome.item.media.video if outcome.item is not None else None
+                if registered and video is not None and video.variable_rate:
+                    # Variable-rate videos registered (README, "Frame timing").
+                    metrics.add_metric(
+                        name="VariableFrameRateVideos", unit=MetricUnit.Count, value=1
+                    )
