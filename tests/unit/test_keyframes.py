@@ -112,6 +112,8 @@ def test_faststart_costs_no_read_and_moov_at_end_one(media: MediaSet) -> None:
 def test_a_moov_longer_than_one_read_costs_a_second(
     media: MediaSet, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # A tail longer than one whole read: a GET at the moov's header, one for the rest.
+    monkeypatch.setattr(keyframes, "WHOLE_TAIL_BYTES", 32)
     monkeypatch.setattr(keyframes, "TAIL_READ_BYTES", 64)
     data = media.bytes("gop10-bf2-moov-end.mp4")
     found, reader = keyframes_of(data)
@@ -131,6 +133,14 @@ def test_sync_samples_are_numbered_in_presentation_order() -> None:
 def test_no_sync_table_means_every_frame_and_an_empty_one_unknown() -> None:
     assert mp4_keyframes(moov([(4, 1)])) == (0, 1, 2, 3)
     assert mp4_keyframes(moov([(4, 1)], stss=[])) is None
+
+
+def test_sync_numbers_are_walked_as_ffmpeg_walks_them() -> None:
+    # 1-based, increasing: every one; a number not above the last stops the walk (FFmpeg
+    # waits for it forever); a table starting at 0 is 0-based.
+    assert mp4_keyframes(moov([(8, 1)], stss=[1, 5, 3, 7])) == (0, 4)
+    assert mp4_keyframes(moov([(8, 1)], stss=[1, 1, 5])) == (0,)
+    assert mp4_keyframes(moov([(8, 1)], stss=[0, 2, 4])) == (0, 2, 4)
 
 
 def test_audio_only_and_fragmented_files_are_unknown() -> None:
@@ -153,7 +163,19 @@ def test_64_bit_sizes_and_a_box_to_the_end_of_the_file() -> None:
     assert find_moov(fragmented, len(fragmented), CountingReader(fragmented)) is None
 
 
-def test_moov_behind_many_boxes_gives_up_after_a_few_reads() -> None:
+def test_a_long_moov_at_the_end_costs_one_read_of_exactly_its_bytes() -> None:
+    index = moov([(3, 1)], extra=box(b"udta", b"\0" * 200_000))  # longer than a header read
+    data = box(b"ftyp", b"isom\0\0\0\0") + box(b"mdat", b"\0" * 100_000) + index
+    reader = CountingReader(data)
+    assert find_moov(data[:FIRST_RANGE_BYTES], len(data), reader) == index
+    assert (reader.calls, reader.bytes) == (1, len(index))
+    assert len(index) > keyframes.TAIL_READ_BYTES
+
+
+def test_moov_behind_many_boxes_gives_up_after_a_few_reads(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(keyframes, "WHOLE_TAIL_BYTES", 1024)  # the tail is longer
     filler = b"".join(box(b"free", b"\0" * 70_000) for _ in range(10))
     data = box(b"ftyp", b"isom\0\0\0\0") + filler + moov([(3, 1)])
     reader = CountingReader(data)

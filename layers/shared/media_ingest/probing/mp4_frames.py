@@ -37,6 +37,8 @@ from __future__ import annotations
 import heapq
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
+from itertools import accumulate, chain, repeat
+from operator import add, itemgetter
 from typing import NamedTuple
 
 from media_ingest.media import FrameTiming
@@ -115,11 +117,10 @@ def _frames(movie: Movie, track: Track, want_keyframes: bool) -> VideoFrames:
     def times() -> Iterator[int]:
         nonlocal passes
         passes += 1
-        record = passes == 1 and want_keyframes
-        for number, (time, sync) in enumerate(_presented(track, shown, shift)):
-            if record and sync and len(keys) <= MAX_KEYFRAMES:
-                keys.append(number)
-            yield time
+        frames = _presented(track, shown, shift)
+        if passes == 1 and want_keyframes:
+            return _noting_keys(frames, keys)
+        return map(itemgetter(0), frames)
 
     lone = shown[0][1].first_delta if shown else 0
     try:
@@ -131,6 +132,14 @@ def _frames(movie: Movie, track: Track, want_keyframes: bool) -> VideoFrames:
     )
     known = want_keyframes and track.stss != b"" and len(keys) <= MAX_KEYFRAMES
     return VideoFrames(timing, tuple(keys) if known else None)
+
+
+def _noting_keys(frames: Iterator[tuple[int, bool]], keys: list[int]) -> Iterator[int]:
+    """The frames' times, noting the numbers of the key frames in `keys` (up to the cap)."""
+    for number, (time, sync) in enumerate(frames):
+        if sync and len(keys) <= MAX_KEYFRAMES:
+            keys.append(number)
+        yield time
 
 
 def _check_bounds(track: Track) -> None:
@@ -179,46 +188,57 @@ def _rescale(value: int, into: int, source: int) -> int:
 
 
 def _samples(track: Track) -> Iterator[tuple[int, int, bool, int]]:
-    """(decode time, composition time, sync, decode delta) of every sample, decode order."""
-    offsets = _offsets(track)
-    syncs = _syncs(track)
-    dts = 0
-    for count, delta in track.decode_deltas():
-        for _ in range(count):
-            yield dts, dts + next(offsets), next(syncs), delta
-            dts += delta
+    """(decode time, composition time, sync, decode delta) of every sample, decode order.
+
+    Built from itertools over the run-length tables (no Python loop per sample here): an
+    hour of video is 100,000 samples, read twice or three times per probe."""
+    deltas = list(track.decode_deltas())
+    offsets = chain(
+        chain.from_iterable(repeat(offset, n) for n, offset in track.composition_offsets()),
+        repeat(0),  # past the table (or without one): no offset, as FFmpeg fills it
+    )
+    composition = map(add, _decode_times(deltas), offsets)
+    per_sample = chain.from_iterable(repeat(delta, n) for n, delta in deltas)
+    # Ends with the stts table (the sync flags never do).
+    return zip(_decode_times(deltas), composition, _syncs(track), per_sample, strict=False)
 
 
-def _offsets(track: Track) -> Iterator[int]:
-    for count, offset in track.composition_offsets():
-        for _ in range(count):
-            yield offset
-    while True:  # past the table (or without one): no offset, as FFmpeg fills it
-        yield 0
+def _decode_times(deltas: list[tuple[int, int]]) -> Iterator[int]:
+    starts = accumulate((n * delta for n, delta in deltas), initial=0)
+    return chain.from_iterable(
+        range(start, start + n * delta, delta) if delta else repeat(start, n)
+        for start, (n, delta) in zip(starts, deltas, strict=False)
+    )
 
 
 def _syncs(track: Track) -> Iterator[bool]:
-    """FFmpeg's walk: sample i is a sync sample when i (+1 if the table is 1-based) is the
-    next listed number; an empty table: none known."""
+    """FFmpeg's walk over `stss`: sample i is a sync sample when i (+1 if the table is
+    1-based) is the next number listed, so only the increasing start of the table counts
+    (a number not above the last one matched stops the walk); an empty table: none known.
+    One byte a sample, never a Python int per listed number."""
     if track.stss is None:
-        while True:
-            yield True
-    numbers = list(track.sync_numbers()) if track.stss else []
-    base = 1 if numbers and numbers[0] > 0 else 0
-    at = 0
-    sample = 0
-    while True:
-        hit = at < len(numbers) and sample + base == numbers[at]
-        if hit:
-            at += 1
-        yield hit
-        sample += 1
+        return repeat(True)
+    flags = bytearray(track.sample_count)
+    numbers = track.sync_numbers()
+    first = next(numbers, None)
+    base = 1 if first else 0
+    last = -1
+    for number in chain([first] if first is not None else [], numbers):
+        sample = number - base
+        if sample <= last or sample >= len(flags):
+            break
+        flags[sample] = 1
+        last = sample
+    return chain(map(bool, flags), repeat(False))
 
 
 def _first_pass(track: Track, segment: _Segment) -> _Seen:
+    if segment.end is None:  # every sample: nothing to search
+        first_delta = next((delta for n, delta in track.decode_deltas() if n), 0)
+        return _Seen(count=track.sample_count, first_delta=first_delta)
     found = _Seen()
     for dts, cts, _, delta in _samples(track):
-        if not _inside(cts, segment):
+        if not segment.start <= cts < segment.end:
             continue
         if found.count == 0:
             found.first_dts, found.first_delta, found.lowest = dts, delta, cts
@@ -227,26 +247,31 @@ def _first_pass(track: Track, segment: _Segment) -> _Seen:
     return found
 
 
-def _inside(cts: int, segment: _Segment) -> bool:
-    return segment.end is None or segment.start <= cts < segment.end
-
-
 def _presented(
     track: Track, shown: list[tuple[_Segment, _Seen]], shift: int
 ) -> Iterator[tuple[int, bool]]:
     """(presentation time, sync) of every shown frame, in presentation order."""
     for segment, seen in shown:
-        base = segment.offset - seen.first_dts - shift if segment.end is not None else 0
-        window: list[tuple[int, int, bool]] = []
-        last: int | None = None
-        for index, (_, cts, sync, _) in enumerate(_samples(track)):
-            if not _inside(cts, segment):
-                continue
-            heapq.heappush(window, (base + cts, index, sync))
-            if len(window) > MAX_REORDER:
-                last = yield from _release(window, last)
-        while window:
+        samples = _samples(track)
+        if segment.end is None:
+            timed = ((cts, sync) for _, cts, sync, _ in samples)
+        else:
+            base, start, end = segment.offset - seen.first_dts - shift, segment.start, segment.end
+            timed = ((base + cts, sync) for _, cts, sync, _ in samples if start <= cts < end)
+        # Without composition offsets, decode order is presentation order.
+        yield from timed if track.ctts is None else _reordered(timed)
+
+
+def _reordered(timed: Iterator[tuple[int, bool]]) -> Iterator[tuple[int, bool]]:
+    """Presentation order through a window of MAX_REORDER frames (ties: decode order)."""
+    window: list[tuple[int, int, bool]] = []
+    last: int | None = None
+    for index, (time, sync) in enumerate(timed):
+        heapq.heappush(window, (time, index, sync))
+        if len(window) > MAX_REORDER:
             last = yield from _release(window, last)
+    while window:
+        last = yield from _release(window, last)
 
 
 def _release(

@@ -30,6 +30,10 @@ from media_ingest.errors import ErrorCode, MediaError
 MAX_MOOV_BYTES = 64 * 1024 * 1024
 MAX_TOP_LEVEL_READS = 4  # extra GETs spent looking for a moov past the first range
 TAIL_READ_BYTES = 64 * 1024  # read this much at a box header: a small moov comes with it
+# When the rest of the object is at most this long, one GET reads all of it: a moov at the
+# end (the box after mdat) then costs exactly one bounded read, whatever its length (a moov
+# of 16 MiB indexes about five hours of video with its audio).
+WHOLE_TAIL_BYTES = 16 * 1024 * 1024
 
 ReadAt = Callable[[int, int], bytes]  # (start, length) -> bytes of the same object version
 
@@ -130,11 +134,13 @@ def top_level_overrun(head: bytes, size: int) -> str | None:
 def find_moov(head: bytes, size: int, read_at: ReadAt) -> bytes | None:
     """The whole `moov` box, following top-level box sizes from the start of the object.
 
-    `head` is the object's first range (offset 0). A moov inside it costs nothing; otherwise
-    each top-level header outside what was read costs one GET of TAIL_READ_BYTES (a small
-    moov at the end comes with it), and a longer moov one more GET. None: no moov found
-    within MAX_TOP_LEVEL_READS reads, or a fragment before any moov. Raises IndexUnreadable
-    for a moov over the cap or boxes that do not parse.
+    `head` is the object's first range (offset 0). A moov inside it costs nothing. Past it,
+    the rest of the object costs one GET when it is at most WHOLE_TAIL_BYTES (a moov at the
+    end: exactly its bytes); otherwise each top-level header costs one GET of TAIL_READ_BYTES
+    (a small moov comes with it) and a longer moov one more. A faststart moov longer than
+    the first range costs one GET for its rest. None: no moov found within
+    MAX_TOP_LEVEL_READS reads, or a fragment before any moov. Raises IndexUnreadable for a
+    moov over the cap or boxes that do not parse.
     """
     window_start, window = 0, head
     pos = reads = 0
@@ -144,7 +150,9 @@ def find_moov(head: bytes, size: int, read_at: ReadAt) -> bytes | None:
             if reads >= MAX_TOP_LEVEL_READS:
                 return None
             reads += 1
-            window_start, window = pos, read_at(pos, min(TAIL_READ_BYTES, size - pos))
+            rest = size - pos
+            window_start = pos
+            window = read_at(pos, rest if rest <= WHOLE_TAIL_BYTES else TAIL_READ_BYTES)
             offset = 0
         box = parse_header(window, offset, size - window_start)
         if box.kind == b"moov":
