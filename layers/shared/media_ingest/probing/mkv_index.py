@@ -4,8 +4,9 @@ Pure: bytes in, a FrameTiming out; never reads more, never decodes, never trusts
 
 What can be known, and why the rest is None (with the reason in `unknown`):
 - Matroska stores no frame count and no per-frame table: `Tracks` may declare a
-  `DefaultDuration`, but muxers write it for variable-rate video too (FFmpeg writes the
-  average), so it proves nothing. `Cues` list key frames by time, typically only some of
+  `DefaultDuration`, but muxers write it for variable-rate video too (FFmpeg 5.1 wrote
+  33.3 ms, and ffprobe then reports 30/1 as the average rate, for the test file that runs
+  at 30 then 15 fps), so it proves nothing. `Cues` list key frames by time, typically only some of
   them, and say nothing of the frames between: they cannot give a count or prove a constant
   rate either, so they are not read (no extra GET for them).
 - Only every `SimpleBlock`/`BlockGroup` of the video track tells count and cadence. When the
