@@ -26,7 +26,6 @@ from aws_lambda_powertools.utilities.idempotency import (
 from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from media_ingest.adapters import clients
 from media_ingest.events import ObjectEvent, parse_body
 from media_ingest.groups.rules import GroupRef
 from media_ingest.groups.sealing import GroupSealer
@@ -72,6 +71,8 @@ class BatchRunner:
     manifests: ManifestWriter
     idempotency: IdempotencyConfig | None = None
     sealer: GroupSealer | None = None
+    # SDK retries since the last call (the AwsRetries metric); None: not counted.
+    aws_retries: Callable[[], int] | None = None
 
     def run(self, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         if self.idempotency is not None:
@@ -92,7 +93,8 @@ class BatchRunner:
         failed |= self._seal_groups(outcomes)
         failures = processor.response()["batchItemFailures"]
         failures += [{"itemIdentifier": message_id} for message_id in sorted(failed)]
-        metrics.add_metric(name="AwsRetries", unit=MetricUnit.Count, value=clients.retries.take())
+        if self.aws_retries is not None:
+            metrics.add_metric(name="AwsRetries", unit=MetricUnit.Count, value=self.aws_retries())
         if failures:
             metrics.add_metric(name="MessagesRetried", unit=MetricUnit.Count, value=len(failures))
         return {"batchItemFailures": failures}
