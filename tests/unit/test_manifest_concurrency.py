@@ -141,13 +141,12 @@ def test_concurrent_writers_keep_every_entry_exactly_once_within_the_limits(
     assert all(Part.from_encord(p.to_encord(), p.sealed) == p for p in parts.values())
     assert max(w.worst_streak for w in made) <= 2  # no commit lost more than two races
     index = store.read_index("main")
-    assert index is not None
-    listed_sealed = {p.number for p in index.value.parts if p.sealed}
+    listed_sealed = {p.number for p in index.value.parts if p.sealed} if index else set()
     sealed = {number for number, part in parts.items() if part.sealed}
     if deaths == 0:
-        assert listed_sealed == sealed  # the index records every sealed part
-    else:
-        assert listed_sealed <= sealed  # a writer may die between the seal and the index
+        assert index is not None and listed_sealed == sealed  # it records every sealed part
+    else:  # a writer may die between a write and the index (the parts' metadata is the truth)
+        assert listed_sealed <= sealed
 
 
 def test_writers_that_collide_spread_over_parts_of_their_own_and_stop_colliding() -> None:

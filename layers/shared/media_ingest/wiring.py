@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from media_ingest.adapters.catalog import DynamoCatalog, DynamoPartNumbers
+from media_ingest.adapters.clients import retries
 from media_ingest.adapters.groups import DynamoGroupStore
 from media_ingest.adapters.manifests import S3AnnotationStore, S3PartStore
 from media_ingest.adapters.objects import S3ArchiveReader, S3MemberWriter, S3Objects
@@ -16,7 +17,7 @@ from media_ingest.faults import FaultInjector, FaultyCatalog, appended_hook, par
 from media_ingest.groups.membership import Membership
 from media_ingest.groups.rules import GroupRoutes
 from media_ingest.groups.sealing import GroupSealer
-from media_ingest.ingest.batch_runner import BatchRunner
+from media_ingest.ingest.batch_runner import WORKERS, BatchRunner
 from media_ingest.ingest.ingestor import Ingestor
 from media_ingest.ingest.registration import Catalog
 from media_ingest.manifests.writer import ManifestWriter
@@ -69,6 +70,11 @@ def build_runner(settings: Settings) -> BatchRunner:
         manifests=manifests,
         sealer=_sealer(settings, manifests) if settings.group_table else None,
         leases=catalog,
+        aws_retries=retries.take,
+        video_metadata=settings.encord_video_metadata,
+        # A fault (game days, tests/integration/test_faults.py) is reached by the record it
+        # names: records decided one at a time, so that no kill cuts another short.
+        workers=1 if injector is not None else WORKERS,
     )
 
 

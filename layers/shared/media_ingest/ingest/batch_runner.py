@@ -23,14 +23,19 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from media_ingest.adapters import clients
 from media_ingest.events import parse_body
 from media_ingest.groups.rules import GroupRef
 from media_ingest.groups.sealing import GroupSealer
+from media_ingest.ingest.ingestor import Registered
 from media_ingest.ingest.registration import Lease
 from media_ingest.manifests.writer import ManifestWriter
 from media_ingest.observability import logger, metrics
-from media_ingest.platforms.encord import Entry, entry_for
+from media_ingest.platforms.encord import (
+    DEFAULT_VIDEO_METADATA,
+    Entry,
+    VideoMetadataPolicy,
+    entry_for,
+)
 from media_ingest.records import CatalogItem, Outcome, OutcomeKind, utcnow
 
 if TYPE_CHECKING:  # its module takes 50 ms to import: the handler has no use for it at run time
@@ -58,6 +63,10 @@ class BatchRunner:
     workers: int = WORKERS
     _pool: ThreadPoolExecutor | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    # SDK retries since the last call (the AwsRetries metric); None: not counted.
+    aws_retries: Callable[[], int] | None = None
+    # The Ingestor's setting: a replayed outcome's entry is built again exactly as it was.
+    video_metadata: VideoMetadataPolicy = DEFAULT_VIDEO_METADATA
 
     def run(self, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         started = utcnow()
@@ -71,7 +80,8 @@ class BatchRunner:
         failed |= self._append_manifests(outcomes, started)
         failed |= self._seal_groups(outcomes)
         self._release(outcomes, failed, lease, started)
-        metrics.add_metric(name="AwsRetries", unit=MetricUnit.Count, value=clients.retries.take())
+        if self.aws_retries is not None:
+            metrics.add_metric(name="AwsRetries", unit=MetricUnit.Count, value=self.aws_retries())
         if failed:
             metrics.add_metric(name="MessagesRetried", unit=MetricUnit.Count, value=len(failed))
         return {"batchItemFailures": [{"itemIdentifier": m} for m in ids if m in failed]}
@@ -160,18 +170,19 @@ class BatchRunner:
         """The entries this run appends, and the messages that must wait: those decided in
         this run, then those an earlier run decided that no part holds yet and whose run's
         lease has expired."""
-        fresh = [_entry(o) for _, o in pairs if o.processed_at >= started]
+        fresh = [_entry(o, self.video_metadata) for _, o in pairs if o.processed_at >= started]
         earlier = [(m, o) for m, o in pairs if o.processed_at < started]
         if not earlier:
             return fresh, set()
         since = min(o.processed_at for _, o in earlier)
-        found = self.manifests.present(dataset, [_entry(o).key for _, o in earlier], since)
+        keys = [_entry(o, self.video_metadata).key for _, o in earlier]
+        found = self.manifests.present(dataset, keys, since)
         waiting = set()
         for message_id, outcome in earlier:
-            entry = _entry(outcome)
+            entry = _entry(outcome, self.video_metadata)
             if entry.key in found:
                 continue
-            if outcome.held:
+            if isinstance(outcome, Registered) and outcome.held:
                 waiting.add(message_id)
             else:
                 fresh.append(entry)
@@ -211,12 +222,12 @@ class BatchRunner:
                         logger.exception("lease release failed; it expires at the deadline")
 
 
-def _entry(outcome: Outcome) -> Entry:
-    # Built when decided; a replayed outcome's is built again from its item (deterministic).
-    if outcome.entry is not None:
+def _entry(outcome: Outcome, video_metadata: VideoMetadataPolicy) -> Entry:
+    """The entry decided with the outcome; a replayed outcome's built again from its item."""
+    if isinstance(outcome, Registered):
         return outcome.entry
-    assert outcome.item is not None  # needs_manifest: registered with an item
-    return entry_for(outcome.item)
+    assert outcome.item is not None  # needs_manifest: a registered item
+    return entry_for(outcome.item, video_metadata)
 
 
 def _count(outcomes: dict[str, list[Outcome]], started: datetime) -> None:
@@ -225,3 +236,10 @@ def _count(outcomes: dict[str, list[Outcome]], started: datetime) -> None:
         for outcome in results:
             if outcome.processed_at >= started:
                 metrics.add_metric(name=outcome.kind.value.title(), unit=MetricUnit.Count, value=1)
+                registered = outcome.kind in (OutcomeKind.REGISTERED, OutcomeKind.UPDATED)
+                video = outcome.item.media.video if outcome.item is not None else None
+                if registered and video is not None and video.variable_rate:
+                    # Variable-rate videos registered (README, "Frame timing").
+                    metrics.add_metric(
+                        name="VariableFrameRateVideos", unit=MetricUnit.Count, value=1
+                    )

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from aws_lambda_powertools.metrics import MetricUnit
+from pydantic import Field
 
 from media_ingest.errors import ErrorCode, MediaError, Stage
 from media_ingest.events import ObjectEvent
@@ -25,12 +26,23 @@ from media_ingest.ingest import registration
 from media_ingest.ingest.registration import Catalog, Lease
 from media_ingest.media import MediaKind
 from media_ingest.observability import logger, metrics
-from media_ingest.platforms.encord import entry_for
+from media_ingest.platforms.encord import Entry, entry_for
 from media_ingest.probing.prober import Prober
 from media_ingest.records import CatalogItem, Outcome, OutcomeKind, utcnow
 from media_ingest.routing import Router
 from media_ingest.settings import Settings
 from media_ingest.urls import object_url
+
+
+class Registered(Outcome):
+    """A registration with the manifest entry the batch runner appends for it: built to decide
+    it, or (replayed) built again from its item, the same (deterministic). Neither field is
+    part of the ledger."""
+
+    entry: Entry = Field(exclude=True)
+    # Decided by an earlier run whose lease has not expired: that run may still be appending
+    # the entry itself (ingest/registration.py).
+    held: bool = Field(default=False, exclude=True)
 
 
 class ExtractionQueue(Protocol):
@@ -74,9 +86,7 @@ class Ingestor:
         if attempt > 1:
             found = self.catalog.recorded(event.event_id, route.dataset, url)
             if found is not None:
-                logger.info("outcome replayed", extra={"outcome": found.outcome.kind.value})
-                held = found.lease is not None and found.lease.until > utcnow()
-                return found.outcome.held_elsewhere(held)
+                return self._replayed(found)
         group: GroupRef | None = None
         stage = Stage.PROBE
         try:
@@ -88,7 +98,8 @@ class Ingestor:
                 return self._hand_over(event, base)
             item = CatalogItem.from_probe(event, route.dataset, url, media)
             stage = Stage.MANIFEST
-            entry = entry_for(item)  # raises for an item Encord would refuse
+            # Raises for an item Encord would refuse.
+            entry = entry_for(item, self.settings.encord_video_metadata)
             stage = Stage.REGISTER
             # Joined before registering: a file refused by a sealed group is not catalogued.
             group = self.membership.place(item) if self.membership else None
@@ -106,11 +117,24 @@ class Ingestor:
         if earlier is not None and written.previous is not None:
             # An earlier run of this event registered it: its item and its moment stand.
             item, base["processed_at"] = written.previous, earlier.decided_at
+            entry = entry_for(item, self.settings.encord_video_metadata)
         outcome = Outcome(kind=kind, detail=detail, item=item, group=group_id, **base)
         if not registration.carried_by_item(kind, update):
             self.catalog.record_outcome(outcome)
-        outcome.held_elsewhere(earlier is not None and earlier.held)
-        return outcome.with_entry(entry) if outcome.needs_manifest else outcome
+        if not outcome.needs_manifest:
+            return outcome
+        held = earlier is not None and earlier.held
+        return Registered(**outcome.model_dump(), entry=entry, held=held)
+
+    def _replayed(self, found: registration.Recorded) -> Outcome:
+        """A redelivered event's recorded outcome; a registration with the entry to append."""
+        outcome = found.outcome
+        logger.info("outcome replayed", extra={"outcome": outcome.kind.value})
+        if not outcome.needs_manifest or outcome.item is None:
+            return outcome
+        held = found.lease is not None and found.lease.until > utcnow()
+        entry = entry_for(outcome.item, self.settings.encord_video_metadata)
+        return Registered(**outcome.model_dump(), entry=entry, held=held)
 
     def _recorded(self, outcome: Outcome) -> Outcome:
         self.catalog.record_outcome(outcome)
