@@ -104,8 +104,8 @@ class MemoryPartNumbers:
 
 
 class MemoryCatalog:
-    """The catalog table's conditional puts and the outcome ledger's three homes (items that
-    carry their outcome, failure records, outcome records), as adapters/catalog.py keeps them."""
+    """The catalog table's conditional puts, failure records, and the outcome ledger's two
+    homes (items that carry their outcome, outcome records), as adapters/catalog.py keeps them."""
 
     def __init__(self) -> None:
         self.items: dict[tuple[str, str], CatalogItem] = {}
@@ -194,20 +194,6 @@ class MemoryCatalog:
         """Every recorded outcome, one per event (the first recorded)."""
         found = [self._carried_outcome(key) for key in self.carried]
         found += list(self.outcomes.values())
-        found += [
-            Outcome(
-                kind=OutcomeKind.FAILED,
-                event_id=f.event_id,
-                bucket=f.bucket,
-                key=f.key,
-                object_url=f.object_url,
-                dataset=f.dataset,
-                detail=f.message,
-                processed_at=f.failed_at,
-                failure=f,
-            )
-            for f in self.failures
-        ]
         first: dict[str, Outcome] = {}
         for outcome in sorted(found, key=lambda o: o.processed_at):
             first.setdefault(outcome.event_id, outcome)

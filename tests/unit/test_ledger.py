@@ -177,20 +177,21 @@ def test_each_outcome_is_recorded_once_in_the_home_its_kind_has(stack: Stack) ->
         OutcomeKind.MARKER: 1,
     }
     # The homes: an item of a dataset that never replaces items carries its outcome (the
-    # one write a new file costs); a failure is its record; every other outcome has its own.
+    # one write a new file costs); every other outcome has a record of its own.
     carried = {stack.catalog.items[k].key for k in stack.catalog.carried}
     assert carried == {"a/new.png", "seq/r/f1.png"}
-    assert [f.key for f in stack.catalog.failures] == ["bad/cut.mp4"]
     recorded = Counter(o.kind for o in stack.catalog.outcomes.values())
     assert recorded == {
         OutcomeKind.REGISTERED: 1,  # upd/one.png: an update dataset replaces its items
         OutcomeKind.UPDATED: 1,
         OutcomeKind.DUPLICATE: 1,
+        OutcomeKind.FAILED: 1,  # beside its failure record (the failure log's)
         OutcomeKind.IGNORED: 1,
         OutcomeKind.ARCHIVE: 1,
         OutcomeKind.MARKER: 1,
     }
-    assert sum(recorded.values()) + len(carried) + len(stack.catalog.failures) == 9
+    assert sum(recorded.values()) + len(carried) == 9
+    assert [f.key for f in stack.catalog.failures] == ["bad/cut.mp4"]
 
 
 def test_a_redelivered_event_replays_its_outcome_unprobed(stack: Stack) -> None:
@@ -339,12 +340,16 @@ def test_the_dynamo_ledger_reads_every_home_and_the_previous_idempotency_records
     ignored = Outcome(kind=OutcomeKind.IGNORED, event_id="e-ignored", bucket="drop", key="x")
     catalog.record_outcome(ignored)
     catalog.record_outcome(ignored.model_copy(update={"kind": OutcomeKind.ARCHIVE}))  # late
+    failed = Outcome(kind=OutcomeKind.FAILED, event_id="e-failed", bucket="drop", key="bad.mp4")
+    catalog.record_outcome(failed)
+    # A member of an archive the extract function refused: a failure record, and no event.
     FailureRecorder(catalog, MemoryFailureQueue()).record(
-        event("bad.mp4"),
-        MediaError(ErrorCode.CORRUPT_MEDIA, "cut"),
-        url="u",
+        event("pack.zip"),
+        MediaError(ErrorCode.ARCHIVE_PATH_REFUSED, "../x"),
+        url="u#../x",
         dataset="main",
         attempt=1,
+        member="../x",
     )
     # What a stack kept before: Powertools' idempotency records (one done, one in progress).
     legacy = Outcome(kind=OutcomeKind.DUPLICATE, event_id="e-old", bucket="drop", key="old")
@@ -364,7 +369,7 @@ def test_the_dynamo_ledger_reads_every_home_and_the_previous_idempotency_records
     assert {o.event_id: o.kind for o in outcomes} == {
         item.event_id: OutcomeKind.REGISTERED,
         "e-ignored": OutcomeKind.IGNORED,  # the first recorded stays
-        event("bad.mp4").event_id: OutcomeKind.FAILED,
+        "e-failed": OutcomeKind.FAILED,
         "e-old": OutcomeKind.DUPLICATE,
     }
     registered = next(o for o in outcomes if o.kind is OutcomeKind.REGISTERED)

@@ -8,9 +8,11 @@ digests). Where each event's one outcome lives (docs/architecture.md, "One event
   zlib-compressed in `docz` (small items stay under 1 KB: one write unit). In a dataset that
   never replaces items it also *is* its event's `registered` outcome (`outcome`), with its
   `group`, and the lease of the run that registered it (`lease`, `lease_until`).
-- `failure#<sha256(event id)>` (`type` failure): a failed event's FailureRecord (`doc`).
 - `outcome#<sha256(event id)>` (`type` outcome): any other outcome (duplicate, updated,
-  ignored, archive, marker, and registered in update datasets), its Outcome JSON in `doc`.
+  failed, ignored, archive, marker, and registered in update datasets), its Outcome JSON in
+  `doc`.
+- `failure#<sha256(event id)>` (`type` failure): a FailureRecord (`doc`), the failure log's
+  row: of a failed event, or of one member of an archive (the extract function's; no event).
 - `counter#manifest#<dataset>` (`type` counter): the last manifest part number handed out.
 
 Stacks from before this layout kept the ledger in Powertools idempotency records (no
@@ -156,7 +158,7 @@ class DynamoCatalog:
                     "pk": {"S": outcome_pk(outcome.event_id)},
                     "type": {"S": "outcome"},
                     "kind": {"S": outcome.kind.value},
-                    "doc": {"S": outcome.model_dump_json(exclude={"item", "failure"})},
+                    "doc": {"S": outcome.model_dump_json(exclude={"item"})},
                 },
                 ConditionExpression="attribute_not_exists(pk)",
             )
@@ -165,9 +167,9 @@ class DynamoCatalog:
                 raise
 
     def recorded(self, event_id: str, dataset: str, url: str) -> Recorded | None:
-        """One batched read of the three places an event's outcome can be; with it, the lease
-        on the item if this event wrote it (its run may still be appending the entry)."""
-        keys = [item_pk(dataset, url), failure_pk(event_id), outcome_pk(event_id)]
+        """One batched read of the two places an event's outcome can be; with it, the lease on
+        the item if this event wrote it (its run may still be appending the entry)."""
+        keys = [item_pk(dataset, url), outcome_pk(event_id)]
         request: dict[str, Any] = {
             self.table: {"Keys": [{"pk": {"S": k}} for k in keys], "ConsistentRead": True}
         }
@@ -273,19 +275,6 @@ def outcome_of_row(row: dict[str, Any]) -> Outcome | None:
     kind = row.get("type", {}).get("S")
     if kind == "outcome":
         return Outcome.model_validate_json(row["doc"]["S"])
-    if kind == "failure":
-        record = FailureRecord.model_validate_json(row["doc"]["S"])
-        return Outcome(
-            kind=OutcomeKind.FAILED,
-            event_id=record.event_id,
-            bucket=record.bucket,
-            key=record.key,
-            object_url=record.object_url,
-            dataset=record.dataset,
-            detail=record.message,
-            processed_at=record.failed_at,
-            failure=record,
-        )
     if kind == "item" and CARRIED in row:
         item = parse_item(row)
         return Outcome(

@@ -3,7 +3,7 @@ outcome.
 
 Pure orchestration over small interfaces (catalog, prober, failure recorder, membership).
 Each outcome is recorded once, where ingest/registration.py says: by the catalog write
-itself, the failure record, or an outcome record. A redelivered event (SQS receive count
+itself, or by an outcome record. A redelivered event (SQS receive count
 above one) first asks the catalog for its recorded outcome and replays it, unprobed. The
 batch runner appends registered items to the manifests.
 """
@@ -111,7 +111,9 @@ class Ingestor:
             failure = self.failures.record(
                 event, error, url=url, dataset=route.dataset, attempt=attempt, stage=stage
             )
-            return Outcome(kind=OutcomeKind.FAILED, detail=error.message, failure=failure, **base)
+            return self._recorded(
+                Outcome(kind=OutcomeKind.FAILED, detail=error.message, failure=failure, **base)
+            )
         logger.info("outcome", extra={"outcome": kind.value, "kind": item.kind.value})
         earlier = registration.earlier_run(written, item, lease, utcnow())
         if earlier is not None and written.previous is not None:

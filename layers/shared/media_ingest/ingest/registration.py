@@ -143,5 +143,7 @@ def earlier_run(
 def carried_by_item(kind: OutcomeKind, update: bool) -> bool:
     """Whether the catalog write itself records this outcome (the ledger, docs/architecture.md):
     a new item in a dataset that never replaces items carries its `registered` outcome;
-    failures are their failure records; everything else is an outcome record of its own."""
-    return kind is OutcomeKind.FAILED or (kind is OutcomeKind.REGISTERED and not update)
+    every other outcome is an outcome record of its own (a failure's beside its failure
+    record, which is the failure log's: the extract function writes them for archive
+    members too, and a member is no event)."""
+    return kind is OutcomeKind.REGISTERED and not update

@@ -2,8 +2,8 @@
 the outcome ledger (scans), and batched key checks for backfill. Never on the ingest path.
 
 The ledger is read where adapters/catalog.py says each outcome lives (items that carry
-theirs, failure records, outcome records), and from the Powertools idempotency records that
-stacks kept it in before: after an upgrade in place those events still count, once each.
+theirs, outcome records), and from the Powertools idempotency records that stacks kept it
+in before: after an upgrade in place those events still count, once each.
 
 The reads are scans: fine for operator commands on tables of millions of rows. There is no
 dataset-scoped query: the hash key is a digest of (dataset, URL) and the table has no index
@@ -79,9 +79,9 @@ class CatalogReader:
         progress (its Powertools idempotency records; none are written any more)."""
         legacy = "attribute_exists(#s) AND attribute_not_exists(#t)"
         rows = self._scan(
-            f"#t IN (:item, :failure, :outcome) OR ({legacy})",
+            f"#t IN (:item, :outcome) OR ({legacy})",
             {"#s": "status", "#t": "type"},
-            {":item": {"S": "item"}, ":failure": {"S": "failure"}, ":outcome": {"S": "outcome"}},
+            {":item": {"S": "item"}, ":outcome": {"S": "outcome"}},
         )
         found: list[Outcome] = []
         in_progress = 0
