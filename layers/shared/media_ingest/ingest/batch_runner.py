@@ -61,12 +61,12 @@ class BatchRunner:
     # Where leases are given up (the catalog); None: they expire at the run's deadline.
     leases: Leases | None = None
     workers: int = WORKERS
-    _pool: ThreadPoolExecutor | None = field(default=None, repr=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     # SDK retries since the last call (the AwsRetries metric); None: not counted.
     aws_retries: Callable[[], int] | None = None
     # The Ingestor's setting: a replayed outcome's entry is built again exactly as it was.
     video_metadata: VideoMetadataPolicy = DEFAULT_VIDEO_METADATA
+    _pool: ThreadPoolExecutor | None = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def run(self, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         started = utcnow()
@@ -74,6 +74,7 @@ class BatchRunner:
         records: list[dict[str, Any]] = event.get("Records", [])
         ids = [r["messageId"] for r in records]
         decided = dict(zip(ids, self._decide(records, lease), strict=True))
+        metrics.publish_waiting()  # the workers' figures, printed from this thread only
         outcomes = {m: r for m, r in decided.items() if r is not None}
         failed = {m for m, r in decided.items() if r is None}
         _count(outcomes, started)
