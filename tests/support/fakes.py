@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import uuid
 from collections.abc import Iterator
 from datetime import datetime
+from typing import Any
 
 from media_ingest.events import ObjectEvent
 from media_ingest.groups.rules import GroupMeta, GroupRef, GroupStatus, Joined
@@ -28,10 +30,23 @@ class MemoryPartStore:
 
     def read_part(self, dataset: str, number: int) -> Versioned[Part] | None:
         got = self.objects.get(self.part_key(dataset, number))
-        return Versioned(Part.model_validate_json(got[0]), got[1]) if got else None
+        if got is None:
+            return None
+        stored = json.loads(got[0])
+        return Versioned(Part.from_encord(stored["body"], stored["sealed"]), got[1])
 
     def write_part(self, dataset: str, number: int, part: Part, etag: str | None) -> None:
-        self._write(self.part_key(dataset, number), part.model_dump_json(), etag)
+        # As S3PartStore: the body is the Encord file, `sealed` travels beside it.
+        stored = {"body": part.to_encord(), "sealed": part.sealed}
+        self._write(self.part_key(dataset, number), json.dumps(stored), etag)
+
+    def part_body(self, dataset: str, number: int) -> dict[str, Any] | None:
+        """The Encord file as stored (what an import reads)."""
+        got = self.objects.get(self.part_key(dataset, number))
+        if got is None:
+            return None
+        body: dict[str, Any] = json.loads(got[0])["body"]
+        return body
 
     def read_index(self, dataset: str) -> Versioned[ManifestIndex] | None:
         got = self.objects.get(f"{dataset}/index.json")

@@ -107,6 +107,7 @@ def _manifests(settings: Settings, injector: FaultInjector | None = None) -> Man
     return ManifestWriter(
         S3PartStore(settings.manifest_bucket, settings.manifest_prefix),
         max_entries=settings.manifest_part_max_entries,
+        update_datasets=frozenset(settings.update_datasets),
         on_added=appended_hook(injector) if injector is not None else None,
     )
 

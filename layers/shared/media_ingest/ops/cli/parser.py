@@ -109,7 +109,10 @@ def _export_options(command: argparse.ArgumentParser) -> None:
         help="encord-json: every manifest part as stored, and index.json; encord-csv: "
         "ObjectUrl, Title, Create video rows (videos and image groups only, the rest listed in "
         "refused.csv); nucleus: items.jsonl (images as DatasetItem), scenes.jsonl (videos as "
-        "VideoScene) and export.json",
+        "VideoScene) and export.json; label-studio: tasks-<kind>.json and "
+        "label-config-<kind>.xml per kind (one project each; s3:// URIs for an S3 source "
+        "storage) and export.json; cvat: <bucket>/manifest.jsonl, CVAT's image manifest for "
+        "the root of each source bucket (videos and other kinds in refused.csv)",
     )
     command.add_argument(
         "--out",

@@ -112,8 +112,15 @@ def manifest_parts(parts: Sequence[PartRow], bucket: str) -> str:
     return table(["dataset", "part", "entries", "bytes", "state", "location"], rows)
 
 
+_EXPORTED = {
+    ExportFormat.NUCLEUS: "items and scenes",
+    ExportFormat.LABEL_STUDIO: "tasks",
+    ExportFormat.CVAT: "images",
+}
+
+
 def export_summary(summary: ExportSummary) -> str:
-    what = "entries" if summary.format is not ExportFormat.NUCLEUS else "items and scenes"
+    what = _EXPORTED.get(summary.format, "entries")
     lines = [
         f"export of dataset {summary.dataset} as {summary.format.value}: {summary.folder}",
         f"{len(summary.files)} files written: {', '.join(summary.files)}",
@@ -127,6 +134,7 @@ def export_summary(summary: ExportSummary) -> str:
         )
     if summary.update is not None:
         lines.append(f"update on reference_id collision: {str(summary.update).lower()}")
+    lines.extend(f"repaired {note}" for note in summary.notes)
     return "\n".join(lines)
 
 
