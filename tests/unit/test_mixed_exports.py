@@ -21,6 +21,7 @@ from media_ingest.groups.rules import GroupMeta
 from media_ingest.media import MediaKind
 from media_ingest.ops.export import ExportFormat, ExportSummary, export
 from media_ingest.platforms import cvat, label_studio
+from media_ingest.platforms import nucleus as nucleus_format
 from media_ingest.records import CatalogItem
 from tests.support import cvat_reader
 from tests.support.items import image_item, mixed_dataset, video_item
@@ -220,3 +221,45 @@ def test_one_cvat_manifest_per_source_bucket(tmp_path: Path) -> None:
 def test_a_video_alone_is_refused_for_cvat_not_an_empty_manifest(tmp_path: Path) -> None:
     summary = _export(ExportFormat.CVAT, tmp_path, [video_item("v/a.mp4")])
     assert summary.entries == 0 and summary.files == ["refused.csv"]
+
+
+def test_nucleus_refuses_what_its_client_would_refuse_by_name(tmp_path: Path) -> None:
+    nan_video = video_item("v/nan.mp4")
+    assert nan_video.media.video is not None
+    bad = nan_video.media.video.model_copy(update={"fps": float("nan")})
+    nan_video = nan_video.model_copy(
+        update={"media": nan_video.media.model_copy(update={"video": bad})}
+    )
+    ftp = image_item("i/ftp.png").model_copy(update={"object_url": "ftp://drop/i/ftp.png"})
+    twin = image_item("i/a.png").model_copy(update={"object_url": "s3://drop/i/a.png"})
+    summary = _export(ExportFormat.NUCLEUS, tmp_path, [nan_video, ftp, image_item("i/a.png"), twin])
+    reasons = {
+        r["object_url"]: r["reason"]
+        for r in csv.DictReader((tmp_path / "nucleus/refused.csv").open())
+    }
+    assert reasons == {
+        nan_video.object_url: nucleus_format.NOT_FINITE,
+        "ftp://drop/i/ftp.png": nucleus_format.NOT_REMOTE,
+        "s3://drop/i/a.png": nucleus_format.DUPLICATE,
+    }
+    assert summary.entries == 1
+
+
+def test_nucleus_files_stay_below_the_clients_payload_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    items = [image_item(f"i/{n:03d}.png") for n in range(10)]
+    line = len(nucleus_format.dataset_item(items[0]).model_dump_json().encode()) + 1
+    monkeypatch.setattr(nucleus_format, "MAX_PAYLOAD_BYTES", line * 4)
+    summary = _export(ExportFormat.NUCLEUS, tmp_path, items)
+    folder = tmp_path / "nucleus"
+    info = json.loads((folder / "export.json").read_text())
+    assert info["items_files"] == ["items.jsonl", "items-00002.jsonl", "items-00003.jsonl"]
+    sizes = [(folder / name).stat().st_size for name in info["items_files"]]
+    assert max(sizes) <= line * 4 and summary.entries == 10
+    loaded = [
+        nucleus.DatasetItem.from_json(json.loads(text))
+        for name in info["items_files"]
+        for text in (folder / name).open()
+    ]
+    assert [i.reference_id for i in loaded] == [f"drop/i/{n:03d}.png" for n in range(10)]

@@ -19,7 +19,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from enum import StrEnum
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TextIO
 
 from pydantic import BaseModel, Field
 
@@ -83,6 +83,12 @@ class NucleusExportInfo(BaseModel):
     )
     items_file: str = "items.jsonl"
     scenes_file: str = "scenes.jsonl"
+    items_files: list[str] = Field(
+        default=["items.jsonl"],
+        description="every items file: append each on its own (scale-nucleus caps one "
+        "asynchronous append at 0x1FFFFFE8 bytes; a file stays below it)",
+    )
+    scenes_files: list[str] = Field(default=["scenes.jsonl"], description="as items_files")
     items: int
     scenes: int
     exported_at: str
@@ -242,6 +248,46 @@ def _sequence_scene(meta: GroupMeta, members: list[CatalogItem]) -> nucleus.Nucl
         return Refusal(object_url=frames[0].object_url, kind=ref.kind.value, reason=str(exc))
 
 
+class _JsonLines:
+    """`items.jsonl`, then `items-00002.jsonl`, ...: each file stays within `limit` bytes, the
+    most one scale-nucleus asynchronous append takes (platforms/nucleus.MAX_PAYLOAD_BYTES)."""
+
+    def __init__(self, stage: Path, stem: str, limit: int) -> None:
+        self.stage, self.stem, self.limit = stage, stem, limit
+        self.files: list[str] = []
+        self.size = 0
+        self.count = 0
+        self._stream: TextIO | None = None
+
+    def write(self, line: str) -> None:
+        data = line + "\n"
+        size = len(data.encode())
+        if self._stream is None or (self.size and self.size + size > self.limit):
+            self._next()
+        assert self._stream is not None
+        self._stream.write(data)
+        self.size += size
+        self.count += 1
+
+    def _next(self) -> None:
+        self._close_stream()
+        number = len(self.files) + 1
+        name = f"{self.stem}.jsonl" if number == 1 else f"{self.stem}-{number:05d}.jsonl"
+        self.files.append(name)
+        self._stream = (self.stage / name).open("w", encoding="utf-8")
+        self.size = 0
+
+    def close(self) -> None:
+        if not self.files:  # an empty file says "none" better than a missing one
+            self._next()
+        self._close_stream()
+
+    def _close_stream(self) -> None:
+        if self._stream is not None:
+            self._stream.close()
+            self._stream = None
+
+
 def _nucleus(
     dataset: str,
     sealed: list[Sealed],
@@ -252,44 +298,51 @@ def _nucleus(
     update: bool,
 ) -> tuple[int, list[Refusal]]:
     refused: list[Refusal] = []
-    counts = Counter[str]()
+    item_lines = _JsonLines(stage, "items", nucleus.MAX_PAYLOAD_BYTES)
+    scene_lines = _JsonLines(stage, "scenes", nucleus.MAX_PAYLOAD_BYTES)
+    item_ids, scene_ids = nucleus.ReferenceIds(), nucleus.ReferenceIds()
+
+    def emit(
+        url: str, kind: str, result: nucleus.NucleusItem | nucleus.NucleusScene | Refusal
+    ) -> None:
+        if isinstance(result, Refusal):
+            refused.append(result)
+            return
+        if isinstance(result, nucleus.NucleusScene):
+            ids, lines = scene_ids, scene_lines
+            line = json.dumps(result.payload(), separators=(",", ":"), ensure_ascii=False)
+        else:
+            ids, lines, line = item_ids, item_lines, result.model_dump_json()
+        repeat = ids.admit(result, url, kind)
+        if repeat is not None:
+            refused.append(repeat)
+        else:
+            lines.write(line)
+
     # Nucleus has scenes, not groups: a sealed sequence is a scene; the frames of an image
     # group (and any frame of a sequence not yet sealed) are items of their own.
     sequences = [(m, g) for m, g in sealed if m.ref.kind is GroupKind.IMAGE_SEQUENCES]
     singles = [i for m, g in sealed if m.ref.kind is not GroupKind.IMAGE_SEQUENCES for i in g]
-    converted_groups = [_sequence_scene(meta, members) for meta, members in sequences]
-    with (
-        (stage / "items.jsonl").open("w", encoding="utf-8") as item_lines,
-        (stage / "scenes.jsonl").open("w", encoding="utf-8") as scene_lines,
-    ):
-        for scene in converted_groups:
-            if isinstance(scene, Refusal):
-                refused.append(scene)
-                continue
-            line = json.dumps(scene.payload(), separators=(",", ":"), ensure_ascii=False)
-            scene_lines.write(line + "\n")
-            counts["scenes"] += 1
+    try:
+        for meta, members in sequences:
+            emit(members[0].object_url, meta.ref.kind.value, _sequence_scene(meta, members))
         for count, item in enumerate(itertools.chain(singles, items), 1):
-            converted = nucleus.convert(item)
-            if isinstance(converted, Refusal):
-                refused.append(converted)
-            elif isinstance(converted, nucleus.NucleusScene):
-                line = json.dumps(converted.payload(), separators=(",", ":"), ensure_ascii=False)
-                scene_lines.write(line + "\n")
-                counts["scenes"] += 1
-            else:
-                item_lines.write(converted.model_dump_json() + "\n")
-                counts["items"] += 1
+            emit(item.object_url, item.kind.value, nucleus.convert(item))
             tick(count)
+    finally:
+        item_lines.close()
+        scene_lines.close()
     info = NucleusExportInfo(
         dataset=dataset,
         update=update,
-        items=counts["items"],
-        scenes=counts["scenes"],
+        items=item_lines.count,
+        scenes=scene_lines.count,
+        items_files=item_lines.files,
+        scenes_files=scene_lines.files,
         exported_at=utcnow().isoformat(),
     )
     (stage / "export.json").write_text(info.model_dump_json(indent=2) + "\n", encoding="utf-8")
-    return counts["items"] + counts["scenes"], refused
+    return item_lines.count + scene_lines.count, refused
 
 
 def _with_groups(
