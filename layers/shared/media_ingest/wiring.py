@@ -7,7 +7,7 @@ from __future__ import annotations
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
 from media_ingest.adapters.catalog import DynamoCatalog
-from media_ingest.adapters.clients import client
+from media_ingest.adapters.clients import client, retries
 from media_ingest.adapters.groups import DynamoGroupStore
 from media_ingest.adapters.manifests import S3AnnotationStore, S3PartStore
 from media_ingest.adapters.objects import S3ArchiveReader, S3MemberWriter, S3Objects
@@ -72,6 +72,7 @@ def build_runner(settings: Settings) -> BatchRunner:
         manifests=manifests,
         idempotency=config,
         sealer=_sealer(settings, manifests) if settings.group_table else None,
+        aws_retries=retries.take,
     )
 
 

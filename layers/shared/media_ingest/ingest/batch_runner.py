@@ -26,14 +26,13 @@ from aws_lambda_powertools.utilities.idempotency import (
 from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from media_ingest.adapters import clients
 from media_ingest.events import ObjectEvent, parse_body
 from media_ingest.groups.rules import GroupRef
 from media_ingest.groups.sealing import GroupSealer
-from media_ingest.ingest.ingestor import Ingestor
+from media_ingest.ingest.ingestor import Ingestor, Registered
 from media_ingest.manifests.writer import ManifestWriter
 from media_ingest.observability import logger, metrics
-from media_ingest.platforms.encord import entry_for
+from media_ingest.platforms.encord import Entry, entry_for
 from media_ingest.records import Outcome, OutcomeKind, utcnow
 
 # The fields that identify one S3 event across redeliveries (see ObjectEvent.event_id).
@@ -72,6 +71,8 @@ class BatchRunner:
     manifests: ManifestWriter
     idempotency: IdempotencyConfig | None = None
     sealer: GroupSealer | None = None
+    # SDK retries since the last call (the AwsRetries metric); None: not counted.
+    aws_retries: Callable[[], int] | None = None
 
     def run(self, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         if self.idempotency is not None:
@@ -92,7 +93,8 @@ class BatchRunner:
         failed |= self._seal_groups(outcomes)
         failures = processor.response()["batchItemFailures"]
         failures += [{"itemIdentifier": message_id} for message_id in sorted(failed)]
-        metrics.add_metric(name="AwsRetries", unit=MetricUnit.Count, value=clients.retries.take())
+        if self.aws_retries is not None:
+            metrics.add_metric(name="AwsRetries", unit=MetricUnit.Count, value=self.aws_retries())
         if failures:
             metrics.add_metric(name="MessagesRetried", unit=MetricUnit.Count, value=len(failures))
         return {"batchItemFailures": failures}
@@ -136,8 +138,7 @@ class BatchRunner:
         conflicts = self.manifests.conflicts
         for dataset, pairs in by_dataset.items():
             replayed = [o.processed_at for _, o in pairs if o.processed_at < started]
-            # Built when decided; a replayed outcome's is built again from its item.
-            entries = [o.entry or entry_for(o.item) for _, o in pairs if o.item is not None]
+            entries = [_entry(o) for _, o in pairs]
             try:
                 added = self.manifests.append(dataset, entries, min(replayed, default=None))
             except Exception:
@@ -171,6 +172,14 @@ class BatchRunner:
                     logger.exception("sealing failed", extra={"group": outcome.group})
                     failed.add(message_id)
         return failed
+
+
+def _entry(outcome: Outcome) -> Entry:
+    """The entry decided with the outcome; a replayed outcome's built again from its item."""
+    if isinstance(outcome, Registered):
+        return outcome.entry
+    assert outcome.item is not None  # needs_manifest: a registered item
+    return entry_for(outcome.item)
 
 
 def _count(outcomes: dict[str, list[Outcome]], started: datetime) -> None:
