@@ -138,7 +138,14 @@ def _redrive_options(command: argparse.ArgumentParser) -> None:
     command.add_argument(
         "--failures",
         action="store_true",
-        help="send each file still failed (latest record per file) for another attempt",
+        help="send each file still failed (latest record per file) for another attempt; the "
+        "sink's records (stage sink: registered, not in Label Studio yet) are left to --sink",
+    )
+    command.add_argument(
+        "--sink",
+        action="store_true",
+        help="move every change batch of the Label Studio sink's dead-letter queue back to the "
+        "sink queue (after Label Studio or its secret is fixed)",
     )
     _failure_filters(command, "with --failures: ")
     command.add_argument("--dry-run", action="store_true", help="count, send nothing")

@@ -158,6 +158,8 @@ def redrive_counts(counts: RedriveCounts) -> str:
         ("poison messages left in the dead-letter queue", counts.poison_left),
         ("failed files sent for another attempt", counts.redriven),
         ("failed files no longer in the bucket", counts.gone),
+        ("sink change batches moved back to the sink queue", counts.sink_moved),
+        ("sink failure records left to --sink", counts.sink_records_left),
     ]
     return table(["redrive", "count"], rows) + f"\n{ASYNC_NOTE}"
 
