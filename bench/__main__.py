@@ -39,6 +39,11 @@ BENCHMARKS = {
         "5: import time of the ingest handler vs `import boto3` "
         "(python -X importtime, median of fresh processes)",
     ),
+    "frame_index": (
+        "bench.frame_index",
+        "7: extra GETs and bytes per probe for reading the MP4 index (frame timing) "
+        "vs the reading before it (10 MB .. 1 GB MP4s, one hour of tiny video)",
+    ),
     "e2e": (
         "bench.e2e",
         "6: files/s on LocalStack for 500 files, BatchSize 10 vs 1 "

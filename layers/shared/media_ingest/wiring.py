@@ -77,6 +77,7 @@ def build_runner(settings: Settings) -> BatchRunner:
         sealer=_sealer(settings, manifests) if settings.group_table else None,
         aws_retries=retries.take,
         changes=SqsChangeQueue(settings.sink_queue_url) if settings.sink_queue_url else None,
+        video_metadata=settings.encord_video_metadata,
     )
 
 

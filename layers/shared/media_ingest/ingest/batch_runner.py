@@ -33,7 +33,12 @@ from media_ingest.groups.sealing import GroupSealer
 from media_ingest.ingest.ingestor import Ingestor, Registered
 from media_ingest.manifests.writer import ManifestWriter
 from media_ingest.observability import logger, metrics
-from media_ingest.platforms.encord import Entry, entry_for
+from media_ingest.platforms.encord import (
+    DEFAULT_VIDEO_METADATA,
+    Entry,
+    VideoMetadataPolicy,
+    entry_for,
+)
 from media_ingest.records import Outcome, OutcomeKind, utcnow
 from media_ingest.sinks.changes import ChangeBatch, batches_of, change_of
 
@@ -83,6 +88,8 @@ class BatchRunner:
     aws_retries: Callable[[], int] | None = None
     # Where catalog changes go for the sinks (the sink queue); None: no sink deployed.
     changes: ChangePublisher | None = None
+    # The Ingestor's setting: a replayed outcome's entry is built again exactly as it was.
+    video_metadata: VideoMetadataPolicy = DEFAULT_VIDEO_METADATA
 
     def run(self, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         if self.idempotency is not None:
@@ -149,7 +156,7 @@ class BatchRunner:
         conflicts = self.manifests.conflicts
         for dataset, pairs in by_dataset.items():
             replayed = [o.processed_at for _, o in pairs if o.processed_at < started]
-            entries = [_entry(o) for _, o in pairs]
+            entries = [_entry(o, self.video_metadata) for _, o in pairs]
             try:
                 added = self.manifests.append(dataset, entries, min(replayed, default=None))
             except Exception:
@@ -207,12 +214,12 @@ class BatchRunner:
         return failed
 
 
-def _entry(outcome: Outcome) -> Entry:
+def _entry(outcome: Outcome, video_metadata: VideoMetadataPolicy) -> Entry:
     """The entry decided with the outcome; a replayed outcome's built again from its item."""
     if isinstance(outcome, Registered):
         return outcome.entry
     assert outcome.item is not None  # needs_manifest: a registered item
-    return entry_for(outcome.item)
+    return entry_for(outcome.item, video_metadata)
 
 
 def _count(outcomes: dict[str, list[Outcome]], started: datetime) -> None:
@@ -221,3 +228,10 @@ def _count(outcomes: dict[str, list[Outcome]], started: datetime) -> None:
         for outcome in results:
             if outcome.processed_at >= started:
                 metrics.add_metric(name=outcome.kind.value.title(), unit=MetricUnit.Count, value=1)
+                registered = outcome.kind in (OutcomeKind.REGISTERED, OutcomeKind.UPDATED)
+                video = outcome.item.media.video if outcome.item is not None else None
+                if registered and video is not None and video.variable_rate:
+                    # Variable-rate videos registered (README, "Frame timing").
+                    metrics.add_metric(
+                        name="VariableFrameRateVideos", unit=MetricUnit.Count, value=1
+                    )

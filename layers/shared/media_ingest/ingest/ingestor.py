@@ -88,7 +88,8 @@ class Ingestor:
                 return self._hand_over(event, base)
             item = CatalogItem.from_probe(event, route.dataset, url, media)
             stage = Stage.MANIFEST
-            entry = entry_for(item)  # raises for an item Encord would refuse
+            # Raises for an item Encord would refuse.
+            entry = entry_for(item, self.settings.encord_video_metadata)
             stage = Stage.REGISTER
             # Joined before registering: a file refused by a sealed group is not catalogued.
             group = self.membership.place(item) if self.membership else None
