@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 import httpx
 from label_studio_sdk import LabelStudio
 from label_studio_sdk.core.api_error import ApiError
+from label_studio_sdk.core.request_options import RequestOptions
 from label_studio_sdk.label_interface.interface import LabelInterface
 from label_studio_sdk.types import ImportApiRequest, LseTask
 
@@ -35,6 +36,7 @@ from media_ingest.sinks.label_studio import ProjectTask, TaskRefused
 logging.getLogger("httpx").setLevel(logging.WARNING)
 
 TIMEOUT_SECONDS = 30.0
+SDK_RETRIES = 2
 QUERY_CHARS = 6000
 _CREDENTIALS = {401, 403}
 _RETRYABLE = {408, 409, 423, 425, 429}
@@ -56,10 +58,14 @@ class SdkTaskStore:
         self,
         credentials: Callable[[], LabelStudioCredentials],
         timeout: float = TIMEOUT_SECONDS,
+        retries: int = SDK_RETRIES,
         client: LabelStudio | None = None,
     ) -> None:
         self.credentials = credentials
         self.timeout = timeout
+        # The SDK's own retries of 408/429/5xx and connection errors, with backoff, within
+        # one call; past them the message is retried by SQS.
+        self.options: RequestOptions = {"max_retries": retries}
         self._client = client
 
     @property
@@ -96,7 +102,8 @@ class SdkTaskStore:
 
     def data_keys(self, project: int) -> frozenset[str]:
         config = self._call(
-            f"reading project {project}", lambda ls: ls.projects.get(id=project).label_config
+            f"reading project {project}",
+            lambda ls: ls.projects.get(id=project, request_options=self.options).label_config,
         )
         objects = LabelInterface(config or "<View/>").objects
         return frozenset(
@@ -122,7 +129,8 @@ class SdkTaskStore:
                 }
             )
             found += self._call(
-                f"listing project {project}'s tasks", partial(_listed, project, query)
+                f"listing project {project}'s tasks",
+                partial(_listed, project, query, self.options),
             )
         return found
 
@@ -130,29 +138,38 @@ class SdkTaskStore:
         self._call(
             f"importing {len(tasks)} tasks into project {project}",
             lambda ls: ls.projects.import_tasks(
-                id=project, request=[ImportApiRequest.model_validate(t) for t in tasks]
+                id=project,
+                request=[ImportApiRequest.model_validate(t) for t in tasks],
+                request_options=self.options,
             ),
         )
 
     def update(self, task_id: int, data: dict[str, Any], meta: dict[str, Any]) -> None:
         self._call(
             f"updating task {task_id}",
-            lambda ls: ls.tasks.update(id=str(task_id), data=data, meta=meta),
+            lambda ls: ls.tasks.update(
+                id=str(task_id), data=data, meta=meta, request_options=self.options
+            ),
         )
 
     def delete(self, task_id: int) -> None:
         try:
-            self._call(f"deleting task {task_id}", lambda ls: ls.tasks.delete(id=str(task_id)))
+            self._call(
+                f"deleting task {task_id}",
+                lambda ls: ls.tasks.delete(id=str(task_id), request_options=self.options),
+            )
         except TaskRefused as refusal:
             if "(404)" not in str(refusal):  # already gone: what a redelivery finds
                 raise
 
 
-def _listed(project: int, query: str, ls: LabelStudio) -> list[ProjectTask]:
+def _listed(
+    project: int, query: str, options: RequestOptions, ls: LabelStudio
+) -> list[ProjectTask]:
     # resolve_uri=False: with an S3 storage on the project, Label Studio answers the data
     # rewritten to its /resolve/ proxy URLs by default; the sink compares what is stored.
     pages: Iterable[LseTask] = ls.tasks.list(
-        project=project, query=query, fields="all", resolve_uri=False
+        project=project, query=query, fields="all", resolve_uri=False, request_options=options
     )
     return [_task(t) for t in pages]
 
