@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -27,10 +28,13 @@ os.environ["PATH"] = f"{LAYER_BIN}{os.pathsep}{os.environ.get('PATH', '')}"
 
 
 @pytest.fixture(scope="session")
-def media(tmp_path_factory: pytest.TempPathFactory) -> MediaSet:
-    cache = os.environ.get("MEDIA_INGEST_TEST_MEDIA")
-    root = Path(cache) if cache else tmp_path_factory.mktemp("media")
-    return MediaSet(root)
+def media() -> MediaSet:
+    """Generated media, made once and kept between runs (and shared by parallel workers) in
+    a folder named after the generators' source, so a change to them makes everything anew."""
+    generators = Path(__file__).parent / "support/media.py"
+    version = hashlib.sha256(generators.read_bytes()).hexdigest()[:16]
+    default = Path(__file__).resolve().parents[1] / ".cache/test-media"
+    return MediaSet(Path(os.environ.get("MEDIA_INGEST_TEST_MEDIA") or default) / version)
 
 
 @pytest.fixture(autouse=True)
