@@ -50,7 +50,8 @@ class OnePartWriter:
             if not pending:
                 break
             batch = pending[: self.max_entries - part.entry_count]
-            grown = part.plus(batch, sealed=part.entry_count + len(batch) >= self.max_entries)
+            grown = part.plus([], batch, upsert=False)
+            grown.sealed = part.entry_count + len(batch) >= self.max_entries
             try:
                 self.store.write_part(dataset, number, grown, current.etag if current else None)
             except Conflict:

@@ -243,10 +243,13 @@ def test_present_reads_only_the_parts_written_since() -> None:
         return real(dataset, number)
 
     store.read_part = counted  # type: ignore[method-assign]
-    keys = [e.key for e in old + new]
-    assert writer.present("main", keys, since) == {new[0].key}
+    assert writer.present("main", old + new, since) == {new[0].key}
     assert reads == [2]  # part 1 was sealed and last written an hour before
-    assert writer.present("main", keys, since - timedelta(hours=2)) == set(keys)
+    both = {e.key for e in old + new}
+    assert writer.present("main", old + new, since - timedelta(hours=2)) == both
+    # An entry is present only with its very payload (an update's URL holds the old one).
+    changed = Entry(section=new[0].section, payload={**new[0].payload, "title": "renamed"})
+    assert writer.present("main", [changed], since) == set()
 
 
 def test_an_index_already_recording_a_part_is_not_written_again() -> None:
@@ -257,3 +260,94 @@ def test_an_index_already_recording_a_part_is_not_written_again() -> None:
     other = ManifestWriter(store, max_entries=2, numbers=MemoryPartNumbers())
     other._record("main", 1, Part(sealed=True))  # a second writer finds part 1 full
     assert store.writes == before
+
+
+class OrderedStore(MemoryPartStore):
+    """Remembers, in the order the writes happened, each URL's last written metadata."""
+
+    def __init__(self) -> None:
+        super().__init__(latency=LATENCY)
+        self.order = threading.Lock()
+        self.latest: dict[str, str] = {}
+
+    def write_part(self, dataset: str, number: int, part: Part, etag: str | None) -> str:
+        with self.order:
+            before = self.read_part(dataset, number)
+            had = before.value.payloads() if before is not None else {}
+            written = super().write_part(dataset, number, part, etag)
+            for url, payload in part.payloads().items():
+                if had.get(url) != payload:
+                    self.latest[url] = payload["title"]
+            return written
+
+
+def test_updates_import_after_the_entry_they_replace_under_concurrent_writers() -> None:
+    """A dataset whose overwrites update (UpdateDatasets) keeps one open part at a time, so
+    part numbers follow time: importing the parts in number order leaves every URL with the
+    metadata written last, however many writers ran at once."""
+    store = OrderedStore()
+    numbers = MemoryPartNumbers()
+    urls = [f"shared/{i}.png" for i in range(12)]
+    start = threading.Barrier(6)
+    errors: list[BaseException] = []
+
+    def write(writer_number: int) -> None:
+        writer = ManifestWriter(
+            store,
+            max_entries=5,
+            numbers=numbers,
+            update_datasets=frozenset({"main"}),
+            sleep=lambda _: None,
+            max_attempts=500,
+        )
+        start.wait()
+        try:
+            for version in range(4):
+                batch = [
+                    Entry(
+                        section=e.section,
+                        payload={**e.payload, "title": f"w{writer_number}v{version}"},
+                    )
+                    for e in (entry_for(image_item(url)) for url in urls)
+                ]
+                writer.append("main", batch)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors, errors[0]
+    assert _imported(store) == store.latest
+    parts = stored_parts(store)
+    assert sorted(parts) == list(range(1, len(parts) + 1))  # no part of a writer's own
+    assert all(part.upsert_metadata for part in parts.values())
+
+
+def test_an_update_goes_where_it_imports_after_the_entry_it_replaces() -> None:
+    """Writers of a dataset that updates do not move to parts of their own after a lost race:
+    else an update written to a lower-numbered open part would import before the entry it
+    replaces (in a higher-numbered one) and lose to it."""
+    store = MemoryPartStore()
+    numbers = MemoryPartNumbers()
+    shared = frozenset({"main"})
+    first = ManifestWriter(store, numbers=numbers, update_datasets=shared, sleep=lambda _: None)
+    second = ManifestWriter(store, numbers=numbers, update_datasets=shared, sleep=lambda _: None)
+    url = entry_for(image_item("clip.png"))
+    first.append("main", entries(0, 0, 1))  # makes part 1, the main part
+    store.fail_next_writes = 1  # the second writer loses its first race on a fresh read
+    second.append("main", [Entry(section=url.section, payload={**url.payload, "title": "v1"})])
+    first.append("main", [Entry(section=url.section, payload={**url.payload, "title": "v2"})])
+    assert _imported(store)[url.key] == "v2"
+    assert sorted(stored_parts(store)) == [1]
+
+
+def _imported(store: MemoryPartStore) -> dict[str, str]:
+    """Each URL's title after importing every part in number order (later parts win)."""
+    final: dict[str, str] = {}
+    for _, part in sorted(stored_parts(store).items()):
+        for url, payload in part.payloads().items():
+            final[url] = payload["title"]
+    return final

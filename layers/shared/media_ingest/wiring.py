@@ -11,7 +11,8 @@ from media_ingest.adapters.clients import retries
 from media_ingest.adapters.groups import DynamoGroupStore
 from media_ingest.adapters.manifests import S3AnnotationStore, S3PartStore
 from media_ingest.adapters.objects import S3ArchiveReader, S3MemberWriter, S3Objects
-from media_ingest.adapters.queues import SqsExtractQueue, SqsFailureQueue
+from media_ingest.adapters.queues import SqsChangeQueue, SqsExtractQueue, SqsFailureQueue
+from media_ingest.adapters.secrets import LabelStudioSecret
 from media_ingest.failure_recorder import FailureRecorder
 from media_ingest.faults import FaultInjector, FaultyCatalog, appended_hook, parse_faults
 from media_ingest.groups.membership import Membership
@@ -25,6 +26,8 @@ from media_ingest.probing.ffprobe import FfprobeRunner
 from media_ingest.probing.prober import ObjectProber
 from media_ingest.routing import Router
 from media_ingest.settings import Settings
+from media_ingest.sinks.label_studio import LabelStudioSink
+from media_ingest.sinks.runner import SinkRunner
 
 if TYPE_CHECKING:
     from media_ingest.archives.extractor import ExtractRunner
@@ -71,6 +74,7 @@ def build_runner(settings: Settings) -> BatchRunner:
         sealer=_sealer(settings, manifests) if settings.group_table else None,
         leases=catalog,
         aws_retries=retries.take,
+        changes=SqsChangeQueue(settings.sink_queue_url) if settings.sink_queue_url else None,
         video_metadata=settings.encord_video_metadata,
         # A fault (game days, tests/integration/test_faults.py) is reached by the record it
         # names: records decided one at a time, so that no kill cuts another short.
@@ -83,6 +87,25 @@ def build_sealer(settings: Settings) -> GroupSealer:
     if not settings.group_table:
         raise ValueError("GROUP_TABLE is not set: the sweeper has no groups to seal")
     return _sealer(settings, _manifests(settings))
+
+
+def build_sink_runner(settings: Settings) -> SinkRunner:
+    """The Label Studio sink's graph: its secret, the catalog it reads, the failures it
+    records. The SDK is imported here, not at module level: only the sink's layer has it."""
+    from media_ingest.adapters.label_studio import SdkTaskStore  # noqa: PLC0415
+
+    if not settings.label_studio_secret:
+        raise ValueError("LABEL_STUDIO_SECRET must name the Label Studio sink's secret")
+    catalog = DynamoCatalog(settings.catalog_table)
+    return SinkRunner(
+        LabelStudioSink(
+            tasks=SdkTaskStore(LabelStudioSecret(settings.label_studio_secret).read),
+            catalog=catalog,
+            routes=settings.label_studio_projects,
+            failures=_failures(settings, catalog),
+        ),
+        max_receive_count=settings.sink_max_receive_count,
+    )
 
 
 def build_extract_runner(settings: Settings) -> ExtractRunner:
@@ -114,6 +137,7 @@ def _manifests(settings: Settings, injector: FaultInjector | None = None) -> Man
     return ManifestWriter(
         S3PartStore(settings.manifest_bucket, settings.manifest_prefix),
         max_entries=settings.manifest_part_max_entries,
+        update_datasets=frozenset(settings.update_datasets),
         on_added=appended_hook(injector) if injector is not None else None,
         numbers=DynamoPartNumbers(settings.catalog_table),
     )

@@ -1,5 +1,6 @@
-"""The catalog table (DynamoDB), write side: conditional puts of items, the outcome ledger's
-records, and the manifests' part-number counters.
+"""The catalog table (DynamoDB) as functions use it: conditional puts of items, the outcome
+ledger's records, the manifests' part-number counters, and the sink's batched reads of the
+items it applies changes for.
 
 Single table, hash key `pk` only (URLs and event ids can exceed the 2 KB key limit: keys are
 digests). Where each event's one outcome lives (docs/architecture.md, "One event, one outcome"):
@@ -22,13 +23,16 @@ Stacks from before this layout kept the ledger in Powertools idempotency records
 from __future__ import annotations
 
 import hashlib
+import time
 import zlib
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from media_ingest.adapters.clients import ClientSlot, error_code
+from media_ingest.errors import ErrorCode, TransientError
 from media_ingest.ingest.registration import Lease, Recorded, WriteResult
 from media_ingest.records import CatalogItem, FailureRecord, Outcome, OutcomeKind
 
@@ -39,6 +43,7 @@ SEQUENCER_WIDTH = 64
 _CHECK_FAILED = "ConditionalCheckFailedException"
 # The outcome an item carries (the ledger's record of its event), if it carries one.
 CARRIED = "outcome"
+BATCH_GET_MAX = 100  # DynamoDB's BatchGetItem limit
 
 
 def item_pk(dataset: str, url: str) -> str:
@@ -135,6 +140,32 @@ class DynamoCatalog:
             return WriteResult(False, parse_item(found), lease_of(found))
         old = response.get("Attributes")
         return WriteResult(True, parse_item(old) if old else None, lease_of(old) if old else None)
+
+    def items_of(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], CatalogItem]:
+        """The items of these (dataset, object URL) pairs that exist: one BatchGetItem per
+        hundred keys, strongly consistent (a sink reads right after the registration)."""
+        by_pk = {item_pk(dataset, url): (dataset, url) for dataset, url in keys}
+        found: dict[tuple[str, str], CatalogItem] = {}
+        pks = list(by_pk)
+        for start in range(0, len(pks), BATCH_GET_MAX):
+            request: dict[str, Any] = {
+                self.table: {
+                    "Keys": [{"pk": {"S": pk}} for pk in pks[start : start + BATCH_GET_MAX]],
+                    "ProjectionExpression": "pk, doc, docz",
+                    "ConsistentRead": True,
+                }
+            }
+            for attempt in range(8):  # unprocessed keys come back under throttling: ask again
+                response = self.ddb.batch_get_item(RequestItems=request)
+                for row in response.get("Responses", {}).get(self.table, []):
+                    found[by_pk[row["pk"]["S"]]] = parse_item(row)
+                request = dict(response.get("UnprocessedKeys") or {})
+                if not request:
+                    break
+                time.sleep(0.05 * 2**attempt)
+            else:
+                raise TransientError(ErrorCode.AWS_TRANSIENT, "catalog reads kept throttling")
+        return found
 
     def record_failure(self, record: FailureRecord) -> None:
         self.ddb.put_item(

@@ -8,7 +8,8 @@ trips and ffprobe subprocesses, not Python); the ingestor records each event's o
 dataset after all messages. An entry decided by an earlier run of its event is appended
 only if no part holds it yet, and only once that run's lease has expired (else its message
 is retried later). A failed append fails only the messages that fed it, and gives up their
-leases so that their redelivery need not wait.
+leases so that their redelivery need not wait. The batch's catalog changes are then
+published to the sinks in one call (sinks/changes.py).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from media_ingest.platforms.encord import (
     entry_for,
 )
 from media_ingest.records import CatalogItem, Outcome, OutcomeKind, utcnow
+from media_ingest.sinks.changes import ChangeBatch, batches_of, change_of
 
 if TYPE_CHECKING:  # its module takes 50 ms to import: the handler has no use for it at run time
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -53,6 +55,12 @@ class Leases(Protocol):
     def release(self, item: CatalogItem, lease: Lease) -> None: ...
 
 
+class ChangePublisher(Protocol):
+    """The sink queue (adapters/queues.py SqsChangeQueue): one call for all batches."""
+
+    def publish(self, batches: list[ChangeBatch]) -> None: ...
+
+
 @dataclass
 class BatchRunner:
     ingest: IngestFn
@@ -63,6 +71,8 @@ class BatchRunner:
     workers: int = WORKERS
     # SDK retries since the last call (the AwsRetries metric); None: not counted.
     aws_retries: Callable[[], int] | None = None
+    # Where catalog changes go for the sinks (the sink queue); None: no sink deployed.
+    changes: ChangePublisher | None = None
     # The Ingestor's setting: a replayed outcome's entry is built again exactly as it was.
     video_metadata: VideoMetadataPolicy = DEFAULT_VIDEO_METADATA
     _pool: ThreadPoolExecutor | None = field(default=None, repr=False)
@@ -80,6 +90,7 @@ class BatchRunner:
         _count(outcomes, started)
         failed |= self._append_manifests(outcomes, started)
         failed |= self._seal_groups(outcomes)
+        failed |= self._publish(outcomes)
         self._release(outcomes, failed, lease, started)
         if self.aws_retries is not None:
             metrics.add_metric(name="AwsRetries", unit=MetricUnit.Count, value=self.aws_retries())
@@ -176,18 +187,39 @@ class BatchRunner:
         if not earlier:
             return fresh, set()
         since = min(o.processed_at for _, o in earlier)
-        keys = [_entry(o, self.video_metadata).key for _, o in earlier]
-        found = self.manifests.present(dataset, keys, since)
+        entries = [(m, o, _entry(o, self.video_metadata)) for m, o in earlier]
+        found = self.manifests.present(dataset, [e for _, _, e in entries], since)
         waiting = set()
-        for message_id, outcome in earlier:
-            entry = _entry(outcome, self.video_metadata)
-            if entry.key in found:
+        for message_id, outcome, entry in entries:
+            if entry.key in found:  # this very payload (an update's older one does not count)
                 continue
             if isinstance(outcome, Registered) and outcome.held:
                 waiting.add(message_id)
             else:
                 fresh.append(entry)
         return fresh, waiting
+
+    def _publish(self, outcomes: dict[str, list[Outcome]]) -> set[str]:
+        """Tell the sinks what the batch registered or updated, replays included (a sink
+        applies a change twice as once): one batched send. On failure the messages that had
+        changes are retried; their outcomes replay and are published again."""
+        if self.changes is None:
+            return set()
+        batches = batches_of(o for results in outcomes.values() for o in results)
+        if not batches:
+            return set()
+        try:
+            self.changes.publish(batches)
+        except Exception:
+            logger.exception("publishing changes to the sinks failed")
+            return {
+                message_id
+                for message_id, results in outcomes.items()
+                if any(change_of(o) is not None for o in results)
+            }
+        published = sum(len(b.changes) for b in batches)
+        metrics.add_metric(name="ChangesPublished", unit=MetricUnit.Count, value=published)
+        return set()
 
     def _seal_groups(self, outcomes: dict[str, list[Outcome]]) -> set[str]:
         """Seal the groups whose marker came in this batch (after its other records, so

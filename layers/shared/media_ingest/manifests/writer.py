@@ -12,7 +12,9 @@ read. A writer starts on the index's open part (the *main* part, shared); when a
 writer's write gets in between its read and its write, it moves to a part of its own,
 numbered by `PartNumbers` (an atomic counter), so a commit loses at most two races: one
 to a stale view, one to a concurrent writer. A part whose writer went away is adopted by
-the next writer that needs a part once it has been idle for `orphan_seconds`.
+the next writer that needs a part once it has been idle for `orphan_seconds`. Writers of a
+dataset whose overwrites update share its main part instead (`_shared`): an update must
+import after the entry it replaces, and parts import in number order.
 
 Exactly once: an entry is appended only by the one run that registered its item (the
 catalog's conditional write and its lease decide that; ingest/batch_runner.py). A run that
@@ -23,6 +25,7 @@ size, never by the dataset's history.
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from collections.abc import Callable, Iterable
@@ -49,10 +52,14 @@ INDEX_ATTEMPTS = 8
 
 
 class Part(BaseModel):
-    """One manifest part: the Encord file's content, and whether it is sealed."""
+    """One manifest part: the Encord file's content, and whether it is sealed.
+
+    `upsert_metadata`: the part belongs to a dataset whose overwrites update (UpdateDatasets),
+    so Encord replaces the metadata of a URL it holds already (platforms/encord.py)."""
 
     sections: dict[str, list[dict[str, Any]]] = Field(default_factory=dict)
     sealed: bool = False
+    upsert_metadata: bool = False
 
     @property
     def entry_count(self) -> int:
@@ -63,26 +70,49 @@ class Part(BaseModel):
         return sum(len(urls_of(e)) for entries in self.sections.values() for e in entries)
 
     def entry_keys(self) -> set[str]:
-        return {urls_of(e)[0] for entries in self.sections.values() for e in entries}
+        return set(self.payloads())
+
+    def payloads(self) -> dict[str, dict[str, Any]]:
+        """Each entry's payload by its key (first URL)."""
+        return {urls_of(e)[0]: e for entries in self.sections.values() for e in entries}
 
     def add(self, entries: Iterable[Entry]) -> None:
         for entry in entries:
             self.sections.setdefault(entry.section, []).append(entry.payload)
 
-    def plus(self, entries: Iterable[Entry], sealed: bool) -> Part:
-        """A new part: this one's entries, then `entries` (this one is left as it is)."""
-        grown = Part(sections={name: list(rows) for name, rows in self.sections.items()})
+    def replace(self, entry: Entry) -> None:
+        """Put an updated entry where the entry of its URL is (an overwrite in an update
+        dataset: one entry per URL in a part, carrying the newest metadata)."""
+        held = self.sections.get(entry.section, [])
+        for position, payload in enumerate(held):
+            if urls_of(payload)[0] == entry.key:
+                held[position] = entry.payload
+                return
+        raise KeyError(entry.key)
+
+    def plus(self, updates: Iterable[Entry], entries: Iterable[Entry], upsert: bool) -> Part:
+        """A new part: this one's entries with `updates` in their place, then `entries`
+        (this one is left as it is)."""
+        grown = Part(
+            sections={name: list(rows) for name, rows in self.sections.items()},
+            upsert_metadata=upsert,
+        )
+        for entry in updates:
+            grown.replace(entry)
         grown.add(entries)
-        grown.sealed = sealed
         return grown
 
     def to_encord(self) -> dict[str, Any]:
         """The part as the Encord file it is (platforms/encord.py owns the format)."""
-        return encord.registration_file(self.sections)
+        return encord.registration_file(self.sections, upsert_metadata=self.upsert_metadata)
 
     @classmethod
     def from_encord(cls, doc: dict[str, Any], sealed: bool) -> Part:
-        return cls(sections=encord.file_sections(doc), sealed=sealed)
+        return cls(
+            sections=encord.file_sections(doc),
+            sealed=sealed,
+            upsert_metadata=bool(doc.get("upsert_metadata", False)),
+        )
 
 
 class PartInfo(BaseModel):
@@ -208,6 +238,8 @@ class ManifestWriter:
     max_entries: int = 1000
     # Encord's per-file limit on URLs (a group entry carries many): a part rolls over first.
     max_urls: int = encord.MAX_URLS_PER_FILE
+    # Datasets whose overwrites update (UpdateDatasets): their parts carry upsert_metadata.
+    update_datasets: frozenset[str] = frozenset()
     max_attempts: int = 25
     sleep: Callable[[float], None] = time.sleep
     # Called after each part write with the entries it added (fault injection hooks in here).
@@ -232,7 +264,8 @@ class ManifestWriter:
     def append(
         self, dataset: str, entries: list[Entry], replayed_since: datetime | None = None
     ) -> int:
-        """Add the entries not yet present; returns how many were added.
+        """Add the entries not yet present (an entry with new metadata for a URL the held
+        part holds replaces it); returns how many were added or replaced.
 
         `replayed_since`: the entries may already be in a part written since then (an
         earlier run of their event decided them then): those are left out.
@@ -246,7 +279,7 @@ class ManifestWriter:
             )
         self.flush_index(dataset)
         if replayed_since is not None and pending:
-            found = self.present(dataset, [e.key for e in pending], replayed_since)
+            found = self.present(dataset, pending, replayed_since)
             pending = [e for e in pending if e.key not in found]
         added = lost = streak_start = 0
         while pending:
@@ -254,12 +287,14 @@ class ManifestWriter:
             if held.part.sealed or held.part.entry_count >= self.max_entries:
                 self._roll(dataset, held)
                 continue
-            present = held.part.entry_keys()
-            pending = [e for e in pending if e.key not in present]
+            # An entry of a URL the part holds is a redelivery (the same payload: dropped) or
+            # an update (new metadata: it takes the old entry's place, in this write).
+            present = held.part.payloads()
+            pending = [e for e in pending if present.get(e.key) != e.payload]
             if not pending:
                 break
             try:
-                written = self._commit(dataset, held, pending)
+                written, rest = self._commit(dataset, held, pending)
             except Conflict:
                 lost += 1
                 self.conflicts += 1
@@ -269,21 +304,25 @@ class ManifestWriter:
                         ErrorCode.MANIFEST_CONTENTION,
                         f"manifest part {held.number} of {dataset} kept changing; will retry",
                     ) from None
-                self._after_conflict(dataset, held)
+                self._after_conflict(dataset, held, lost - streak_start)
                 continue
             added += written
-            pending = pending[written:]
+            pending = rest
             streak_start = lost
         return added
 
-    def _commit(self, dataset: str, held: _Held, pending: list[Entry]) -> int:
-        """One conditional write of the held part with the leading entries that fit; how
-        many it added. Raises Conflict when another write got there first."""
-        batch = self._fitting(held.part, pending)
-        rest = pending[len(batch) :]
+    def _commit(self, dataset: str, held: _Held, pending: list[Entry]) -> tuple[int, list[Entry]]:
+        """One conditional write of the held part with the updates it holds the URLs of and
+        the leading new entries that fit: how many it took, and what is left for the next
+        part. Raises Conflict when another write got there first."""
+        present = held.part.entry_keys()
+        updates = [e for e in pending if e.key in present]
+        fresh = [e for e in pending if e.key not in present]
+        batch = self._fitting(held.part, fresh)
+        rest = fresh[len(batch) :]
         # Roll over before either Encord limit would be exceeded: full of entries, or the
         # next entry's URLs would not fit (a part with no room is sealed as it is).
-        grown = held.part.plus(batch, sealed=False)
+        grown = held.part.plus(updates, batch, upsert=dataset in self.update_datasets)
         grown.sealed = grown.entry_count >= self.max_entries or (
             bool(rest) and grown.url_count + len(rest[0].urls) > self.max_urls
         )
@@ -294,18 +333,19 @@ class ManifestWriter:
         self.commits += 1
         if etag is not None:
             self._held[dataset] = _Held(held.number, grown, etag, held.main, fresh=False)
-        if batch and self.on_added is not None:
-            self.on_added(dataset, batch)
+        if (updates or batch) and self.on_added is not None:
+            self.on_added(dataset, updates + batch)
         if grown.sealed:
             self._sealed(dataset, held.number, grown, held.main)
         elif held.etag is None and held.main:
             self._record(dataset, held.number, grown)
-        return len(batch)
+        return len(updates) + len(batch), rest
 
-    def present(self, dataset: str, keys: list[str], since: datetime) -> set[str]:
-        """Which of `keys` are in a part written at or after `since` (or sealed since)."""
-        wanted = set(keys)
-        if not wanted:
+    def present(self, dataset: str, entries: list[Entry], since: datetime) -> set[str]:
+        """The keys of those `entries` a part written at or after `since` (or sealed since)
+        holds, payload for payload (an update's URL is in an earlier part with its old
+        metadata: not present)."""
+        if not entries:
             return set()
         index = self.store.read_index(dataset)
         numbers: set[int] = set()
@@ -324,7 +364,10 @@ class ManifestWriter:
         }
         with ThreadPoolExecutor(PRESENT_READERS) as pool:
             parts = pool.map(lambda n: self.store.read_part(dataset, n), sorted(numbers))
-            return wanted & {k for p in parts if p is not None for k in p.value.entry_keys()}
+            held = {
+                _canonical(e) for p in parts if p is not None for e in p.value.payloads().values()
+            }
+        return {e.key for e in entries if _canonical(e.payload) in held}
 
     def _current(self, dataset: str) -> _Held:
         held = self._held.get(dataset)
@@ -336,6 +379,8 @@ class ManifestWriter:
             index = self.store.read_index(dataset)
             if index is not None:
                 number, main = index.value.open_part, True
+            elif self._shared(dataset):
+                number, main = 1, True
             else:
                 # A new dataset: the writer numbered first makes the main part (and the index);
                 # writers starting beside it take parts of their own, and no index write each.
@@ -345,15 +390,27 @@ class ManifestWriter:
         self._held[dataset] = held
         return held
 
+    def _shared(self, dataset: str) -> bool:
+        """Whether all writers of the dataset share its main part. An update (UpdateDatasets)
+        must import after the URL's earlier entry, and parts import in number order: with one
+        open part at a time, numbers follow time, and an update replaces the entry in the
+        open part or lands in a part numbered above the one holding it."""
+        return dataset in self.update_datasets
+
     def _read(self, dataset: str, number: int, main: bool) -> _Held:
         got = self.store.read_part(dataset, number)
         if got is None:
             return _Held(number, Part(), None, main, fresh=True)
         return _Held(number, got.value, got.etag, main, fresh=True)
 
-    def _after_conflict(self, dataset: str, held: _Held) -> None:
+    def _after_conflict(self, dataset: str, held: _Held, streak: int) -> None:
         """Who goes where after a lost race (module doc): a view kept from an earlier append
-        is read again; a race lost on a fresh read moves this writer to a part of its own."""
+        is read again; a race lost on a fresh read moves this writer to a part of its own.
+        A dataset whose overwrites update stays on its one main part (`_shared`)."""
+        if self._shared(dataset):
+            self.sleep(min(2.0, 0.02 * 2 ** min(streak, 7)) * random.random())
+            self._held[dataset] = self._read(dataset, held.number, main=True)
+            return
         if not held.fresh:
             now = self._read(dataset, held.number, held.main)
             mine = held.etag is not None and now.part.entry_keys() == held.part.entry_keys()
@@ -501,6 +558,10 @@ def _with_open(index: ManifestIndex, number: int) -> ManifestIndex:
     return index.model_copy(
         update={"open_part": max(index.open_part, number), "updated_at": utcnow()}
     )
+
+
+def _canonical(payload: dict[str, Any]) -> str:
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"))
 
 
 def _unique(entries: list[Entry]) -> list[Entry]:
