@@ -59,6 +59,7 @@ class FailureRecorder:
             event_id=event.event_id + (f"#{member}" if member is not None else ""),
             event_time=event.event_time,
             size=event.size if size is None else size,
+            parser=error.parser,
         )
         self.catalog.record_failure(record)
         self.queue.send(record)
@@ -69,6 +70,7 @@ class FailureRecorder:
                 "stage": record.stage.value,
                 "member": member,
                 "reason": error.message,
+                "parser": error.parser,
             },
         )
         return record

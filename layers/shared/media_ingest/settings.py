@@ -62,11 +62,26 @@ class Settings(BaseSettings):
         le=encord.MAX_ITEMS_PER_FILE,
         validation_alias="MANIFEST_PART_MAX_ENTRIES",
     )
+    # Every append rewrites the open part: its bytes bound each append's memory and transfer
+    # (entries may carry up to 256 KB of client metadata each).
+    manifest_part_max_bytes: int = Field(
+        default=8 * 1024 * 1024,
+        ge=64 * 1024,
+        le=1024**3,
+        validation_alias="MANIFEST_PART_MAX_BYTES",
+    )
     presign_seconds: int = Field(default=300, ge=30, le=3600, validation_alias="PRESIGN_SECONDS")
     probe_timeout_seconds: float = Field(
         default=60.0, gt=0, le=600, validation_alias="PROBE_TIMEOUT_SECONDS"
     )
     ffprobe_path: str = Field(default="ffprobe", validation_alias="FFPROBE_PATH")
+    # Limits of each ffprobe process (probing/ffprobe.py): address space, CPU time.
+    ffprobe_memory_mb: int = Field(
+        default=256, ge=64, le=8192, validation_alias="FFPROBE_MEMORY_MB"
+    )
+    ffprobe_cpu_seconds: int = Field(
+        default=20, ge=1, le=600, validation_alias="FFPROBE_CPU_SECONDS"
+    )
     idempotency_seconds: int = Field(
         default=7 * 24 * 3600, ge=60, validation_alias="IDEMPOTENCY_SECONDS"
     )

@@ -13,6 +13,7 @@ from media_ingest.adapters.manifests import S3AnnotationStore, S3PartStore
 from media_ingest.adapters.objects import S3ArchiveReader, S3MemberWriter, S3Objects
 from media_ingest.adapters.queues import SqsExtractQueue, SqsFailureQueue
 from media_ingest.archives.extractor import Extractor, ExtractRunner
+from media_ingest.deadline import Deadline
 from media_ingest.failure_recorder import FailureRecorder
 from media_ingest.faults import FaultInjector, FaultyCatalog, appended_hook, parse_faults
 from media_ingest.groups.membership import Membership
@@ -39,14 +40,22 @@ def build_runner(settings: Settings) -> BatchRunner:
     if injector is not None:
         catalog = FaultyCatalog(catalog, injector)
     manifests = _manifests(settings, injector)
+    deadline = Deadline()
     ingestor = Ingestor(
         settings=settings,
         router=Router.of(settings),
         prober=ObjectProber(
             reader=S3Objects(settings.presign_seconds),
-            ffprobe=FfprobeRunner(settings.ffprobe_path, settings.probe_timeout_seconds),
+            ffprobe=FfprobeRunner(
+                settings.ffprobe_path,
+                settings.probe_timeout_seconds,
+                memory_mb=settings.ffprobe_memory_mb,
+                cpu_seconds=settings.ffprobe_cpu_seconds,
+                deadline=deadline,
+            ),
             sidecar_suffix=settings.sidecar_suffix,
             keyframes=settings.key_frames == "on",
+            links=DynamoCatalog(settings.catalog_table),
         ),
         catalog=catalog,
         failures=_failures(settings, catalog),
@@ -72,6 +81,7 @@ def build_runner(settings: Settings) -> BatchRunner:
         manifests=manifests,
         idempotency=config,
         sealer=_sealer(settings, manifests) if settings.group_table else None,
+        deadline=deadline,
     )
 
 
@@ -86,11 +96,12 @@ def build_extract_runner(settings: Settings) -> ExtractRunner:
     """The extract function's graph."""
     if not settings.drop_bucket:
         raise ValueError("DROP_BUCKET must name the drop bucket for the extract function")
+    catalog = DynamoCatalog(settings.catalog_table)
     return ExtractRunner(
         Extractor(
             settings=settings,
             router=Router.of(settings),
-            failures=_failures(settings, DynamoCatalog(settings.catalog_table)),
+            failures=_failures(settings, catalog),
             archive=S3ArchiveReader,
             writer=S3MemberWriter(settings.drop_bucket),
             store=S3AnnotationStore(
@@ -99,6 +110,7 @@ def build_extract_runner(settings: Settings) -> ExtractRunner:
                 settings.region,
                 settings.object_url_style,
             ),
+            links=catalog,
         )
     )
 
@@ -107,6 +119,7 @@ def _manifests(settings: Settings, injector: FaultInjector | None = None) -> Man
     return ManifestWriter(
         S3PartStore(settings.manifest_bucket, settings.manifest_prefix),
         max_entries=settings.manifest_part_max_entries,
+        max_bytes=settings.manifest_part_max_bytes,
         on_added=appended_hook(injector) if injector is not None else None,
     )
 

@@ -1,9 +1,10 @@
 """The catalog table (DynamoDB), write side: conditional puts of items and failure records.
 
 Single table, hash key `pk` only. Items: `item#<sha256(dataset, url)>` (URLs can exceed
-the 2 KB key limit); failures: `failure#<sha256(event id)>`. Powertools' idempotency records
-(the outcome ledger) share the table under their own keys. Each record keeps its model's
-JSON in `doc`, so readers never reassemble attributes.
+the 2 KB key limit); failures: `failure#<sha256(event id)>`; annotation links the extract
+function recorded for a member it writes: `links#<sha256(bucket, key, archive version)>`.
+Powertools' idempotency records (the outcome ledger) share the table under their own keys.
+Each record keeps its model's JSON in `doc`, so readers never reassemble attributes.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from botocore.exceptions import ClientError
 
 from media_ingest.adapters.clients import ClientSlot, error_code
 from media_ingest.ingest.registration import WriteResult
+from media_ingest.media import AnnotationLinks
 from media_ingest.records import CatalogItem, FailureRecord
 
 if TYPE_CHECKING:
@@ -29,6 +31,10 @@ def item_pk(dataset: str, url: str) -> str:
 
 def failure_pk(event_id: str) -> str:
     return "failure#" + hashlib.sha256(event_id.encode()).hexdigest()
+
+
+def links_pk(bucket: str, key: str, source: str) -> str:
+    return "links#" + hashlib.sha256(f"{bucket}\n{key}\n{source}".encode()).hexdigest()
 
 
 class DynamoCatalog:
@@ -70,6 +76,26 @@ class DynamoCatalog:
             return WriteResult(written=False, previous=parse_item(found) if found else None)
         old = response.get("Attributes")
         return WriteResult(written=True, previous=parse_item(old) if old else None)
+
+    def record_links(self, bucket: str, key: str, source: str, links: AnnotationLinks) -> None:
+        """The extract function's record of a member's annotation links (archives/rules.py)."""
+        self.ddb.put_item(
+            TableName=self.table,
+            Item={
+                "pk": {"S": links_pk(bucket, key, source)},
+                "type": {"S": "links"},
+                "doc": {"S": links.model_dump_json()},
+            },
+        )
+
+    def find_links(self, bucket: str, key: str, source: str) -> AnnotationLinks | None:
+        """The links recorded for the member `key` written from archive version `source`."""
+        found = self.ddb.get_item(
+            TableName=self.table,
+            Key={"pk": {"S": links_pk(bucket, key, source)}},
+            ConsistentRead=True,
+        ).get("Item")
+        return AnnotationLinks.model_validate_json(found["doc"]["S"]) if found else None
 
     def record_failure(self, record: FailureRecord) -> None:
         self.ddb.put_item(

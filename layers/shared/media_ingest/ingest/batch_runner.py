@@ -27,6 +27,7 @@ from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import P
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from media_ingest.adapters import clients
+from media_ingest.deadline import Deadline
 from media_ingest.events import ObjectEvent, parse_body
 from media_ingest.groups.rules import GroupRef
 from media_ingest.groups.sealing import GroupSealer
@@ -72,12 +73,17 @@ class BatchRunner:
     manifests: ManifestWriter
     idempotency: IdempotencyConfig | None = None
     sealer: GroupSealer | None = None
+    # Set from each invocation's context: probes that could not finish before it are not
+    # started (their messages are retried), so a batch never times out as a whole.
+    deadline: Deadline | None = None
 
     def run(self, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         if self.idempotency is not None:
             # Without the context, a record left INPROGRESS by a timed-out run would block
             # retries until it expires instead of until the function's own deadline.
             self.idempotency.register_lambda_context(context)
+        if self.deadline is not None:
+            self.deadline.start(context)
         started = utcnow()
         processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
         with processor(records=event.get("Records", []), handler=self._record):

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from media_ingest.errors import ErrorCode, MediaError, Stage
+from media_ingest.errors import ErrorCode, MediaError, Stage, permanent
 from media_ingest.events import ObjectEvent
 from media_ingest.failure_recorder import FailureRecorder
 from media_ingest.groups.membership import Marked, Membership
@@ -85,7 +85,14 @@ class Ingestor:
             group = self.membership.place(item) if self.membership else None
             update = route.dataset in self.settings.update_datasets
             kind, detail = registration.register(self.catalog, item, update)
-        except MediaError as error:
+        except Exception as exc:
+            # The object's one failure boundary: whatever its bytes made a reader raise ends
+            # as its failure record; only what a retry can cure goes back to the queue.
+            error = permanent(exc, stage)
+            if error is None:
+                raise
+            if error is not exc:
+                logger.exception("parser failed", extra={"parser": error.parser})
             failure = self.failures.record(
                 event, error, url=url, dataset=route.dataset, attempt=attempt, stage=stage
             )

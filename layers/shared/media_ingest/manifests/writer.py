@@ -13,6 +13,7 @@ Cost per append is bounded by the part size, never by the dataset's history.
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from collections.abc import Callable, Iterable
@@ -52,6 +53,10 @@ class Part(BaseModel):
     def to_encord(self) -> dict[str, Any]:
         """The part as the Encord file it is (platforms/encord.py owns the format)."""
         return encord.registration_file(self.sections)
+
+    def encoded(self) -> bytes:
+        """The part's bytes as stored (compact UTF-8 JSON): what `max_bytes` counts."""
+        return _encode(self.to_encord())
 
     @classmethod
     def from_encord(cls, doc: dict[str, Any], sealed: bool) -> Part:
@@ -118,6 +123,10 @@ class ManifestWriter:
     max_entries: int = 1000
     # Encord's per-file limit on URLs (a group entry carries many): a part rolls over first.
     max_urls: int = encord.MAX_URLS_PER_FILE
+    # Bytes of one part as stored (None: no cap): every append rewrites the open part, so
+    # this bounds each append's memory and transfer. An entry larger than the cap alone
+    # gets a part of its own.
+    max_bytes: int | None = None
     max_attempts: int = 25
     sleep: Callable[[float], None] = time.sleep
     # Called after each part write with the entries it added (fault injection hooks in here).
@@ -144,7 +153,7 @@ class ManifestWriter:
             number = self._open_part(dataset)
             current = self.store.read_part(dataset, number)
             part = current.value if current else Part()
-            if part.sealed or part.entry_count >= self.max_entries:
+            if part.sealed or part.entry_count >= self.max_entries or self._full_bytes(part):
                 self._open[dataset] = number + 1
                 continue
             present = part.entry_keys()
@@ -156,8 +165,10 @@ class ManifestWriter:
             part.add(batch)
             # Roll over before either Encord limit would be exceeded: full of entries, or
             # the next entry's URLs would not fit (a part with no room is sealed as it is).
-            part.sealed = part.entry_count >= self.max_entries or (
-                bool(rest) and part.url_count + len(rest[0].urls) > self.max_urls
+            part.sealed = (
+                part.entry_count >= self.max_entries
+                or self._full_bytes(part)
+                or (bool(rest) and len(self._fitting(part, rest[:1])) == 0)
             )
             try:
                 self.store.write_part(dataset, number, part, current.etag if current else None)
@@ -180,16 +191,28 @@ class ManifestWriter:
         return added
 
     def _fitting(self, part: Part, pending: list[Entry]) -> list[Entry]:
-        """The leading entries that fit the part's room in entries and in URLs."""
+        """The leading entries that fit the part's room in entries, URLs and bytes."""
         room = self.max_entries - part.entry_count
         urls = part.url_count
+        size = len(part.encoded()) if self.max_bytes is not None else 0
         batch: list[Entry] = []
         for entry in pending[:room]:
             if urls + len(entry.urls) > self.max_urls:
                 break
+            grown = size + len(_encode(entry.payload)) + 1  # and its comma
+            if (
+                self.max_bytes is not None
+                and grown > self.max_bytes
+                and part.entry_count + len(batch)
+            ):
+                break
             batch.append(entry)
             urls += len(entry.urls)
+            size = grown
         return batch
+
+    def _full_bytes(self, part: Part) -> bool:
+        return self.max_bytes is not None and len(part.encoded()) >= self.max_bytes
 
     def _open_part(self, dataset: str) -> int:
         if dataset not in self._open:
@@ -247,3 +270,7 @@ def _unique(entries: list[Entry]) -> list[Entry]:
             seen.add(entry.key)
             out.append(entry)
     return out
+
+
+def _encode(doc: dict[str, Any]) -> bytes:
+    return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()

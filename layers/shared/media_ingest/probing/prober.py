@@ -7,16 +7,15 @@ past the first range. Never downloads a whole object.
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol
-
-from pydantic import ValidationError
 
 from media_ingest import owner_metadata
 from media_ingest.errors import ErrorCode, MediaError
 from media_ingest.events import ObjectEvent
 from media_ingest.media import (
-    ANNOTATIONS_METADATA,
+    SOURCE_METADATA,
     AnnotationLinks,
     DicomInfo,
     ImageInfo,
@@ -28,6 +27,7 @@ from media_ingest.probing import mp4_index
 from media_ingest.probing.dicom_header import read_dicom
 from media_ingest.probing.ffprobe import FfprobeRunner, interpret
 from media_ingest.probing.image_header import read_image
+from media_ingest.probing.object_file import BLOCK_BYTES, ObjectFile
 from media_ingest.probing.sniffer import Detection, Family, detect
 
 FIRST_RANGE_BYTES = 64 * 1024
@@ -44,6 +44,13 @@ class Head(NamedTuple):
     data: bytes
     metadata: dict[str, str]  # S3 user metadata (x-amz-meta-*)
     tag_count: int
+
+
+class SignedGet(NamedTuple):
+    """A presigned GET and the headers its reader must send with every request of it."""
+
+    url: str
+    headers: dict[str, str]
 
 
 class ObjectReader(Protocol):
@@ -67,9 +74,15 @@ class ObjectReader(Protocol):
         """A whole small object (None if absent); raises beyond `limit` bytes."""
         ...
 
-    def presign(self, event: ObjectEvent) -> str:
-        """A short-lived GET URL for this object."""
+    def presign(self, event: ObjectEvent) -> SignedGet:
+        """A short-lived GET of exactly the version the range reads read."""
         ...
+
+
+class LinkSource(Protocol):
+    """The annotation links the extract function recorded (the catalog implements it)."""
+
+    def find_links(self, bucket: str, key: str, source: str) -> AnnotationLinks | None: ...
 
 
 class Prober(Protocol):
@@ -87,6 +100,8 @@ class ObjectProber:
     # Key frames from the MP4/MOV index (keyframes.py): extra range reads when moov is not
     # in the first range (moov at the end, or a long moov), none otherwise.
     keyframes: bool = False
+    # Where archive members' annotation links are recorded; None: members get none.
+    links: LinkSource | None = None
 
     def probe(self, event: ObjectEvent) -> MediaInfo:
         if event.size == 0:
@@ -108,7 +123,7 @@ class ObjectProber:
             "mime_type": found.mime_type,
             "container": found.container,
             "size": event.size,
-            "annotations": annotation_links(first.metadata),
+            "annotations": self._annotation_links(event, first.metadata),
         }
         if found.family in (Family.AV, Family.AUDIO):
             return self._probe_stream(event, found, base, head)
@@ -136,7 +151,8 @@ class ObjectProber:
             cut := mp4_index.top_level_overrun(head, event.size)
         ):
             raise MediaError(ErrorCode.CORRUPT_MEDIA, cut)
-        kind, video, audio = interpret(self.ffprobe.run(self.reader.presign(event), found.demuxer))
+        signed = self.reader.presign(event)
+        kind, video, audio = interpret(self.ffprobe.run(signed.url, found.demuxer, signed.headers))
         if video is not None and self.keyframes and found.demuxer == ISO_BMFF_DEMUXER:
             video = video.model_copy(update={"keyframes": self._keyframes(event, head)})
         mime = found.mime_type
@@ -177,6 +193,18 @@ class ObjectProber:
             return None
         return found
 
+    def _annotation_links(
+        self, event: ObjectEvent, metadata: dict[str, str]
+    ) -> AnnotationLinks | None:
+        """The links the extract function recorded for this member, if it is one.
+
+        Looked up by the archive version the member's metadata names: a forged name finds
+        nothing, or at most the links the stack recorded for this very key."""
+        source = metadata.get(SOURCE_METADATA)
+        if not source or self.links is None:
+            return None
+        return self.links.find_links(event.bucket, event.key, source)
+
     def _client_metadata(self, event: ObjectEvent, first: Head) -> dict[str, Any]:
         """Tags cost a call only when the object has some; the sidecar only when enabled."""
         tags = self.reader.tags(event) if first.tag_count else {}
@@ -190,39 +218,18 @@ class ObjectProber:
         return owner_metadata.merge(first.metadata, tags, sidecar)
 
     def _image(self, event: ObjectEvent, head: bytes) -> ImageInfo:
-        return self._grow(event, head, read_image)
+        return read_image(self._file(event, head))
 
     def _dicom(self, event: ObjectEvent, head: bytes) -> DicomInfo:
-        return self._grow(event, head, read_dicom)
+        return read_dicom(self._file(event, head))
 
-    def _grow[T](self, event: ObjectEvent, head: bytes, read: _HeaderReader[T]) -> T:
-        """Re-read a longer range until the header fits (x8 each time, bounded)."""
-        data = head
-        while True:
-            complete = len(data) >= event.size or len(data) >= self.max_header
-            found = read(data, complete)
-            if found is not None:
-                return found
-            if complete:  # pragma: no cover - readers raise when complete
-                raise MediaError(ErrorCode.CORRUPT_MEDIA, "header could not be read")
-            data = self.reader.read_range(event, min(len(data) * 8, self.max_header, event.size))
-
-
-class _HeaderReader[T](Protocol):
-    def __call__(self, head: bytes, complete: bool, /) -> T | None: ...
-
-
-def annotation_links(metadata: dict[str, str]) -> AnnotationLinks | None:
-    """Annotation links the extract function left in a member's metadata (None: no links).
-
-    Anyone who may upload may set this metadata too, but only on their own objects; a value
-    that does not parse is ignored, never a failure of the media itself.
-    """
-    raw = metadata.get(ANNOTATIONS_METADATA)
-    if not raw:
-        return None
-    try:
-        return AnnotationLinks.model_validate_json(raw)
-    except ValidationError:
-        logger.warning("annotation metadata ignored: not an AnnotationLinks JSON")
-        return None
+    def _file(self, event: ObjectEvent, head: bytes) -> io.BufferedReader:
+        """The object as a file for a header reader: what it reads past the first range is
+        fetched by range reads of the same version, `max_header` bytes at most."""
+        fetched = ObjectFile(
+            head,
+            event.size,
+            lambda start, length: self.reader.read_at(event, start, length),
+            self.max_header,
+        )
+        return io.BufferedReader(fetched, BLOCK_BYTES)
