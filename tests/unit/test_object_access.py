@@ -15,8 +15,14 @@ from botocore.stub import Stubber
 from moto import mock_aws
 
 from media_ingest.adapters.catalog import DynamoCatalog
-from media_ingest.adapters.objects import PART_BYTES, S3ArchiveReader, S3MemberWriter, S3Objects
-from media_ingest.archives.rules import MemberExists
+from media_ingest.adapters.objects import (
+    PART_BYTES,
+    MemberWriters,
+    S3ArchiveReader,
+    S3MemberWriter,
+    S3Objects,
+)
+from media_ingest.archives.rules import MemberExists, member_write_policy
 from media_ingest.errors import ErrorCode, MediaError, permanent
 from media_ingest.media import AnnotationFile, AnnotationLinks
 from tests.support.items import event
@@ -106,3 +112,35 @@ def test_annotation_links_are_found_only_for_the_member_and_version_recorded() -
         assert catalog.find_links("drop", "p/clip.mp4", "forged") is None
         assert catalog.find_links("drop", "p/other.mp4", "etag-1") is None
         assert catalog.find_links("other", "p/clip.mp4", "etag-1") is None
+
+
+def test_each_archive_writes_with_the_writer_role_scoped_to_its_own_prefix(s3: Any) -> None:
+    from datetime import UTC, datetime
+
+    role = "arn:aws:iam::123456789012:role/stack-member-writer"
+    sts = boto3.client("sts", region_name="us-east-1")
+    stubber = Stubber(sts)
+    expiry = datetime(2030, 1, 1, tzinfo=UTC)
+    credentials = {
+        "AccessKeyId": "ASIAEXAMPLEEXAMPLE",
+        "SecretAccessKey": "secret",
+        "SessionToken": "token",
+        "Expiration": expiry,
+    }
+    stubber.add_response(
+        "assume_role",
+        {"Credentials": credentials},
+        {
+            "RoleArn": role,
+            "RoleSessionName": "extract-members",
+            "Policy": member_write_policy("arn:aws:s3:::drop", "dives/day"),
+            "DurationSeconds": 3600,
+        },
+    )
+    stubber.activate()
+    writer = MemberWriters("drop", role, sts=sts)("dives/day")
+    stubber.assert_no_pending_responses()
+    client: Any = writer.s3
+    assert client._request_signer._credentials.access_key == "ASIAEXAMPLEEXAMPLE"
+    writer.write("dives/day/a.png", iter([b"png"]), {})  # moto takes any credentials
+    assert s3.get_object(Bucket="drop", Key="dives/day/a.png")["Body"].read() == b"png"

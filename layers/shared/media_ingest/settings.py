@@ -90,6 +90,8 @@ class Settings(BaseSettings):
     extract_queue_url: str = Field(default="", validation_alias="EXTRACT_QUEUE_URL")
     # The extract function writes members here (they are drops); only it reads this.
     drop_bucket: str = Field(default="", validation_alias="DROP_BUCKET")
+    # The role it assumes, per archive, to write that archive's members ("" = its own role).
+    member_writer_role_arn: str = Field(default="", validation_alias="MEMBER_WRITER_ROLE_ARN")
     max_archive_bytes: int = Field(default=5 * 1024**3, ge=1, validation_alias="MAX_ARCHIVE_BYTES")
     max_extracted_bytes: int = Field(
         default=20 * 1024**3, ge=1, validation_alias="MAX_EXTRACTED_BYTES"

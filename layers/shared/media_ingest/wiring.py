@@ -10,7 +10,7 @@ from media_ingest.adapters.catalog import DynamoCatalog
 from media_ingest.adapters.clients import client
 from media_ingest.adapters.groups import DynamoGroupStore
 from media_ingest.adapters.manifests import S3AnnotationStore, S3PartStore
-from media_ingest.adapters.objects import S3ArchiveReader, S3MemberWriter, S3Objects
+from media_ingest.adapters.objects import MemberWriters, S3ArchiveReader, S3Objects
 from media_ingest.adapters.queues import SqsExtractQueue, SqsFailureQueue
 from media_ingest.archives.extractor import Extractor, ExtractRunner
 from media_ingest.deadline import Deadline
@@ -103,7 +103,7 @@ def build_extract_runner(settings: Settings) -> ExtractRunner:
             router=Router.of(settings),
             failures=_failures(settings, catalog),
             archive=S3ArchiveReader,
-            writer=S3MemberWriter(settings.drop_bucket),
+            writers=MemberWriters(settings.drop_bucket, settings.member_writer_role_arn),
             store=S3AnnotationStore(
                 settings.manifest_bucket,
                 ANNOTATIONS_PREFIX,

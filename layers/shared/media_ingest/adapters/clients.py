@@ -56,6 +56,20 @@ def client(service: str) -> Any:
     return made
 
 
+def client_as(service: str, credentials: dict[str, Any]) -> Any:
+    """A client of its own signing with `credentials` (an AssumeRole answer's Credentials),
+    configured as the shared one is. Not cached: the credentials are the caller's."""
+    session = boto3.session.Session(
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+    )
+    config = _CONFIG.merge(_SERVICE_CONFIG[service]) if service in _SERVICE_CONFIG else _CONFIG
+    made = session.client(service, config=config)  # type: ignore[call-overload]
+    made.meta.events.register("after-call", retries.on_call)
+    return made
+
+
 def error_code(exc: Exception) -> str:
     """The AWS error code of a botocore ClientError ('' for anything else)."""
     response = getattr(exc, "response", None)

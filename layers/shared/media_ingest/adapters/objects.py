@@ -20,8 +20,8 @@ from typing import IO, TYPE_CHECKING, Any
 from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import ClientError
 
-from media_ingest.adapters.clients import ClientSlot, error_code
-from media_ingest.archives.rules import MemberExists
+from media_ingest.adapters.clients import ClientSlot, client_as, error_code
+from media_ingest.archives.rules import ArchiveRefused, MemberExists, member_write_policy
 from media_ingest.errors import ErrorCode, MediaError
 from media_ingest.events import ObjectEvent
 from media_ingest.media import SOURCE_METADATA
@@ -31,6 +31,7 @@ from media_ingest.probing.prober import Head, SignedGet
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_s3.type_defs import GetObjectOutputTypeDef
+    from mypy_boto3_sts import STSClient
 
 _GONE = {"NoSuchKey", "404", "NoSuchVersion"}
 _CHANGED = {"PreconditionFailed", "412"}
@@ -326,3 +327,50 @@ class S3MemberWriter:
             Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=data
         )
         return {"PartNumber": number, "ETag": got["ETag"]}
+
+
+class MemberWriters:
+    """A member writer per archive, writing only under that archive's own prefix.
+
+    With `role_arn` (the stack's MemberWriterRole), each archive's writer signs with that
+    role assumed under archives.rules.member_write_policy for its prefix: IAM itself refuses
+    a write anywhere else in the bucket, whatever the code does. Without one (moto tests,
+    tools), the function's own client writes.
+    """
+
+    sts: ClientSlot[STSClient] = ClientSlot("sts")
+
+    def __init__(
+        self,
+        bucket: str,
+        role_arn: str = "",
+        client: S3Client | None = None,
+        sts: STSClient | None = None,
+    ) -> None:
+        self.bucket = bucket
+        self.role_arn = role_arn
+        self.client = client
+        self.sts = sts
+
+    def __call__(self, prefix: str) -> S3MemberWriter:
+        if not self.role_arn:
+            return S3MemberWriter(self.bucket, client=self.client)
+        partition = self.role_arn.split(":")[1]
+        policy = member_write_policy(f"arn:{partition}:s3:::{self.bucket}", prefix)
+        try:
+            # One hour: role chaining's ceiling, four times the function's longest run.
+            assumed = self.sts.assume_role(
+                RoleArn=self.role_arn,
+                RoleSessionName="extract-members",
+                Policy=policy,
+                DurationSeconds=3600,
+            )
+        except ClientError as exc:
+            if error_code(exc) == "PackedPolicyTooLarge":
+                raise ArchiveRefused(
+                    ErrorCode.ARCHIVE_PATH_REFUSED,
+                    "the archive's key is too long for its members' writes to be scoped to it",
+                ) from exc
+            raise
+        credentials = dict(assumed["Credentials"])
+        return S3MemberWriter(self.bucket, client=client_as("s3", credentials))

@@ -27,6 +27,7 @@ from media_ingest.archives.rules import (
     MemberWriter,
     Result,
     member_url,
+    prefix_of,
 )
 from media_ingest.errors import ErrorCode, MediaError, Stage, permanent
 from media_ingest.events import ObjectEvent
@@ -59,7 +60,9 @@ class Extractor:
     router: Router
     failures: FailureRecorder
     archive: Callable[[ObjectEvent], Archive]
-    writer: MemberWriter
+    # The writer of one archive's members, by the prefix they go under (adapters/objects.py
+    # MemberWriters: scoped by IAM to that prefix).
+    writers: Callable[[str], MemberWriter]
     store: AnnotationStore
     links: LinkBook
 
@@ -82,7 +85,7 @@ class Extractor:
                 size=event.size,
                 source=event.version_id or event.etag,
                 reader=reader,
-                writer=self.writer,
+                writer=self.writers(prefix_of(event.key)),
                 store=self.store,
                 links=self.links,
                 limits=limits_of(self.settings),

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import json
 import lzma
 import re
 import stat
@@ -132,6 +133,30 @@ def prefix_of(key: str) -> str:
         if lower.endswith(suffix) and stem and not stem.endswith("/"):
             return stem
     return key
+
+
+def member_write_policy(bucket_arn: str, prefix: str) -> str:
+    """The IAM session policy under which one archive's members are written: objects under
+    its own prefix only (and ListBucket, so a member not written yet answers 404). The
+    extract function assumes the member-writer role with it, so IAM, not only this code,
+    keeps an archive from writing anywhere else in the bucket. `*`, `?` and `$` in the
+    prefix are IAM wildcards and variables: written as `${*}`, `${?}`, `${$}` they match
+    only themselves."""
+    literal = "".join(f"${{{c}}}" if c in "*?$" else c for c in prefix)
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Action": ["s3:PutObject", "s3:AbortMultipartUpload", "s3:GetObject"],
+                    "Resource": f"{bucket_arn}/{literal}/*",
+                },
+                {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": bucket_arn},
+            ],
+        },
+        separators=(",", ":"),
+    )
 
 
 def member_path(name: str) -> str:
