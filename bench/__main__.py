@@ -39,6 +39,11 @@ BENCHMARKS = {
         "5: import time of the ingest handler vs `import boto3` "
         "(python -X importtime, median of fresh processes)",
     ),
+    "fuzz": (
+        "bench.fuzz",
+        "7: fuzzing every reader of untrusted bytes (20,000 mutated files per target, 2 s and "
+        "256 MB per input) vs the readers before issue 11",
+    ),
     "e2e": (
         "bench.e2e",
         "6: files/s on LocalStack for 500 files, BatchSize 10 vs 1 "

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import io
 import struct
+import types
 import zlib
 
 import pytest
@@ -168,13 +169,27 @@ def test_what_pydicom_raises_on_corrupt_headers_is_corrupt_media(
     assert caught.value.code is ErrorCode.CORRUPT_MEDIA and says in caught.value.message
 
 
-def test_an_exception_no_reader_expects_names_the_reader_and_its_library() -> None:
+def test_a_broken_avif_is_corrupt_media_not_a_crash() -> None:
+    # Pillow's AVIF decoder raises RuntimeError ("Failed to decode image") for broken items.
     avif = hostile.image("AVIF", (64, 48))
     broken = hostile.mutated(avif, avif.find(b"meta"), lambda d: pillow_error(d) == "RuntimeError")
     assert broken is not None
-    with pytest.raises(RuntimeError) as raised:
+    with pytest.raises(MediaError) as caught:
         read_image(io.BytesIO(broken))
+    assert caught.value.code is ErrorCode.CORRUPT_MEDIA
+
+
+def test_an_exception_no_reader_expects_names_the_reader_and_the_library_it_came_from(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A library function raising what its caller never expects: its frames carry the
+    # library's module name, as Pillow's or pydicom's would.
+    library = types.ModuleType("somelib")
+    exec("def open(fp, formats=None):\n    raise LookupError('no such box')", library.__dict__)
+    monkeypatch.setattr("media_ingest.probing.image_header.Image.open", library.open)
+    with pytest.raises(LookupError) as raised:
+        read_image(io.BytesIO(b"\x89PNG\r\n\x1a\n"))
     error = permanent(raised.value)
     assert error is not None and error.code is ErrorCode.PARSER_ERROR
-    assert error.parser == "probing.image_header (PIL)"
-    assert error.message.startswith("probing.image_header (PIL) raised RuntimeError: ")
+    assert error.parser == "probing.image_header (somelib)"
+    assert error.message == "probing.image_header (somelib) raised LookupError: no such box"

@@ -41,7 +41,7 @@ import zipfile
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import IO, Protocol
+from typing import IO, Any, Protocol
 from urllib.parse import quote
 
 from media_ingest import annotations as tator
@@ -362,8 +362,8 @@ class Extraction:
                 f"{self.container} archive cannot be read: a member name flagged UTF-8 is not "
                 f"UTF-8 ({printable(repr(exc.object[:80]), 120)})",
             ) from exc
-        except (ConnectionError, TimeoutError):
-            raise  # the network, not the archive: retried
+        except (ConnectionError, TimeoutError, MediaError):
+            raise  # the network, not the archive: retried; or refused already
         except _CORRUPT as exc:
             raise ArchiveRefused(
                 ErrorCode.ARCHIVE_CORRUPT,
@@ -372,7 +372,7 @@ class Extraction:
 
     # -- zip: the central directory first, then each member's data by ranged reads --------
     def _zip(self) -> Result:
-        with zipfile.ZipFile(self.reader.seekable()) as archive:
+        with _zip_file(self.reader.seekable()) as archive:
             plan = _Plan()
             budget = Budget(self.limits)
             infos = sorted(archive.infolist(), key=lambda i: i.header_offset)
@@ -566,6 +566,30 @@ class Extraction:
                 result.refused.append(_refusal(media.name, exists, media.size))
             return
         result.written.append(key)
+
+
+class _Zip(zipfile.ZipFile):
+    """zipfile, with the ValueError it raises for the offsets of a damaged central
+    directory (a negative seek) told as what it is: BadZipFile."""
+
+    def open(
+        self, name: Any, mode: Any = "r", pwd: Any = None, *, force_zip64: bool = False
+    ) -> IO[bytes]:
+        try:
+            return super().open(name, mode, pwd, force_zip64=force_zip64)
+        except (ValueError, NotImplementedError) as exc:
+            raise zipfile.BadZipFile(f"a member cannot be opened: {exc}") from exc
+
+
+def _zip_file(data: IO[bytes]) -> _Zip:
+    try:
+        return _Zip(data)
+    except ValueError as exc:  # UnicodeDecodeError too: Extraction.run tells it apart
+        if isinstance(exc, UnicodeDecodeError):
+            raise
+        raise zipfile.BadZipFile(f"central directory at a bad offset: {exc}") from exc
+    except NotImplementedError as exc:  # a member needing a zip version zipfile lacks
+        raise zipfile.BadZipFile(str(exc)) from exc
 
 
 def _check_zip_member(info: zipfile.ZipInfo) -> None:

@@ -11,6 +11,7 @@ interpreter's depth) is CORRUPT_MEDIA. Reads through a file (probing/object_file
 
 from __future__ import annotations
 
+import struct
 import warnings
 from typing import IO, Any
 
@@ -65,6 +66,7 @@ def read_dicom(data: IO[bytes]) -> DicomInfo:
         KeyError,
         TypeError,
         IndexError,
+        struct.error,  # a value shorter than its declared length, at the end of the data
     ) as exc:
         raise MediaError(
             ErrorCode.CORRUPT_MEDIA,

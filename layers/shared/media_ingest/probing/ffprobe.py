@@ -12,6 +12,7 @@ never leaves this module in a log line or an error message.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import resource
@@ -62,6 +63,10 @@ OUTPUT_BYTES = 8 * 1024 * 1024
 # cannot finish with this much left of the invocation is not started.
 DEADLINE_RESERVE_SECONDS = 15.0
 MIN_PROBE_SECONDS = 5.0
+# Bounds of what a probe may report: past them a value is the file's invention.
+MAX_DIMENSION = 1 << 16
+MAX_FRAME_RATE = 1_000_000
+MAX_SECONDS = 10**9
 
 
 def ffprobe_args(
@@ -197,14 +202,7 @@ class FfprobeRunner:
             if done.returncode != 0:
                 raise self._failure(done.returncode, redact(_tail(err), url))
             out.seek(0)
-            output = out.read()
-        try:
-            parsed: dict[str, Any] = json.loads(output)
-        except ValueError as exc:
-            raise MediaError(ErrorCode.CORRUPT_MEDIA, "ffprobe printed no JSON") from exc
-        if not isinstance(parsed, dict):
-            raise MediaError(ErrorCode.CORRUPT_MEDIA, "ffprobe printed no JSON object")
-        return parsed
+            return parse_output(out.read())
 
     def _timeout(self) -> tuple[float, bool]:
         """The wall time this probe may take, and whether the deadline cut it short."""
@@ -242,6 +240,17 @@ class FfprobeRunner:
             error.parser = "ffprobe"
             return error
         return classify_failure(stderr)
+
+
+def parse_output(output: bytes) -> dict[str, Any]:
+    """ffprobe's printed JSON, which must be an object (interpret reads it)."""
+    try:
+        parsed = json.loads(output)
+    except (ValueError, RecursionError) as exc:
+        raise MediaError(ErrorCode.CORRUPT_MEDIA, "ffprobe printed no JSON") from exc
+    if not isinstance(parsed, dict):
+        raise MediaError(ErrorCode.CORRUPT_MEDIA, "ffprobe printed no JSON object")
+    return parsed
 
 
 def _children_cpu() -> float:
@@ -292,9 +301,13 @@ def classify_failure(stderr: str) -> MediaError | TransientError:
 
 
 def interpret(probe: dict[str, Any]) -> tuple[MediaKind, VideoInfo | None, AudioInfo | None]:
-    """Turn ffprobe's JSON into our metadata; decides video vs audio by the streams."""
-    streams = probe.get("streams") or []
-    fmt = probe.get("format") or {}
+    """Turn ffprobe's JSON into our metadata; decides video vs audio by the streams.
+
+    Every value is checked for its type and range before use: ffprobe prints what the file
+    says (a `rotate` tag is any text the file holds, a rate any fraction), so nothing here
+    may assume a number is a number."""
+    streams = _dicts(probe.get("streams"))
+    fmt = _mapping(probe.get("format"))
     videos = [s for s in streams if s.get("codec_type") == "video" and not _attached_picture(s)]
     audios = [s for s in streams if s.get("codec_type") == "audio"]
     audio = _audio_info(audios[0], fmt) if audios else None
@@ -306,7 +319,7 @@ def interpret(probe: dict[str, Any]) -> tuple[MediaKind, VideoInfo | None, Audio
 
 
 def _attached_picture(stream: dict[str, Any]) -> bool:
-    return bool((stream.get("disposition") or {}).get("attached_pic"))
+    return bool(_mapping(stream.get("disposition")).get("attached_pic"))
 
 
 def frame_rate(stream: dict[str, Any]) -> Fraction | None:
@@ -320,24 +333,25 @@ def frame_rate(stream: dict[str, Any]) -> Fraction | None:
 
 def rotation(stream: dict[str, Any]) -> int:
     """Clockwise display rotation in degrees, from the display matrix or the old `rotate` tag."""
-    for side in stream.get("side_data_list") or []:
+    for side in _dicts(stream.get("side_data_list")):
         if "rotation" in side:
             # ffprobe reports the matrix's counter-clockwise angle: -90 means turn 90 clockwise.
-            return -round(float(side["rotation"])) % 360
-    tag = (stream.get("tags") or {}).get("rotate")
-    return round(float(tag)) % 360 if tag not in (None, "") else 0
+            angle = _finite(side["rotation"])
+            return -round(angle) % 360 if angle is not None else 0
+    angle = _finite(_mapping(stream.get("tags")).get("rotate"))
+    return round(angle) % 360 if angle is not None else 0
 
 
 def _video_info(stream: dict[str, Any], fmt: dict[str, Any], audio: AudioInfo | None) -> VideoInfo:
     rate = frame_rate(stream)
     if rate is None:
         raise MediaError(ErrorCode.CORRUPT_MEDIA, "video stream has no frame rate")
-    coded_w, coded_h = int(stream.get("width") or 0), int(stream.get("height") or 0)
-    if coded_w <= 0 or coded_h <= 0:
+    coded_w, coded_h = _int(stream.get("width")) or 0, _int(stream.get("height")) or 0
+    if not (0 < coded_w <= MAX_DIMENSION and 0 < coded_h <= MAX_DIMENSION):
         raise MediaError(ErrorCode.CORRUPT_MEDIA, "video stream has no picture size")
     turn = rotation(stream)
     width, height = (coded_h, coded_w) if turn in (90, 270) else (coded_w, coded_h)
-    sar = stream.get("sample_aspect_ratio")
+    sar = _text(stream.get("sample_aspect_ratio"))
     return VideoInfo(
         fps=round(float(rate), 3),
         fps_fraction=f"{rate.numerator}/{rate.denominator}",
@@ -347,9 +361,9 @@ def _video_info(stream: dict[str, Any], fmt: dict[str, Any], audio: AudioInfo | 
         coded_width=coded_w,
         coded_height=coded_h,
         rotation=turn,
-        codec=str(stream.get("codec_name") or "unknown"),
+        codec=_text(stream.get("codec_name")) or "unknown",
         bit_rate=_int(fmt.get("bit_rate")) or _int(stream.get("bit_rate")),
-        pixel_format=stream.get("pix_fmt"),
+        pixel_format=_text(stream.get("pix_fmt")),
         sample_aspect_ratio=sar if sar and sar not in ("1:1", "0:1") else None,
         audio_codec=audio.codec if audio else None,
     )
@@ -359,13 +373,13 @@ def _audio_info(stream: dict[str, Any], fmt: dict[str, Any]) -> AudioInfo:
     return AudioInfo(
         duration=_duration(stream, fmt),
         sample_rate=_int(stream.get("sample_rate")) or 0,
-        channels=int(stream.get("channels") or 0),
-        codec=str(stream.get("codec_name") or "unknown"),
+        channels=_int(stream.get("channels")) or 0,
+        codec=_text(stream.get("codec_name")) or "unknown",
         bit_rate=_int(stream.get("bit_rate")) or _int(fmt.get("bit_rate")),
         bit_depth=(
             _int(stream.get("bits_per_raw_sample"))
             or _int(stream.get("bits_per_sample"))
-            or _SAMPLE_FORMAT_BITS.get(str(stream.get("sample_fmt", "")).rstrip("p"))
+            or _SAMPLE_FORMAT_BITS.get((_text(stream.get("sample_fmt")) or "").rstrip("p"))
         ),
     )
 
@@ -376,11 +390,8 @@ _SAMPLE_FORMAT_BITS = {"u8": 8, "s16": 16, "s32": 32, "flt": 32, "dbl": 64, "s64
 
 def _duration(stream: dict[str, Any], fmt: dict[str, Any]) -> float | None:
     for value in (fmt.get("duration"), stream.get("duration")):
-        try:
-            seconds = float(str(value))
-        except (TypeError, ValueError):
-            continue
-        if seconds >= 0:
+        seconds = _finite(value)
+        if seconds is not None and 0 <= seconds <= MAX_SECONDS:
             return round(seconds, 6)
     return None
 
@@ -389,16 +400,39 @@ def _fraction(value: object) -> Fraction | None:
     if not isinstance(value, str) or "/" not in value:
         return None
     num, _, den = value.partition("/")
-    try:
-        n, d = int(num), int(den)
-    except ValueError:
-        return None
-    return Fraction(n, d) if n > 0 and d > 0 else None
+    n, d = _int(num), _int(den)
+    return Fraction(n, d) if n and d and n / d <= MAX_FRAME_RATE else None
 
 
 def _int(value: object) -> int | None:
-    try:
-        number = int(str(value))
-    except (TypeError, ValueError):
+    """A positive integer under 2^53 (as ffprobe prints numbers: ints or decimal strings)."""
+    if isinstance(value, bool) or not isinstance(value, int | str):
         return None
+    text = str(value).strip()
+    if not text.isdigit() or len(text) > 15:
+        return None
+    number = int(text)
     return number if number > 0 else None
+
+
+def _finite(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        number = float(str(value)[:64])
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _text(value: object) -> str | None:
+    """A short name (codec, pixel format, aspect ratio): ffprobe's, so never long."""
+    return value[:64] if isinstance(value, str) and value else None
+
+
+def _mapping(value: object) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _dicts(value: object) -> list[dict[str, Any]]:
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []

@@ -25,8 +25,9 @@ MAX_IMAGE_PIXELS = 1 << 30
 FORMATS = ("JPEG", "PNG", "GIF", "BMP", "WEBP", "TIFF", "AVIF")
 _EXIF_ORIENTATION = 0x0112
 _TRANSPOSED = {5, 6, 7, 8}
-# What Pillow raises for a header it cannot read.
-_UNREADABLE = (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError)
+# What Pillow raises for a header it cannot read (RuntimeError: its AVIF decoder's
+# "Failed to decode image", for a container whose items are broken).
+_UNREADABLE = (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError, RuntimeError)
 
 
 def read_image(data: IO[bytes]) -> ImageInfo:
