@@ -39,9 +39,14 @@ BENCHMARKS = {
         "5: import time of the ingest handler vs `import boto3` "
         "(python -X importtime, median of fresh processes)",
     ),
+    "frame_index": (
+        "bench.frame_index",
+        "7: extra GETs and bytes per probe for reading the MP4 index (frame timing) "
+        "vs the reading before it (10 MB .. 1 GB MP4s, one hour of tiny video)",
+    ),
     "fuzz": (
         "bench.fuzz",
-        "7: fuzzing every reader of untrusted bytes (20,000 mutated files per target, 2 s and "
+        "8: fuzzing every reader of untrusted bytes (20,000 mutated files per target, 2 s and "
         "256 MB per input) vs the readers before issue 11",
     ),
     "e2e": (

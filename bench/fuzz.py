@@ -1,4 +1,4 @@
-"""Benchmark 7: the long fuzzing campaign over every reader of untrusted bytes (issue 11).
+"""Benchmark 8: the long fuzzing campaign over every reader of untrusted bytes (issue 11).
 
 Measured: tests/support/fuzz.py's targets (the sniffer, the image and DICOM header readers,
 archive extraction, ffprobe's JSON interpretation, sidecars, and issue 16's MP4 index reader
@@ -42,7 +42,7 @@ def run(ctx: Context) -> list[Section]:
     per_target = 2_000 if ctx.quick else 20_000
     section = Section(
         name="fuzz",
-        title="7: fuzzing every reader of untrusted bytes, budget per input "
+        title="8: fuzzing every reader of untrusted bytes, budget per input "
         f"{TIME_BUDGET:g} s and {MEMORY_BUDGET_MB:g} MB",
         measured=f"{per_target:,} mutated real files per target, each target in a process of "
         "its own (tests/support/fuzz.py)",

@@ -116,6 +116,33 @@ def test_items_failures_and_manifests(deployed: Stack, capsys: pytest.CaptureFix
     assert "s3://manifests/manifests/main/part-00001.json" in run(capsys, "manifests")
 
 
+def test_items_show_and_filter_variable_frame_rates(
+    deployed: Stack, media: MediaSet, capsys: pytest.CaptureFixture[str]
+) -> None:
+    deployed.deliver(
+        deployed.body("v/phone.mov", media.bytes("vfr-phone.mov")),
+        deployed.body("v/long.mkv", media.bytes("long.mkv")),
+    )
+    lines = run(capsys, "items").splitlines()
+    assert lines[0].split() == ["dataset", "kind", "key", "bytes", "vfr", "metadata"]
+    at, end = lines[0].index("vfr"), lines[0].index("metadata")
+    rows = {line.split()[2]: line[at:end].strip() for line in lines[2:-1]}
+    assert rows == {"a/tone.wav": "", "v/clip.mp4": "no", "v/long.mkv": "unknown"} | {
+        "v/phone.mov": "yes"
+    }
+    # A variable rate is shown as an average with its range, never as the rate.
+    [phone] = [line for line in lines if "v/phone.mov" in line]
+    assert phone.endswith("160x120 avg 28.333fps (33.333-66.667ms) 3.00s 85f h264")
+    only = {
+        state: json.loads(run(capsys, "items", "--vfr", state, "--json"))
+        for state in ("yes", "no", "unknown")
+    }
+    assert [i["key"] for i in only["yes"]] == ["v/phone.mov"]
+    assert [i["key"] for i in only["no"]] == ["v/clip.mp4"]
+    assert [i["key"] for i in only["unknown"]] == ["v/long.mkv"]
+    assert run(capsys, "items", "--vfr").count("v/phone.mov") == 1  # --vfr alone: yes
+
+
 def test_unknown_stack_is_a_clear_error(
     deployed: Stack, capsys: pytest.CaptureFixture[str]
 ) -> None:

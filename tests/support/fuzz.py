@@ -1,15 +1,16 @@
 """Mutation fuzzing of every reader of untrusted bytes, each input under a time and memory
 budget: the sniffer, the image and DICOM header readers (through ObjectFile, as probed),
-the archive extraction, ffprobe's JSON interpretation, sidecar parsing, and the MP4 index
-reader (probing/mp4_index.py, issue 16's: called through its public functions only).
+the archive extraction, ffprobe's JSON interpretation, sidecar parsing, and the MP4 and
+Matroska index readers (issue 16's: called through their public functions only).
 
-A reader may return, or raise what it documents (MediaError; KeyframeIndexError for the
-MP4 index). A crash is what the functions could not survive: an input over its time or
-memory budget, an exception the failure boundary would retry (errors.permanent says
-None: a reader raising ConnectionError on corrupt bytes would loop to the dead-letter
-queue) or that is no Exception at all. Any other exception is counted apart: the boundary
-makes it a PARSER_ERROR record, correct but not precise, so each is a finding to map to a
-precise code in its reader.
+A reader may return, or raise what it documents (MediaError; IndexUnreadable and
+MatroskaUnreadable for issue 16's index readers). A crash is what the functions could not
+survive: an input over its time or memory budget, an exception the failure boundary would
+retry (errors.permanent says None: a reader raising ConnectionError on corrupt bytes would
+loop to the dead-letter queue) or that is no Exception at all. Any other exception is
+counted apart: the boundary makes it a PARSER_ERROR record, correct but not precise, so
+each is a finding to map to a precise code in its reader.
+
 Inputs are real files (the corpus's and ffmpeg's) changed by seeded mutations: byte and bit
 flips, length fields set to extremes, cuts, repeats and splices. The same seed gives the
 same inputs. tests/unit/test_fuzz.py runs a short campaign in `make check`; bench/fuzz.py
@@ -35,7 +36,7 @@ from media_ingest.archives.rules import Extraction, Limits
 from media_ingest.errors import MediaError, permanent
 from media_ingest.media import AnnotationLinks
 from media_ingest.owner_metadata import merge, parse_sidecar
-from media_ingest.probing import mp4_index
+from media_ingest.probing import mkv_index, mp4_frames, mp4_index
 from media_ingest.probing.dicom_header import read_dicom
 from media_ingest.probing.ffprobe import interpret, parse_output
 from media_ingest.probing.image_header import read_image
@@ -308,12 +309,18 @@ def read_archive(data: bytes) -> object:
 
 
 def read_mp4_index(data: bytes) -> object:
-    """issue 16's reader, through its public functions, as the prober calls them."""
+    """issue 16's readers, through their public functions, as the prober calls them."""
     mp4_index.top_level_overrun(data[:FIRST_RANGE], len(data))
     moov = mp4_index.find_moov(
         data[:FIRST_RANGE], len(data), lambda start, length: data[start : start + length]
     )
-    return mp4_index.mp4_keyframes(moov) if moov is not None else None
+    if moov is None:
+        return None
+    return mp4_frames.video_frames(mp4_index.read_movie(moov, len(data)), keyframes=True)
+
+
+def read_mkv_index(data: bytes) -> object:
+    return mkv_index.video_frames(data[:FIRST_RANGE], len(data))
 
 
 def read_sidecar(data: bytes) -> object:
@@ -340,7 +347,13 @@ def targets(seeds: dict[str, list[bytes]]) -> list[Target]:
             "mp4_index (issue 16)",
             seeds["mp4"],
             read_mp4_index,
-            allowed=(mp4_index.KeyframeIndexError,),
+            allowed=(MediaError, mp4_index.IndexUnreadable),
+        ),
+        Target(
+            "mkv_index (issue 16)",
+            seeds["mkv"],
+            read_mkv_index,
+            allowed=(MediaError, mkv_index.MatroskaUnreadable),
         ),
     ]
 
@@ -386,6 +399,7 @@ def seeds(media: MediaSet, more: bool = True) -> dict[str, list[bytes]]:
             hostile.tar_of([("a.png", png())]),
             hostile.sparse_tar_gz("s.img", 4 * 1024 * 1024),
         ],
+        "mkv": [media.bytes("clip.webm")] + ([media.bytes("clip.mkv")] if more else []),
         "mp4": [clip, media.bytes("clip-moov-end.mp4")]
         + ([media.bytes("clip.mov")] if more else []),
         "ffprobe": [ffprobe_json(media.path(name)).encode() for name in av[:6]],

@@ -5,7 +5,16 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from media_ingest.events import ObjectEvent
-from media_ingest.media import AudioInfo, DicomInfo, ImageInfo, MediaInfo, MediaKind, VideoInfo
+from media_ingest.media import (
+    AudioInfo,
+    DicomInfo,
+    FrameRateMode,
+    FrameTiming,
+    ImageInfo,
+    MediaInfo,
+    MediaKind,
+    VideoInfo,
+)
 from media_ingest.records import CatalogItem
 from media_ingest.urls import object_url
 
@@ -20,7 +29,28 @@ VIDEO = VideoInfo(
     rotation=90,
     codec="h264",
     audio_codec="aac",
+    timing=FrameTiming(
+        source="mp4",
+        frame_count=60,
+        rate_mode=FrameRateMode.CONSTANT,
+        min_frame_duration=0.033367,
+        max_frame_duration=0.033367,
+        start_time=0.0,
+        presentation_duration=2.002,
+    ),
 )
+# A phone clip: 85 frames over 3 s at 30 fps with 5 dropped (as tests/support/media.py's
+# vfr-phone.mov), and a clip whose timing could not be read.
+VFR_TIMING = FrameTiming(
+    source="mp4",
+    frame_count=85,
+    rate_mode=FrameRateMode.VARIABLE,
+    min_frame_duration=0.033333,
+    max_frame_duration=0.066667,
+    start_time=0.0,
+    presentation_duration=3.0,
+)
+UNKNOWN_TIMING = FrameTiming(source="none", unknown="frame timing is read from ...")
 
 
 def event(key: str, sequencer: str = "01", bucket: str = "drop", size: int = 1000) -> ObjectEvent:
@@ -36,9 +66,13 @@ def event(key: str, sequencer: str = "01", bucket: str = "drop", size: int = 100
     )
 
 
-def video_item(key: str, dataset: str = "main", sequencer: str = "01") -> CatalogItem:
+def video_item(
+    key: str, dataset: str = "main", sequencer: str = "01", timing: FrameTiming | None = None
+) -> CatalogItem:
+    """A constant-rate video; with `timing`, the same video with that frame timing."""
+    video = VIDEO if timing is None else VIDEO.model_copy(update={"timing": timing})
     media = MediaInfo(
-        kind=MediaKind.VIDEO, mime_type="video/mp4", container="mp4", size=1000, video=VIDEO
+        kind=MediaKind.VIDEO, mime_type="video/mp4", container="mp4", size=1000, video=video
     )
     ev = event(key, sequencer)
     return CatalogItem.from_probe(ev, dataset, object_url("drop", key, "us-east-1"), media)

@@ -16,7 +16,14 @@ from media_ingest.owner_metadata import (
 )
 from media_ingest.platforms.encord import entry_for
 from media_ingest.routing import Router
-from tests.support.items import audio_item, dicom_item, image_item, video_item
+from tests.support.items import (
+    UNKNOWN_TIMING,
+    VFR_TIMING,
+    audio_item,
+    dicom_item,
+    image_item,
+    video_item,
+)
 
 
 def test_sidecar_over_tags_over_user_metadata() -> None:
@@ -93,6 +100,8 @@ def _every_stack_field_written() -> set[str]:
     )
     items = [
         video.model_copy(update={"media": media, "version_id": "v1"}),
+        video_item("phone/vfr.mov", timing=VFR_TIMING),
+        video_item("odd.mkv", timing=UNKNOWN_TIMING),
         audio_item("a.flac"),
         image_item("a.jpg"),
         dicom_item("a.dcm"),

@@ -20,7 +20,7 @@ from media_ingest.groups.membership import Membership
 from media_ingest.groups.rules import GroupRoutes
 from media_ingest.groups.sealing import GroupSealer
 from media_ingest.ingest.batch_runner import BatchRunner
-from media_ingest.ingest.ingestor import Ingestor
+from media_ingest.ingest.ingestor import Ingestor, Registered
 from media_ingest.manifests.writer import ManifestWriter
 from media_ingest.media import ImageInfo, MediaInfo, MediaKind
 from media_ingest.records import FailureRecord, Outcome, OutcomeKind
@@ -105,8 +105,11 @@ def world() -> World:
 def test_registered_carries_its_item_and_the_entry_it_will_append(world: World) -> None:
     outcome = world.ingest("a/one.png")
     assert outcome.kind is OutcomeKind.REGISTERED and outcome.dataset == "main"
-    assert outcome.item is not None and outcome.entry is not None
+    assert isinstance(outcome, Registered) and outcome.item is not None
     assert outcome.entry.key == outcome.item.object_url == outcome.object_url
+    # The ledger keeps the outcome, not the entry: a replay is a plain Outcome.
+    replayed = Outcome.model_validate_json(outcome.model_dump_json())
+    assert "entry" not in outcome.model_dump() and type(replayed) is Outcome
     assert list(world.catalog.items) == [("main", outcome.object_url)]
     assert world.queue.sent == [] and world.catalog.failures == []
 
@@ -114,7 +117,7 @@ def test_registered_carries_its_item_and_the_entry_it_will_append(world: World) 
 def test_a_second_event_for_the_same_url_is_a_duplicate(world: World) -> None:
     world.ingest("a/one.png", sequencer="01")
     again = world.ingest("a/one.png", sequencer="02")
-    assert again.kind is OutcomeKind.DUPLICATE and again.entry is None
+    assert again.kind is OutcomeKind.DUPLICATE and not isinstance(again, Registered)
     assert len(world.catalog.items) == 1
 
 

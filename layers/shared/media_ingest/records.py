@@ -8,16 +8,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+from pydantic import BaseModel, ConfigDict, Field
 
 from media_ingest.errors import ErrorCode, Stage
 from media_ingest.events import ObjectEvent
 from media_ingest.media import MediaInfo, MediaKind
-
-if TYPE_CHECKING:
-    from media_ingest.platforms.encord import Entry
 
 
 def utcnow() -> datetime:
@@ -120,21 +116,10 @@ class Outcome(BaseModel):
     # The group (grouping.GroupRef.group_id) a member joined or a marker sealed: a member's
     # manifest entry is its group's, written when the group is sealed.
     group: str | None = None
-    # The manifest entry built when the outcome was decided. Not in the ledger: a replayed
-    # outcome has none, and its entry is built again from `item` (the same, deterministic).
-    _entry: Entry | None = PrivateAttr(default=None)
 
     @property
     def needs_manifest(self) -> bool:
         return self.kind is OutcomeKind.REGISTERED and self.item is not None and not self.group
-
-    @property
-    def entry(self) -> Entry | None:
-        return self._entry
-
-    def with_entry(self, entry: Entry) -> Outcome:
-        self._entry = entry
-        return self
 
 
 class Refusal(BaseModel):

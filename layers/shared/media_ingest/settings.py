@@ -53,8 +53,14 @@ class Settings(BaseSettings):
         default="", pattern=r"^$|^[A-Za-z0-9._-]{1,64}$", validation_alias="SIDECAR_SUFFIX"
     )
 
-    # "on": key frames from the MP4/MOV index go into a video's `$encord` block (keyframes.py).
+    # "on": key frames from the container index go into a video's `$encord` block
+    # (probing/mp4_frames.py, mkv_index.py).
     key_frames: Literal["off", "on"] = Field(default="off", validation_alias="KEY_FRAMES")
+    # Which videos' Encord entries carry `videoMetadata` (platforms/encord.py: constant-rate
+    # ones by default; Encord synchronises the frames of the others itself).
+    encord_video_metadata: encord.VideoMetadataPolicy = Field(
+        default=encord.DEFAULT_VIDEO_METADATA, validation_alias="ENCORD_VIDEO_METADATA"
+    )
 
     manifest_part_max_entries: int = Field(
         default=1000,

@@ -7,7 +7,7 @@ from __future__ import annotations
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
 from media_ingest.adapters.catalog import DynamoCatalog
-from media_ingest.adapters.clients import client
+from media_ingest.adapters.clients import client, retries
 from media_ingest.adapters.groups import DynamoGroupStore
 from media_ingest.adapters.manifests import S3AnnotationStore, S3PartStore
 from media_ingest.adapters.objects import MemberWriters, S3ArchiveReader, S3Objects
@@ -82,6 +82,8 @@ def build_runner(settings: Settings) -> BatchRunner:
         idempotency=config,
         sealer=_sealer(settings, manifests) if settings.group_table else None,
         deadline=deadline,
+        aws_retries=retries.take,
+        video_metadata=settings.encord_video_metadata,
     )
 
 

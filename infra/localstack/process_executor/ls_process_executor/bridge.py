@@ -39,6 +39,7 @@ import time
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import requests
 
@@ -125,7 +126,7 @@ class RuntimeBridge:
         self._lock = threading.RLock()
         self._queue: queue.Queue[Invocation | None] = queue.Queue()
         self._current: Invocation | None = None
-        self._proc: subprocess.Popen | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
         self._guard: Guard | None = None  # memory of the current (or last) process generation
         self._generation = 0
         self._output: _Output | None = None
@@ -216,7 +217,7 @@ class RuntimeBridge:
         )
 
     @staticmethod
-    def _kill(proc: subprocess.Popen | None) -> None:
+    def _kill(proc: subprocess.Popen[bytes] | None) -> None:
         """Kill the process and its group (what it started), also once it has exited."""
         if proc is None:
             return
@@ -224,7 +225,7 @@ class RuntimeBridge:
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
 
-    def _forget(self, proc: subprocess.Popen) -> bool:
+    def _forget(self, proc: subprocess.Popen[bytes]) -> bool:
         """Drop ``proc`` as the current process; False if it was not (already replaced)."""
         with self._lock:
             if self._proc is not proc:
@@ -235,7 +236,7 @@ class RuntimeBridge:
                 self._watchdog_w = None
             return True
 
-    def _watch(self, proc: subprocess.Popen, guard: Guard) -> None:
+    def _watch(self, proc: subprocess.Popen[bytes], guard: Guard) -> None:
         """The process ended by itself: tell whoever waits for it (startup, or the invoke)."""
         code = proc.wait()
         if self._proc is not proc:
@@ -245,7 +246,7 @@ class RuntimeBridge:
         self._runtime_died(proc, guard, code, oom=oom)
 
     def _runtime_died(
-        self, proc: subprocess.Popen, guard: Guard, code: int, *, oom: bool = False
+        self, proc: subprocess.Popen[bytes], guard: Guard, code: int, *, oom: bool = False
     ) -> None:
         """The environment ends: the runtime exited, or its memory went over MemorySize (then
         the guard has killed it, or is about to). Whatever of it still runs is killed, as
@@ -281,7 +282,7 @@ class RuntimeBridge:
 
     # ---- LocalStack side ------------------------------------------------------------
 
-    def accept_invoke(self, body: dict) -> None:
+    def accept_invoke(self, body: dict[str, Any]) -> None:
         context = body.get("client-context") or None
         if context:
             with contextlib.suppress(binascii.Error, UnicodeDecodeError):
@@ -362,7 +363,7 @@ class RuntimeBridge:
         self._post(f"/invocations/{inv.request_id}/{'error' if is_error else 'response'}", body)
         return True
 
-    def _post_status(self, status: str, payload: dict | bytes | None = None) -> None:
+    def _post_status(self, status: str, payload: dict[str, Any] | bytes | None = None) -> None:
         data = payload if isinstance(payload, bytes) else json.dumps(payload or {}).encode()
         self._post(f"/status/{self.spec.executor_id}/{status}", data)
 
@@ -418,7 +419,7 @@ class RuntimeBridge:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
-    def handle_error(self, request, client_address):
+    def handle_error(self, request: Any, client_address: Any) -> None:
         LOG.debug("bridge: error serving %s", client_address, exc_info=True)
 
 
@@ -428,14 +429,14 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     bridge: RuntimeBridge
 
-    def log_message(self, format, *args):  # access log -> debug
+    def log_message(self, format: str, *args: Any) -> None:  # access log -> debug
         LOG.debug("bridge %s: %s", self.bridge.port, format % args)
 
     def _body(self) -> bytes:
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length else b""
 
-    def _reply(self, status: int, body: bytes = b"", headers: dict | None = None) -> None:
+    def _reply(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None) -> None:
         self.send_response(status)
         for k, v in (headers or {}).items():
             self.send_header(k, v)
@@ -446,7 +447,7 @@ class _Handler(BaseHTTPRequestHandler):
         except OSError:  # the process went away (killed, stopped)
             self.close_connection = True
 
-    def do_GET(self):
+    def do_GET(self) -> None:
         if self.path != f"{API}/invocation/next":
             return self._reply(HTTPStatus.NOT_FOUND)
         inv = self.bridge.next_invocation()
@@ -465,7 +466,7 @@ class _Handler(BaseHTTPRequestHandler):
             headers["Lambda-Runtime-Client-Context"] = inv.client_context
         return self._reply(HTTPStatus.OK, inv.payload, headers)
 
-    def do_POST(self):
+    def do_POST(self) -> None:
         body = self._body()
         parts = self.path.split("/")
         if self.path == "/invoke":

@@ -34,6 +34,7 @@ import tempfile
 import threading
 import weakref
 from pathlib import Path
+from typing import Any
 
 from localstack import config
 from localstack.aws.api.lambda_ import PackageType
@@ -87,7 +88,8 @@ def _opt_dir(function_version: FunctionVersion) -> Path:
     for layer in layers:
         layer.code.prepare_for_execution()
     layer_dirs = [Path(layer.code.get_unzipped_code_location()) for layer in layers]
-    return lenv.merge_layers(layer_dirs, dest)
+    merged: Path = lenv.merge_layers(layer_dirs, dest)
+    return merged
 
 
 def _check_supported(function_version: FunctionVersion) -> None:
@@ -99,7 +101,7 @@ def _check_supported(function_version: FunctionVersion) -> None:
         )
 
 
-class ProcessRuntimeExecutor(RuntimeExecutor):
+class ProcessRuntimeExecutor(RuntimeExecutor):  # type: ignore[misc]
     def __init__(self, id: str, function_version: FunctionVersion) -> None:
         super().__init__(id=id, function_version=function_version)
         self.executor_endpoint = ExecutorEndpoint(self.id, container_address=LOOPBACK)
@@ -163,7 +165,7 @@ class ProcessRuntimeExecutor(RuntimeExecutor):
             f"{self.executor_endpoint.get_endpoint_prefix()}"
         )
 
-    def invoke(self, payload: dict[str, str]):
+    def invoke(self, payload: dict[str, str]) -> Any:
         return self.executor_endpoint.invoke(payload)
 
     def get_logs(self) -> str:

@@ -233,7 +233,14 @@ class Guard:
 class CgroupGuard(Guard):
     kind = "cgroup"
 
-    def __init__(self, path: Path, version: int, limit_mb: int, on_exceeded, interval_s: float):
+    def __init__(
+        self,
+        path: Path,
+        version: int,
+        limit_mb: int,
+        on_exceeded: Callable[[], None] | None,
+        interval_s: float,
+    ):
         super().__init__(limit_mb, on_exceeded)
         self.path, self.version, self.interval_s = path, version, interval_s
         path.mkdir()
@@ -336,7 +343,13 @@ class CgroupGuard(Guard):
 class WatchdogGuard(Guard):
     kind = "watchdog"
 
-    def __init__(self, limit_mb: int, on_exceeded, interval_s: float, proc_root: str = "/proc"):
+    def __init__(
+        self,
+        limit_mb: int,
+        on_exceeded: Callable[[], None] | None,
+        interval_s: float,
+        proc_root: str = "/proc",
+    ):
         super().__init__(limit_mb, on_exceeded)
         self.interval_s, self.proc = interval_s, proc_root
         self.peak = 0

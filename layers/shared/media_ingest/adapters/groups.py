@@ -11,7 +11,9 @@ sparse `due` attributes that `DueIndex` holds; once the entry is written they le
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+import random
+import time
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +32,8 @@ DUE_INDEX = "DueIndex"
 # The index's one partition value: groups waiting for the sweeper are few at any time
 # (open groups and sealed ones not yet written), so one partition serves them.
 WAITING = "waiting"
+# Joins of one group that conflict (concurrent members) are tried again this often at once.
+JOIN_ATTEMPTS = 6
 
 
 def member_sk(url: str) -> str:
@@ -47,9 +51,15 @@ def _time(value: dict[str, Any] | None) -> datetime | None:
 class DynamoGroupStore:
     ddb: ClientSlot[DynamoDBClient] = ClientSlot("dynamodb")
 
-    def __init__(self, table: str, client: DynamoDBClient | None = None) -> None:
+    def __init__(
+        self,
+        table: str,
+        client: DynamoDBClient | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.table = table
         self.ddb = client
+        self.sleep = sleep
 
     def join(self, ref: GroupRef, item: CatalogItem, now: datetime, due: datetime) -> Joined:
         """Add a member to its group (created open on its first member) unless sealed."""
@@ -82,28 +92,35 @@ class DynamoGroupStore:
             },
             "ConditionExpression": "attribute_not_exists(sk)",
         }
-        try:
-            self.ddb.transact_write_items(
-                TransactItems=[{"Update": meta_update}, {"Put": member_put}]  # type: ignore[typeddict-item]
-            )
-        except ClientError as exc:
-            if error_code(exc) != "TransactionCanceledException":
-                raise
-            return self._why_not_joined(ref, item)
-        return Joined.ADDED
+        items = [{"Update": meta_update}, {"Put": member_put}]
+        for attempt in range(JOIN_ATTEMPTS):
+            try:
+                self.ddb.transact_write_items(TransactItems=items)  # type: ignore[arg-type]
+            except ClientError as exc:
+                if error_code(exc) != "TransactionCanceledException":
+                    raise
+                joined = self._why_not_joined(ref, item)
+                if joined is not None:
+                    return joined
+                # Neither condition failed: another transaction on the group's meta item won
+                # (members of one series joining at once). A message retry would wait out the
+                # queue's visibility timeout; trying again now costs milliseconds.
+                self.sleep(min(0.8, 0.05 * 2**attempt) * (0.5 + random.random()))
+                continue
+            return Joined.ADDED
+        raise TransientError(
+            ErrorCode.AWS_TRANSIENT, f"joining group {ref.group_id} kept conflicting; will retry"
+        )
 
-    def _why_not_joined(self, ref: GroupRef, item: CatalogItem) -> Joined:
-        # Read what stopped the transaction rather than parse cancellation reasons (their
-        # shape differs between DynamoDB, DynamoDB Local and moto).
-        member = self._get(ref.pk, member_sk(item.object_url))
-        if member is not None:
+    def _why_not_joined(self, ref: GroupRef, item: CatalogItem) -> Joined | None:
+        """What stopped a join, read rather than parsed from the cancellation reasons (their
+        shape differs between DynamoDB, DynamoDB Local and moto); None: a conflict."""
+        if self._get(ref.pk, member_sk(item.object_url)) is not None:
             return Joined.PRESENT
         meta = self.meta(ref)
         if meta is not None and meta.status is GroupStatus.SEALED:
             return Joined.SEALED
-        raise TransientError(
-            ErrorCode.AWS_TRANSIENT, f"joining group {ref.group_id} was cancelled; will retry"
-        )
+        return None
 
     def touch(self, ref: GroupRef, now: datetime, due: datetime) -> GroupMeta:
         """Record a marker: the group exists (open unless already sealed) with its times."""

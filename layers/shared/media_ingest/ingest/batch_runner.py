@@ -26,15 +26,19 @@ from aws_lambda_powertools.utilities.idempotency import (
 from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from media_ingest.adapters import clients
 from media_ingest.deadline import Deadline
 from media_ingest.events import ObjectEvent, parse_body
 from media_ingest.groups.rules import GroupRef
 from media_ingest.groups.sealing import GroupSealer
-from media_ingest.ingest.ingestor import Ingestor
+from media_ingest.ingest.ingestor import Ingestor, Registered
 from media_ingest.manifests.writer import ManifestWriter
 from media_ingest.observability import logger, metrics
-from media_ingest.platforms.encord import entry_for
+from media_ingest.platforms.encord import (
+    DEFAULT_VIDEO_METADATA,
+    Entry,
+    VideoMetadataPolicy,
+    entry_for,
+)
 from media_ingest.records import Outcome, OutcomeKind, utcnow
 
 # The fields that identify one S3 event across redeliveries (see ObjectEvent.event_id).
@@ -73,6 +77,10 @@ class BatchRunner:
     manifests: ManifestWriter
     idempotency: IdempotencyConfig | None = None
     sealer: GroupSealer | None = None
+    # SDK retries since the last call (the AwsRetries metric); None: not counted.
+    aws_retries: Callable[[], int] | None = None
+    # The Ingestor's setting: a replayed outcome's entry is built again exactly as it was.
+    video_metadata: VideoMetadataPolicy = DEFAULT_VIDEO_METADATA
     # Set from each invocation's context: probes that could not finish before it are not
     # started (their messages are retried), so a batch never times out as a whole.
     deadline: Deadline | None = None
@@ -98,7 +106,8 @@ class BatchRunner:
         failed |= self._seal_groups(outcomes)
         failures = processor.response()["batchItemFailures"]
         failures += [{"itemIdentifier": message_id} for message_id in sorted(failed)]
-        metrics.add_metric(name="AwsRetries", unit=MetricUnit.Count, value=clients.retries.take())
+        if self.aws_retries is not None:
+            metrics.add_metric(name="AwsRetries", unit=MetricUnit.Count, value=self.aws_retries())
         if failures:
             metrics.add_metric(name="MessagesRetried", unit=MetricUnit.Count, value=len(failures))
         return {"batchItemFailures": failures}
@@ -142,8 +151,7 @@ class BatchRunner:
         conflicts = self.manifests.conflicts
         for dataset, pairs in by_dataset.items():
             replayed = [o.processed_at for _, o in pairs if o.processed_at < started]
-            # Built when decided; a replayed outcome's is built again from its item.
-            entries = [o.entry or entry_for(o.item) for _, o in pairs if o.item is not None]
+            entries = [_entry(o, self.video_metadata) for _, o in pairs]
             try:
                 added = self.manifests.append(dataset, entries, min(replayed, default=None))
             except Exception:
@@ -179,9 +187,24 @@ class BatchRunner:
         return failed
 
 
+def _entry(outcome: Outcome, video_metadata: VideoMetadataPolicy) -> Entry:
+    """The entry decided with the outcome; a replayed outcome's built again from its item."""
+    if isinstance(outcome, Registered):
+        return outcome.entry
+    assert outcome.item is not None  # needs_manifest: a registered item
+    return entry_for(outcome.item, video_metadata)
+
+
 def _count(outcomes: dict[str, list[Outcome]], started: datetime) -> None:
     """Outcome metrics for events decided in this run (replays were counted when decided)."""
     for results in outcomes.values():
         for outcome in results:
             if outcome.processed_at >= started:
                 metrics.add_metric(name=outcome.kind.value.title(), unit=MetricUnit.Count, value=1)
+                registered = outcome.kind in (OutcomeKind.REGISTERED, OutcomeKind.UPDATED)
+                video = outcome.item.media.video if outcome.item is not None else None
+                if registered and video is not None and video.variable_rate:
+                    # Variable-rate videos registered (README, "Frame timing").
+                    metrics.add_metric(
+                        name="VariableFrameRateVideos", unit=MetricUnit.Count, value=1
+                    )

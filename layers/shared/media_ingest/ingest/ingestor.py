@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from aws_lambda_powertools.metrics import MetricUnit
+from pydantic import Field
 
 from media_ingest.errors import ErrorCode, MediaError, Stage, permanent
 from media_ingest.events import ObjectEvent
@@ -22,12 +23,20 @@ from media_ingest.ingest import registration
 from media_ingest.ingest.registration import Catalog
 from media_ingest.media import MediaKind
 from media_ingest.observability import logger, metrics
-from media_ingest.platforms.encord import entry_for
+from media_ingest.platforms.encord import Entry, entry_for
 from media_ingest.probing.prober import Prober
 from media_ingest.records import CatalogItem, Outcome, OutcomeKind
 from media_ingest.routing import Router
 from media_ingest.settings import Settings
 from media_ingest.urls import object_url
+
+
+class Registered(Outcome):
+    """A registration decided in this run, with the manifest entry built to decide it (the
+    batch runner appends that one). The entry is not part of the ledger: a replayed outcome is
+    a plain Outcome, and its entry is built again from its item (deterministic)."""
+
+    entry: Entry = Field(exclude=True)
 
 
 class ExtractionQueue(Protocol):
@@ -79,7 +88,8 @@ class Ingestor:
                 return self._hand_over(event, base)
             item = CatalogItem.from_probe(event, route.dataset, url, media)
             stage = Stage.MANIFEST
-            entry = entry_for(item)  # raises for an item Encord would refuse
+            # Raises for an item Encord would refuse.
+            entry = entry_for(item, self.settings.encord_video_metadata)
             stage = Stage.REGISTER
             # Joined before registering: a file refused by a sealed group is not catalogued.
             group = self.membership.place(item) if self.membership else None
@@ -100,7 +110,9 @@ class Ingestor:
         logger.info("outcome", extra={"outcome": kind.value, "kind": item.kind.value})
         group_id = group.group_id if group is not None else None
         outcome = Outcome(kind=kind, detail=detail, item=item, group=group_id, **base)
-        return outcome.with_entry(entry) if outcome.needs_manifest else outcome
+        if outcome.needs_manifest:
+            return Registered(**outcome.model_dump(), entry=entry)
+        return outcome
 
     def _hand_over(self, event: ObjectEvent, base: dict[str, Any]) -> Outcome:
         """An archive's one outcome: sent to extraction (its members are drops of their own)."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import Any, Literal, TextIO
 
 from pydantic import BaseModel, ConfigDict
 
@@ -48,6 +48,18 @@ _SECTION_OF_GROUP = {
 # per second sampled as well, frame numbers (not seconds) in `keyframes`.
 ENCORD_BLOCK = "$encord"
 KEYFRAME_CONFIG = {"sampling_rate": 1, "keyframe_mode": "frame"}
+
+# When a video entry carries `videoMetadata` (template parameter EncordVideoMetadata).
+# https://docs.encord.com/platform-documentation/General/annotate-data-integrations: it is
+# "crucial for aligning annotations to the correct frame"; when it is given Encord uses it
+# "without performing any additional validation", and it is required with a Strict
+# client-only access integration. So an average rate given for a variable-rate video puts
+# labels on the wrong frames. `constant`: only when the container index proves a constant
+# rate; `unless-variable`: also when the rate could not be read (AVI, MPEG-TS, a Matroska
+# file past its first range: what every video got before the index was read); `always`:
+# every video, variable ones with their average rate (Strict client-only access needs it).
+type VideoMetadataPolicy = Literal["constant", "unless-variable", "always"]
+DEFAULT_VIDEO_METADATA: VideoMetadataPolicy = "constant"
 
 
 class EntryTooLarge(MediaError):
@@ -147,7 +159,9 @@ def encord_block(keyframes: tuple[int, ...]) -> dict[str, Any]:
     return {"keyframes": list(keyframes), "config": dict(KEYFRAME_CONFIG)}
 
 
-def entry_for(item: CatalogItem) -> Entry:
+def entry_for(
+    item: CatalogItem, video_metadata: VideoMetadataPolicy = DEFAULT_VIDEO_METADATA
+) -> Entry:
     """The Encord entry for one registered item, with the probe's metadata filled in.
 
     Raises EntryTooLarge for an item Encord would refuse."""
@@ -166,7 +180,7 @@ def entry_for(item: CatalogItem) -> Entry:
         client["version_id"] = item.version_id
     payload: dict[str, Any] = {"objectUrl": item.object_url, "title": item.title}
     if media.video is not None:
-        _add_video(media.video, item, payload, client)
+        _add_video(media.video, item, payload, client, video_metadata)
     elif media.audio is not None:
         audio = media.audio
         if audio.duration is not None and audio.bit_depth is not None:
@@ -199,10 +213,26 @@ def entry_for(item: CatalogItem) -> Entry:
     return Entry(section=_SECTION_OF_KIND[item.kind], payload=payload)
 
 
+def sends_video_metadata(video: VideoInfo, policy: VideoMetadataPolicy) -> bool:
+    """Whether this video's entry carries `videoMetadata` under `policy` (see above)."""
+    if video.duration is None:
+        return False  # Encord needs every field of the block
+    variable = video.variable_rate
+    if policy == "constant":
+        return variable is False
+    if policy == "unless-variable":
+        return variable is not True
+    return True
+
+
 def _add_video(
-    video: VideoInfo, item: CatalogItem, payload: dict[str, Any], client: dict[str, Any]
+    video: VideoInfo,
+    item: CatalogItem,
+    payload: dict[str, Any],
+    client: dict[str, Any],
+    policy: VideoMetadataPolicy,
 ) -> None:
-    if video.duration is not None:
+    if video.duration is not None and sends_video_metadata(video, policy):
         payload["videoMetadata"] = EncordVideoMetadata(
             fps=video.fps,
             duration=video.duration,
@@ -213,11 +243,14 @@ def _add_video(
         ).model_dump()
     client.update(
         codec=video.codec,
-        fps_fraction=video.fps_fraction,
         rotation=video.rotation,
         coded_width=video.coded_width,
         coded_height=video.coded_height,
     )
+    # A variable rate has no fps: its average is named as one, never as the rate.
+    client["avg_fps_fraction" if video.variable_rate else "fps_fraction"] = video.fps_fraction
+    if video.timing is not None:
+        client.update(video.timing.metadata())
     if video.audio_codec:
         client["audio_codec"] = video.audio_codec
     if video.keyframes is not None:

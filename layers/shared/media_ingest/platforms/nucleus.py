@@ -43,7 +43,10 @@ class NucleusScene(BaseModel):
 
     A scene from a video URL carries no `frame_rate`: the client's `VideoScene.validate`
     refuses one ("No frame rate is accepted when uploading a video_location"), so the probed
-    rate goes in `metadata` (`fps`, `fps_fraction`). `frame_rate` is an integer in the client.
+    rate goes in `metadata` (`fps`, `fps_fraction`; for a variable rate `avg_fps` and
+    `avg_fps_fraction`: an average is never named as the rate), with the frame timing read
+    from the container index (frame count, rate mode, frame duration range, edit list:
+    `FrameTiming.metadata`). `frame_rate` is an integer in the client.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -107,9 +110,10 @@ def video_scene(item: CatalogItem) -> NucleusScene:
     video = item.media.video
     if item.kind is not MediaKind.VIDEO or video is None:
         raise ValueError(f"{item.object_url} is {item.kind.value}, not a video")
+    average = "avg_" if video.variable_rate else ""
     metadata = _common(item) | {
-        "fps": video.fps,
-        "fps_fraction": video.fps_fraction,
+        f"{average}fps": video.fps,
+        f"{average}fps_fraction": video.fps_fraction,
         "duration": video.duration,
         "width": video.width,
         "height": video.height,
@@ -117,6 +121,8 @@ def video_scene(item: CatalogItem) -> NucleusScene:
         "codec": video.codec,
         "audio_codec": video.audio_codec,
     }
+    if video.timing is not None:
+        metadata |= video.timing.metadata()
     return NucleusScene(
         reference_id=reference_id(item), video_url=item.object_url, metadata=_clean(metadata)
     )

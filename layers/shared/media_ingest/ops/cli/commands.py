@@ -33,7 +33,7 @@ from media_ingest.ops.export import ExportFormat, export
 from media_ingest.ops.progress import ProgressBar
 from media_ingest.ops.redrive import Redrive, RedriveCounts
 from media_ingest.ops.stack import StackOutputs, function_settings
-from media_ingest.records import FailureRecord
+from media_ingest.records import CatalogItem, FailureRecord
 from media_ingest.routing import Router
 
 STATE_DIR = (
@@ -81,7 +81,7 @@ def cmd_items(outputs: StackOutputs, args: argparse.Namespace) -> str:
     found = [
         i
         for i in CatalogReader(outputs.RegistryTableName).items()
-        if args.dataset in (None, i.dataset)
+        if args.dataset in (None, i.dataset) and args.vfr in (None, render.vfr(i))
     ]
     return render.dump(found) if args.json else render.items(found)
 
@@ -237,9 +237,17 @@ def cmd_evaluate(args: argparse.Namespace) -> str:
             raise ValueError(
                 f"no <media>/localizations/<type>.csv under the {name} {getattr(args, name)}"
             )
+    rates = None
+    if args.media_info:
+        listed = json.loads(Path(args.media_info).read_text())
+        rates = evaluate.media_rates(CatalogItem.model_validate(i) for i in listed)
     # Media directly under --candidate belong to an annotator named after the directory.
     result = evaluate.evaluate(
-        trees["benchmark"], trees["candidate"], root_name=candidate.resolve().name
+        trees["benchmark"],
+        trees["candidate"],
+        root_name=candidate.resolve().name,
+        rates=rates,
+        compare_variable=args.compare_variable_rate,
     )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -247,6 +255,9 @@ def cmd_evaluate(args: argparse.Namespace) -> str:
     for media in result.unknown_media:
         warning = f"the benchmark has no annotations for media {media!r}: its boxes score 0"
         print(f"warning: {warning}", file=sys.stderr)
+    for basis in result.bases:
+        if rates is not None or not basis.compared:
+            print(f"{basis.media}: {basis.basis}", file=sys.stderr)
     if args.json:
         return json.dumps([s.model_dump() for s in result.summaries], indent=2)
     return render.annotator_summaries(

@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 from media_ingest import __version__
 from media_ingest.ops.cli.commands import LOCAL_COMMANDS, STACK_COMMANDS, STATE_DIR
+from media_ingest.ops.cli.render import VFR_STATES
 from media_ingest.ops.export import ExportFormat
 
 DEFAULT_STACK = os.environ.get("MEDIA_INGEST_STACK", "media-ingest")
@@ -42,6 +43,14 @@ def parser() -> argparse.ArgumentParser:
 
 def _items_options(command: argparse.ArgumentParser) -> None:
     command.add_argument("--dataset", help="only items of this dataset")
+    command.add_argument(
+        "--vfr",
+        nargs="?",
+        const="yes",
+        choices=VFR_STATES,
+        help="only videos whose frame rate is variable (yes, the default), constant (no), or "
+        "could not be read from the container index (unknown)",
+    )
 
 
 def _status_options(command: argparse.ArgumentParser) -> None:
@@ -167,6 +176,19 @@ def _evaluate_options(command: argparse.ArgumentParser) -> None:
         default=".",
         metavar="DIR",
         help="where iou_results.csv is written (default: the current directory)",
+    )
+    command.add_argument(
+        "--media-info",
+        metavar="FILE",
+        help="the videos' catalog items (`media-ingest items --json > FILE`): the media of a "
+        "variable-frame-rate video are not compared by frame number, and every media says "
+        "how it was compared",
+    )
+    command.add_argument(
+        "--compare-variable-rate",
+        action="store_true",
+        help="compare variable-frame-rate media by frame number all the same: both sets "
+        "number the decoded frames (e.g. both were made in the same tool)",
     )
 
 
