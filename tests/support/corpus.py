@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
 import struct
 import subprocess
@@ -225,6 +226,16 @@ def _dicom_broken(name: str, data: bytes, raised: str, code: ErrorCode) -> Case:
     return Case(name, "exceptions", data, failed(code), premise)
 
 
+# Each build's DICOM files are series of their own: a stack groups DICOM files by series, and
+# a series sealed by an earlier run of the corpus would refuse this run's (GROUP_SEALED).
+_RUN = str(int.from_bytes(os.urandom(5), "big"))
+_SERIES = {"large": 1, "private": 2, "bare": 3, "scan": 4, "zip": 5}
+
+
+def series(name: str) -> str:
+    return f"1.2.826.0.1.3680043.8.498.{_RUN}.{_SERIES[name]}"
+
+
 # -- the corpus ---------------------------------------------------------------------------------
 def corpus(media: MediaSet) -> list[Case]:
     """Every case (about 70), in a stable order. Built once per session (MediaSet caches the
@@ -267,8 +278,16 @@ def _memory_cases(media: MediaSet) -> list[Case]:
             ),
         ),
         _image("tiff-ifd-after-9mb.tif", "memory", hostile.tiff_ifd_at_end(2000, 1500)),
-        _dicom_ok("dicom-20mb-pixels.dcm", "memory", hostile.dicom_large(20 * 1024 * 1024, 0)),
-        _dicom_ok("dicom-5mb-private-first.dcm", "memory", hostile.dicom_large(0, 5 * 1024 * 1024)),
+        _dicom_ok(
+            "dicom-20mb-pixels.dcm",
+            "memory",
+            hostile.dicom_large(20 * 1024 * 1024, 0, series_uid=series("large")),
+        ),
+        _dicom_ok(
+            "dicom-5mb-private-first.dcm",
+            "memory",
+            hostile.dicom_large(0, 5 * 1024 * 1024, series_uid=series("private")),
+        ),
     ]
 
 
@@ -360,7 +379,7 @@ def _exception_cases() -> list[Case]:
 
 
 def _sniffing_cases(media: MediaSet) -> list[Case]:
-    good = dicom(series_uid="1.2.826.0.1.3680043.8.498.77")
+    good = dicom(series_uid=series("bare"))
     meta_len = int.from_bytes(good[140:144], "little")
     bare = good[132:]  # file meta, then the dataset: no preamble, no DICM
     raw = good[144 + meta_len :]  # the dataset alone (explicit VR little endian)
@@ -413,7 +432,7 @@ def _sniffing_cases(media: MediaSet) -> list[Case]:
             hostile.png_with_exif(6, (40, 30)),
             pillow_displayed(hostile.png_with_exif(6, (40, 30))),
         ),
-        _dicom_ok("scan.dcm", "sniffing", dicom(series_uid="1.2.826.0.1.3680043.8.498.78")),
+        _dicom_ok("scan.dcm", "sniffing", dicom(series_uid=series("scan"))),
         Case("doc.pdf", "sniffing", pdf(), registered("pdf"), "a PDF header (%PDF-1.4)"),
     ]
     return cases
@@ -657,7 +676,11 @@ def _archive_cases(media: MediaSet) -> list[Case]:
         )
     )
     data = hostile.zip_of(
-        [("reef/clip.mp4", clip), ("reef/still.png", still), ("reef/scan.dcm", dicom())]
+        [
+            ("reef/clip.mp4", clip),
+            ("reef/still.png", still),
+            ("reef/scan.dcm", dicom(series_uid=series("zip"))),
+        ]
     )
     cases.append(
         _archive(

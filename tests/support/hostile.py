@@ -147,11 +147,19 @@ def dicom_nested(meta: bytes, depth: int) -> bytes:
     return meta + sq + inner + seq_end
 
 
+def _uid(uid: str) -> bytes:
+    """A UI value: ASCII, padded with a NUL to an even length."""
+    raw = uid.encode()
+    return raw + b"\x00" * (len(raw) % 2)
+
+
 def dicom_with(meta: bytes, *elements: bytes) -> bytes:
     return meta + b"".join(elements)
 
 
-def dicom_large(pixel_bytes: int, private_bytes: int) -> bytes:
+def dicom_large(
+    pixel_bytes: int, private_bytes: int, series_uid: str = "1.2.826.0.1.3680043.8.498.6"
+) -> bytes:
     """A valid CT image (explicit VR LE) with `pixel_bytes` of pixel data at its end and a
     private OB element of `private_bytes` before its identifiers (0 = none)."""
     from tests.support.media import dicom
@@ -170,7 +178,7 @@ def dicom_large(pixel_bytes: int, private_bytes: int) -> bytes:
         ]
     elements += [
         dicom_element(0x0020, 0x000D, b"UI", b"1.2.826.0.1.3680043.8.498.9\x00"),
-        dicom_element(0x0020, 0x000E, b"UI", b"1.2.826.0.1.3680043.8.498.6\x00"),
+        dicom_element(0x0020, 0x000E, b"UI", _uid(series_uid)),
         dicom_element(0x0020, 0x0013, b"IS", b"1 "),
         dicom_element(0x0028, 0x0002, b"US", struct.pack("<H", 1)),
         dicom_element(0x0028, 0x0004, b"CS", b"MONOCHROME2 "),
