@@ -828,9 +828,7 @@ def _judge_one(case: Case, key: str, expect: Expect, found: list[Any]) -> list[s
     kind = outcome.kind.value
     code = outcome.failure.error_code if outcome.failure else None
     if kind == "failed" == expect.outcome:
-        if kind == "failed" and code not in expect.codes:
-            return [f"{key}: failed with {code}, expected one of {expect.codes}"]
-        return []
+        return [] if code in expect.codes else [f"{key}: failed with {code}, not {expect.codes}"]
     if kind != expect.outcome:
         detail = code.value if code else outcome.detail
         return [f"{key}: {kind} ({detail}), expected {expect.outcome} {expect.codes or ''}"]

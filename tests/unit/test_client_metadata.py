@@ -153,3 +153,30 @@ def test_a_sidecar_nested_deeper_than_any_tool_needs_is_invalid() -> None:
         with pytest.raises(MediaError) as raised:
             parse_sidecar(data, "a.mp4.json")
         assert raised.value.code is ErrorCode.INVALID_SIDECAR
+
+
+def test_an_item_at_every_limit_fits_dynamodb_as_each_store_writes_it() -> None:
+    """Client metadata at its limit (emoji: the costliest characters escaped) and 10,000 key
+    frames: the catalog item (pydantic's JSON) and the outcome the ledger keeps (Powertools'
+    json.dumps, non-ASCII escaped) stay under DynamoDB's 400 KB item size."""
+    import json as json_module
+
+    from media_ingest.probing.mp4_frames import MAX_KEYFRAMES
+    from media_ingest.records import Outcome, OutcomeKind
+
+    fish = "\U0001f41f"
+    owned = {"notes": fish * ((MAX_CLIENT_METADATA_BYTES - 16) // 12)}
+    assert merge({}, {}, owned) == owned  # just under the limit, as stored
+    item = video_item("cams/a.mp4")
+    assert item.media.video is not None
+    video = item.media.video.model_copy(
+        update={"keyframes": tuple(range(10_000_000, 10_000_000 + MAX_KEYFRAMES))}
+    )
+    media = item.media.model_copy(update={"client_metadata": owned, "video": video})
+    full = item.model_copy(update={"media": media})
+    outcome = Outcome(
+        kind=OutcomeKind.REGISTERED, event_id=full.event_id, bucket="drop", key=full.key, item=full
+    )
+    limit = 400 * 1024
+    assert len(full.model_dump_json().encode()) < limit
+    assert len(json_module.dumps(outcome.model_dump(mode="json")).encode()) < limit
