@@ -3,6 +3,7 @@ enqueued by `media-ingest backfill`, interrupted once (SIGINT) and resumed."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import subprocess
@@ -16,7 +17,7 @@ import pytest
 
 from media_ingest.ops.status import manifest_parts
 from media_ingest.records import OutcomeKind
-from tests.integration.conftest import ROOT, Deployed
+from tests.integration.conftest import ROOT, Deployed, legacy_bucket
 
 OBJECTS = 2000
 FIRST = 300
@@ -55,8 +56,11 @@ def test_backfill_of_a_prefilled_bucket_interrupted_and_resumed(
     deployed: Deployed, tmp_path: Path
 ) -> None:
     run_id = uuid.uuid4().hex[:8]
-    bucket = f"legacy-{run_id}"
-    deployed.s3.create_bucket(Bucket=bucket)  # no notifications: only backfill reaches these
+    # A bucket the stack was deployed to read (ExtraSourceBucketArns): backfill refuses any
+    # other. No notifications: only backfill reaches these objects.
+    bucket = legacy_bucket(deployed.name)
+    with contextlib.suppress(deployed.s3.exceptions.BucketAlreadyOwnedByYou):
+        deployed.s3.create_bucket(Bucket=bucket)
     # Keys unique to this run: outcomes are waited for by key.
     keys = [f"old media {run_id}/{i:04d}.txt" for i in range(OBJECTS)]
     with ThreadPoolExecutor(16) as pool:

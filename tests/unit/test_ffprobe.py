@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -307,7 +308,8 @@ class _Left:
 
 @pytest.mark.parametrize(
     ("left", "timeout", "cut"),
-    [(600.0, 60.0, False), (45.0, 30.0, True)],
+    # The reserve for the rest of the message: 15 s, or a fifth of a short invocation.
+    [(600.0, 60.0, False), (60.0, 48.0, True), (15.0, 12.0, True)],
 )
 def test_the_probe_timeout_is_what_the_invocation_has_left(
     left: float, timeout: float, cut: bool
@@ -318,9 +320,14 @@ def test_the_probe_timeout_is_what_the_invocation_has_left(
     assert (round(got), was_cut) == (round(timeout), cut)
 
 
-def test_no_probe_starts_that_the_invocation_cannot_finish(tmp_path: Any) -> None:
+def test_no_probe_starts_that_the_invocation_cannot_finish(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = [1000.0]
+    monkeypatch.setattr("media_ingest.deadline.time", SimpleNamespace(monotonic=lambda: clock[0]))
     deadline = Deadline()
-    deadline.start(_Left(DEADLINE_RESERVE_SECONDS + 1))
+    deadline.start(_Left(180))
+    clock[0] += 180 - (DEADLINE_RESERVE_SECONDS + 1)  # late in the batch: 16 s left
     never = _script(tmp_path, "never", "touch started\n")
     with pytest.raises(TransientError) as caught:
         FfprobeRunner(binary=never, deadline=deadline).run("http://127.0.0.1/x", "mov")

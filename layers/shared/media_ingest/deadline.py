@@ -25,9 +25,11 @@ class Deadline:
 
     def __init__(self) -> None:
         self._end: float | None = None
+        self.total = math.inf  # the seconds the invocation had when it started
 
     def start(self, context: RemainingTime) -> None:
-        self._end = time.monotonic() + context.get_remaining_time_in_millis() / 1000
+        self.total = context.get_remaining_time_in_millis() / 1000
+        self._end = time.monotonic() + self.total
 
     def remaining(self) -> float:
         """Seconds left (infinite outside an invocation: tests, tools)."""

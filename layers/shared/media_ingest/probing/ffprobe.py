@@ -59,10 +59,13 @@ _STDERR_LIMIT = 400
 # ffprobe's JSON for real media is a few KB; more is a hostile file's thousands of streams or
 # tags, and parsing it would cost the function many times its size.
 OUTPUT_BYTES = 8 * 1024 * 1024
-# What the rest of a message needs after its probe (catalog, manifest append): a probe that
-# cannot finish with this much left of the invocation is not started.
+# What the rest of a message needs after its probe (catalog, manifest append), and the least
+# time worth starting a probe with: a probe that cannot finish with this much left of the
+# invocation is not started. Each at most this share of the invocation, so a function with
+# a short timeout still probes.
 DEADLINE_RESERVE_SECONDS = 15.0
 MIN_PROBE_SECONDS = 5.0
+DEADLINE_SHARE = 0.2
 # Bounds of what a probe may report: past them a value is the file's invention.
 MAX_DIMENSION = 1 << 16
 MAX_FRAME_RATE = 1_000_000
@@ -208,8 +211,9 @@ class FfprobeRunner:
         """The wall time this probe may take, and whether the deadline cut it short."""
         if self.deadline is None:
             return self.timeout_seconds, False
-        left = self.deadline.remaining() - DEADLINE_RESERVE_SECONDS
-        if left < MIN_PROBE_SECONDS:
+        share = self.deadline.total * DEADLINE_SHARE
+        left = self.deadline.remaining() - min(DEADLINE_RESERVE_SECONDS, share)
+        if left < min(MIN_PROBE_SECONDS, share):
             raise TransientError(
                 ErrorCode.INVOCATION_DEADLINE,
                 f"{max(left, 0):.0f} s left in this invocation, too little to probe; retried",

@@ -1,7 +1,8 @@
 """Probing one object: read its first range, decide what it is, read only what that needs.
 
 Audio and video go to ffprobe over a short-lived presigned URL (ffprobe range-reads the
-container index); images and DICOM are read from header bytes; PDFs and text need nothing
+container index); images and DICOM are read from header bytes, through a file that fetches
+what the reader asks for by range (object_file.py, 8 MB at most); PDFs and text need nothing
 past the first range. Never downloads a whole object.
 
 An MP4/MOV's own index (`moov`) is read first, with bounded range reads (none when it is in
@@ -65,12 +66,9 @@ class SignedGet(NamedTuple):
 class ObjectReader(Protocol):
     """Reads bytes of the object an event names (the S3 adapter implements it)."""
 
-    def read_range(self, event: ObjectEvent, length: int) -> bytes:
-        """The first `length` bytes (fewer if the object is shorter) of this version."""
-        ...
-
     def read_head(self, event: ObjectEvent, length: int) -> Head:
-        """read_range, with the object's user metadata and tag count."""
+        """The first `length` bytes (fewer if the object is shorter) of this version, with
+        the object's user metadata and tag count."""
         ...
 
     def read_at(self, event: ObjectEvent, start: int, length: int) -> bytes:
