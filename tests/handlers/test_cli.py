@@ -299,7 +299,14 @@ def test_redrive_failures_after_a_fix_registers_each_file_once(
     assert codes["slow/clip.mp4"] == "PROBE_TIMEOUT"
     assert "would redrive 2 failure records" in run(capsys, "redrive", "--failures", "--dry-run")
     counts = json.loads(run(capsys, "redrive", "--failures", "--code", "PROBE_TIMEOUT", "--json"))
-    assert counts == {"moved": 0, "poison_left": 0, "redriven": 1, "gone": 0}
+    assert counts == {
+        "moved": 0,
+        "poison_left": 0,
+        "redriven": 1,
+        "gone": 0,
+        "sink_moved": 0,
+        "sink_records_left": 0,
+    }
     # Redriving twice before the queue is drained: the same event, one outcome.
     run(capsys, "redrive", "--failures", "--code", "PROBE_TIMEOUT")
     _deliver_ingest_queue(deployed)  # the fixed code
@@ -321,7 +328,14 @@ def test_redrive_dead_letters_moves_s3_events_and_leaves_poison(
     )
     deployed.sqs.send_message(QueueUrl=dlq, MessageBody="not an S3 event")
     counts = json.loads(run(capsys, "redrive", "--dead-letters", "--json"))
-    assert counts == {"moved": 1, "poison_left": 1, "redriven": 0, "gone": 0}
+    assert counts == {
+        "moved": 1,
+        "poison_left": 1,
+        "redriven": 0,
+        "gone": 0,
+        "sink_moved": 0,
+        "sink_records_left": 0,
+    }
     _deliver_ingest_queue(deployed)
     assert "late.png" in {i["key"] for i in json.loads(run(capsys, "items", "--json"))}
     attrs = deployed.sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["All"])["Attributes"]

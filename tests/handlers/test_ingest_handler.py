@@ -74,7 +74,7 @@ def test_every_kind_lands_in_its_section(stack: Stack, media: MediaSet) -> None:
         "audio": 2,
         "images": 2,
         "dicom_series": 1,
-        "pdfs": 1,
+        "pdf": 1,
         "text": 1,
     }
     image = next(i for i in stack.reader.items() if i.key == "in/portrait.jpg")

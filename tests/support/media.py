@@ -6,6 +6,7 @@ Generated once per session into a cache folder; nothing binary is checked in.
 from __future__ import annotations
 
 import io
+import os
 import subprocess
 from pathlib import Path
 
@@ -333,7 +334,11 @@ class MediaSet:
     def path(self, name: str) -> Path:
         target = self.root / name
         if not target.exists():
-            self._make(name, target)
+            # Made aside and renamed: the folder is shared by parallel test processes, and
+            # a file half written must never pass for a made one.
+            partial = target.with_name(f".partial-{os.getpid()}-{name}")
+            self._make(name, partial)
+            os.replace(partial, target)
         return target
 
     def bytes(self, name: str) -> bytes:

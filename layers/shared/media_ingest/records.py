@@ -119,7 +119,13 @@ class Outcome(BaseModel):
 
     @property
     def needs_manifest(self) -> bool:
-        return self.kind is OutcomeKind.REGISTERED and self.item is not None and not self.group
+        """A registered object, or an update (its new metadata: Encord upserts it), that is
+        not a group member (its group's entry is written when the group is sealed)."""
+        return (
+            self.kind in (OutcomeKind.REGISTERED, OutcomeKind.UPDATED)
+            and self.item is not None
+            and not self.group
+        )
 
 
 class Refusal(BaseModel):

@@ -13,6 +13,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from media_ingest.faults import parse_faults
 from media_ingest.groups.rules import DEFAULT_MARKER, GroupKind
 from media_ingest.platforms import encord
+from media_ingest.sinks.label_studio import ProjectRoutes
 
 DATASET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 DEFAULT_IGNORE = (".DS_Store", "Thumbs.db", "desktop.ini", "._*", "*/")
@@ -120,12 +121,30 @@ class Settings(BaseSettings):
     )
     # Game days and the LocalStack fault tests only (media_ingest.faults); empty: off.
     fault_injection: str = Field(default="", validation_alias="FAULT_INJECTION")
+    # Sinks (sinks/): the FIFO queue the ingest function publishes catalog changes to (""
+    # publishes nothing), and the Label Studio sink's secret (its ARN or name: url and
+    # personal access token), projects and the sink queue's receive count before it gives up.
+    sink_queue_url: str = Field(default="", validation_alias="SINK_QUEUE_URL")
+    label_studio_secret: str = Field(default="", validation_alias="LABEL_STUDIO_SECRET")
+    label_studio_projects: Annotated[ProjectRoutes, NoDecode] = Field(
+        default_factory=ProjectRoutes, validation_alias="LABEL_STUDIO_PROJECTS"
+    )
+    sink_max_receive_count: int = Field(
+        default=10, ge=1, le=1000, validation_alias="SINK_MAX_RECEIVE_COUNT"
+    )
 
     @field_validator("dataset_routes", "group_routes", mode="before")
     @classmethod
     def _parse_routes(cls, value: object) -> object:
         if isinstance(value, str):
             return json.loads(value) if value.strip() else {}
+        return value
+
+    @field_validator("label_studio_projects", mode="before")
+    @classmethod
+    def _parse_projects(cls, value: object) -> object:
+        if isinstance(value, str):
+            return {"routes": json.loads(value) if value.strip() else {}}
         return value
 
     @field_validator("update_datasets", "ignore_patterns", mode="before")

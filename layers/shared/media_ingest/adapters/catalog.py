@@ -1,4 +1,5 @@
-"""The catalog table (DynamoDB), write side: conditional puts of items and failure records.
+"""The catalog table (DynamoDB) as functions use it: conditional puts of items and failure
+records, and the sink's batched reads of the items it applies changes for.
 
 Single table, hash key `pk` only. Items: `item#<sha256(dataset, url)>` (URLs can exceed
 the 2 KB key limit); failures: `failure#<sha256(event id)>`; annotation links the extract
@@ -10,11 +11,14 @@ Each record keeps its model's JSON in `doc`, so readers never reassemble attribu
 from __future__ import annotations
 
 import hashlib
+import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from media_ingest.adapters.clients import ClientSlot, error_code
+from media_ingest.errors import ErrorCode, TransientError
 from media_ingest.ingest.registration import WriteResult
 from media_ingest.media import AnnotationLinks
 from media_ingest.records import CatalogItem, FailureRecord
@@ -23,6 +27,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 SEQUENCER_WIDTH = 64
+BATCH_GET_MAX = 100  # DynamoDB's BatchGetItem limit
 
 
 def item_pk(dataset: str, url: str) -> str:
@@ -96,6 +101,32 @@ class DynamoCatalog:
             ConsistentRead=True,
         ).get("Item")
         return AnnotationLinks.model_validate_json(found["doc"]["S"]) if found else None
+
+    def items_of(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], CatalogItem]:
+        """The items of these (dataset, object URL) pairs that exist: one BatchGetItem per
+        hundred keys, strongly consistent (a sink reads right after the registration)."""
+        by_pk = {item_pk(dataset, url): (dataset, url) for dataset, url in keys}
+        found: dict[tuple[str, str], CatalogItem] = {}
+        pks = list(by_pk)
+        for start in range(0, len(pks), BATCH_GET_MAX):
+            request: dict[str, Any] = {
+                self.table: {
+                    "Keys": [{"pk": {"S": pk}} for pk in pks[start : start + BATCH_GET_MAX]],
+                    "ProjectionExpression": "pk, doc",
+                    "ConsistentRead": True,
+                }
+            }
+            for attempt in range(8):  # unprocessed keys come back under throttling: ask again
+                response = self.ddb.batch_get_item(RequestItems=request)
+                for row in response.get("Responses", {}).get(self.table, []):
+                    found[by_pk[row["pk"]["S"]]] = parse_item(row)
+                request = dict(response.get("UnprocessedKeys") or {})
+                if not request:
+                    break
+                time.sleep(0.05 * 2**attempt)
+            else:
+                raise TransientError(ErrorCode.AWS_TRANSIENT, "catalog reads kept throttling")
+        return found
 
     def record_failure(self, record: FailureRecord) -> None:
         self.ddb.put_item(

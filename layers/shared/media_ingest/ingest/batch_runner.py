@@ -4,7 +4,8 @@ Each S3 event runs through `Ingestor.ingest` under Powertools idempotency keyed 
 event's identity (bucket, key, version, sequencer), never the SQS message id: a redelivered
 event returns its recorded outcome without probing again, and those records are the
 outcome ledger the CLI counts. Registered items of the whole batch are then appended to
-their datasets' manifests; a failed append fails only the messages that fed it.
+their datasets' manifests (a failed append fails only the messages that fed it), and the
+batch's catalog changes are published to the sinks in one call (sinks/changes.py).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
@@ -40,6 +41,7 @@ from media_ingest.platforms.encord import (
     entry_for,
 )
 from media_ingest.records import Outcome, OutcomeKind, utcnow
+from media_ingest.sinks.changes import ChangeBatch, batches_of, change_of
 
 # The fields that identify one S3 event across redeliveries (see ObjectEvent.event_id).
 EVENT_KEY = "[bucket, key, version_id, sequencer, etag, request_id]"
@@ -71,6 +73,12 @@ def idempotency_config(expires_after_seconds: int) -> IdempotencyConfig:
     )
 
 
+class ChangePublisher(Protocol):
+    """The sink queue (adapters/queues.py SqsChangeQueue): one call for all batches."""
+
+    def publish(self, batches: list[ChangeBatch]) -> None: ...
+
+
 @dataclass
 class BatchRunner:
     ingest: IngestFn
@@ -79,6 +87,8 @@ class BatchRunner:
     sealer: GroupSealer | None = None
     # SDK retries since the last call (the AwsRetries metric); None: not counted.
     aws_retries: Callable[[], int] | None = None
+    # Where catalog changes go for the sinks (the sink queue); None: no sink deployed.
+    changes: ChangePublisher | None = None
     # The Ingestor's setting: a replayed outcome's entry is built again exactly as it was.
     video_metadata: VideoMetadataPolicy = DEFAULT_VIDEO_METADATA
     # Set from each invocation's context: probes that could not finish before it are not
@@ -104,6 +114,7 @@ class BatchRunner:
         _count(outcomes, started)
         failed = self._append_manifests(outcomes, started)
         failed |= self._seal_groups(outcomes)
+        failed |= self._publish(outcomes)
         failures = processor.response()["batchItemFailures"]
         failures += [{"itemIdentifier": message_id} for message_id in sorted(failed)]
         if self.aws_retries is not None:
@@ -167,6 +178,28 @@ class BatchRunner:
                 value=self.manifests.conflicts - conflicts,
             )
         return failed
+
+    def _publish(self, outcomes: dict[str, list[Outcome]]) -> set[str]:
+        """Tell the sinks what the batch registered or updated, replays included (a sink
+        applies a change twice as once): one batched send. On failure the messages that had
+        changes are retried; their outcomes replay and are published again."""
+        if self.changes is None:
+            return set()
+        batches = batches_of(o for results in outcomes.values() for o in results)
+        if not batches:
+            return set()
+        try:
+            self.changes.publish(batches)
+        except Exception:
+            logger.exception("publishing changes to the sinks failed")
+            return {
+                message_id
+                for message_id, results in outcomes.items()
+                if any(change_of(o) is not None for o in results)
+            }
+        published = sum(len(b.changes) for b in batches)
+        metrics.add_metric(name="ChangesPublished", unit=MetricUnit.Count, value=published)
+        return set()
 
     def _seal_groups(self, outcomes: dict[str, list[Outcome]]) -> set[str]:
         """Seal the groups whose marker came in this batch (after its other records, so

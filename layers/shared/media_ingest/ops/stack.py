@@ -25,6 +25,8 @@ class StackOutputs(BaseModel):
     ExtractQueueUrl: str | None = None
     ExtractDeadLetterQueueUrl: str | None = None
     GroupTableName: str | None = None  # stacks deployed before grouping have none
+    SinkQueueUrl: str | None = None  # stacks without the Label Studio sink have none
+    SinkDeadLetterQueueUrl: str | None = None
 
 
 def stack_outputs(name: str, stacks: CloudFormationStacks | None = None) -> StackOutputs:

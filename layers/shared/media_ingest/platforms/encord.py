@@ -4,6 +4,23 @@ the CSV form, and every Encord limit. The one home of what Encord accepts.
 An entry Encord would refuse cannot be built here (`EntryTooLarge`), so no caller can
 forget a check. Pure: catalog items and group members in, entries and rows out; how parts
 of a manifest are stored and appended is manifests/writer.py's business.
+
+Checked against the official `encord` SDK (0.1.211, `encord/orm/storage.py`): the tests
+validate every part they write with `DataUploadItems` and also fail on any key its models
+do not know (they drop unknown keys silently; tests/support/encord_oracle.py). What that
+settled:
+- the PDF section is `pdf` (`DataUploadItems.pdf: List[DataUploadPDF]`; `StorageFolder
+  .upload_pdf` builds `DataUploadItems(pdf=[...])`); no `pdfs` exists anywhere in the SDK or
+  on docs.encord.com. Parts written before this fix say `pdfs`, which Encord ignores: they
+  are read back as `pdf` (LEGACY_SECTIONS), so the writer and the export repair them.
+- `upsert_metadata` is a top-level flag beside `skip_duplicate_urls` ("update metadata of
+  existing items with the same URL in the same folder. This flag has no effect if
+  skip_duplicate_urls is set to False"). Parts of an `UpdateDatasets` dataset carry it, so an
+  update re-registered in a later part replaces the metadata Encord holds. Encord's JSON
+  page (index-register-cloud-data) does not list the flag; the SDK's structured form has it.
+- the SDK enforces none of Encord's documented limits; they are enforced here: 16 KB per URL
+  and per-file counts (index-register-cloud-data), and 300 characters for a name
+  ("Encord supports file names up to 300 characters", annotate-register-gcp-data).
 """
 
 from __future__ import annotations
@@ -25,16 +42,24 @@ from media_ingest.records import CatalogItem, Refusal
 MAX_ITEMS_PER_FILE = 500_000
 MAX_URLS_PER_FILE = 1_000_000
 MAX_URL_BYTES = 16 * 1024
+# "Encord supports file names up to 300 characters in length": a longer title is shortened
+# (encord_title), never refused: it is a display name, and the full key stays in
+# clientMetadata.
+MAX_TITLE_CHARS = 300
+TITLE_ELLIPSIS = "…"
 
 # The file's top-level keys, in the order a part is written. An image sequence is an
 # `image_groups` entry with `"createVideo": true`: there is no `image_sequences` key.
-SECTIONS = ("videos", "images", "image_groups", "dicom_series", "audio", "pdfs", "text")
+SECTIONS = ("videos", "images", "image_groups", "dicom_series", "audio", "pdf", "text")
+# Section names our parts used before they were checked with the SDK: `pdfs` (Encord's name
+# is `pdf`; it ignored ours). Read as the current name, never written.
+LEGACY_SECTIONS = {"pdfs": "pdf"}
 _SECTION_OF_KIND = {
     MediaKind.VIDEO: "videos",
     MediaKind.IMAGE: "images",
     MediaKind.DICOM: "dicom_series",
     MediaKind.AUDIO: "audio",
-    MediaKind.PDF: "pdfs",
+    MediaKind.PDF: "pdf",
     MediaKind.TEXT: "text",
 }
 _SECTION_OF_GROUP = {
@@ -118,6 +143,8 @@ class Entry(BaseModel):
             )
         if any(len(url.encode()) > MAX_URL_BYTES for url in urls):
             raise EntryTooLarge("object URL is longer than Encord's 16 KB")
+        if len(str(self.payload.get("title", ""))) > MAX_TITLE_CHARS:
+            raise ValueError(f"an Encord title holds at most {MAX_TITLE_CHARS} characters")
 
     @property
     def urls(self) -> tuple[str, ...]:
@@ -141,16 +168,40 @@ def urls_of(payload: dict[str, Any]) -> tuple[str, ...]:
     return tuple(url for _, url in numbered)
 
 
-def registration_file(sections: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
-    """The file as Encord imports it: sections in a fixed order, duplicates skipped."""
+def registration_file(
+    sections: dict[str, list[dict[str, Any]]], *, upsert_metadata: bool = False
+) -> dict[str, Any]:
+    """The file as Encord imports it: sections in a fixed order, duplicates skipped; with
+    `upsert_metadata`, an entry whose URL Encord holds already replaces its metadata."""
     doc: dict[str, Any] = {name: sections[name] for name in SECTIONS if name in sections}
     doc["skip_duplicate_urls"] = True
+    if upsert_metadata:
+        doc["upsert_metadata"] = True
     return doc
 
 
 def file_sections(doc: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
-    """The non-empty sections of a registration file (the inverse of registration_file)."""
-    return {name: list(doc[name]) for name in SECTIONS if doc.get(name)}
+    """The non-empty sections of a registration file (the inverse of registration_file);
+    a legacy section name is read as the current one."""
+    sections: dict[str, list[dict[str, Any]]] = {}
+    for name, value in doc.items():
+        current = LEGACY_SECTIONS.get(name, name)
+        if current in SECTIONS and value:
+            sections.setdefault(current, []).extend(value)
+    return {name: sections[name] for name in SECTIONS if name in sections}
+
+
+def has_legacy_sections(doc: dict[str, Any]) -> bool:
+    """Whether a stored file still uses a section name Encord does not know."""
+    return any(name in doc for name in LEGACY_SECTIONS)
+
+
+def encord_title(text: str) -> str:
+    """A title within Encord's 300 characters: a longer one keeps its end (the file name
+    and extension are what an annotator reads), led by an ellipsis."""
+    if len(text) <= MAX_TITLE_CHARS:
+        return text
+    return TITLE_ELLIPSIS + text[-(MAX_TITLE_CHARS - len(TITLE_ELLIPSIS)) :]
 
 
 def encord_block(keyframes: tuple[int, ...]) -> dict[str, Any]:
@@ -178,7 +229,7 @@ def entry_for(
     }
     if item.version_id:
         client["version_id"] = item.version_id
-    payload: dict[str, Any] = {"objectUrl": item.object_url, "title": item.title}
+    payload: dict[str, Any] = {"objectUrl": item.object_url, "title": encord_title(item.title)}
     if media.video is not None:
         _add_video(media.video, item, payload, client, video_metadata)
     elif media.audio is not None:
@@ -206,7 +257,7 @@ def entry_for(
         # A DICOM series entry lists its files as objectUrl_0..n. With grouping on (a group
         # table), files join their series (groups/) and this entry is never written;
         # without it each file is its own one-file series.
-        payload = {"title": item.title, "objectUrl_0": item.object_url}
+        payload = {"title": encord_title(item.title), "objectUrl_0": item.object_url}
     if media.annotations is not None:
         client["annotations"] = media.annotations.model_dump()
     payload["clientMetadata"] = client
@@ -262,7 +313,7 @@ def group_entry(ref: GroupRef, members: Sequence[CatalogItem]) -> Entry:
     frames = ordered(ref.kind, members)
     if not frames:
         raise ValueError(f"group {ref.group_id} has no members")
-    payload: dict[str, Any] = {"title": ref.title}
+    payload: dict[str, Any] = {"title": encord_title(ref.title)}
     payload |= {f"objectUrl_{i}": item.object_url for i, item in enumerate(frames)}
     client: dict[str, Any] = {
         "dataset": ref.dataset,

@@ -1,5 +1,6 @@
 """The queues as operator commands use them (SQS): sending to the ingest queue (backfill,
-redrive), reading the dead-letter queue (redrive), and every queue's depth (status)."""
+redrive) and the sink queue (redrive --sink), reading dead-letter queues (redrive), and
+every queue's depth (status)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from media_ingest.adapters.clients import ClientSlot
 from media_ingest.ops.redrive import Message
+from media_ingest.sinks.changes import ChangeBatch
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -48,6 +50,33 @@ class SqsIngestQueue:
                 return
             time.sleep(min(0.1 * 2**round_, 5))
         raise SendFailed(f"{len(pending)} messages not accepted after {MAX_ROUNDS} rounds")
+
+
+class SqsSinkQueue:
+    """The sink queue (FIFO) as a redrive sends to it."""
+
+    sqs: ClientSlot[SQSClient] = ClientSlot("sqs")
+
+    def __init__(self, queue_url: str, client: SQSClient | None = None) -> None:
+        self.queue_url = queue_url
+        self.sqs = client
+
+    def send_batches(self, batches: list[ChangeBatch], ids: list[str]) -> None:
+        response = self.sqs.send_message_batch(
+            QueueUrl=self.queue_url,
+            Entries=[
+                {
+                    "Id": str(number),
+                    "MessageBody": batch.body(),
+                    "MessageGroupId": batch.dataset,
+                    "MessageDeduplicationId": dedup,
+                }
+                for number, (batch, dedup) in enumerate(zip(batches, ids, strict=True))
+            ],
+        )
+        failed = response.get("Failed", [])
+        if failed:
+            raise SendFailed(f"the sink queue refused {len(failed)} batches: {failed[0]}")
 
 
 class SqsDeadLetters:

@@ -25,7 +25,7 @@ from media_ingest.ops.adapters.catalog import CatalogReader
 from media_ingest.ops.adapters.groups import GroupReader
 from media_ingest.ops.adapters.listing import InventoryLister, S3Lister
 from media_ingest.ops.adapters.manifests import ManifestFiles
-from media_ingest.ops.adapters.queues import SqsDeadLetters, SqsIngestQueue
+from media_ingest.ops.adapters.queues import SqsDeadLetters, SqsIngestQueue, SqsSinkQueue
 from media_ingest.ops.adapters.stack import CloudFormationStacks
 from media_ingest.ops.backfill import Source
 from media_ingest.ops.cli import render
@@ -203,8 +203,10 @@ def _state_path(stack: str, source: str, inventory: str | None) -> Path:
 
 
 def cmd_redrive(outputs: StackOutputs, args: argparse.Namespace) -> str:
-    if not (args.dead_letters or args.failures):
-        raise ValueError("say what to redrive: --dead-letters, --failures, or both")
+    if not (args.dead_letters or args.failures or args.sink):
+        raise ValueError("say what to redrive: --dead-letters, --failures, --sink, or several")
+    if args.sink and not (outputs.SinkQueueUrl and outputs.SinkDeadLetterQueueUrl):
+        raise ValueError("--sink: this stack has no Label Studio sink (LabelStudioSecretArn)")
     counts = RedriveCounts()
     bar = ProgressBar(total=None)
     ingest = SqsIngestQueue(outputs.IngestQueueUrl)
@@ -216,16 +218,24 @@ def cmd_redrive(outputs: StackOutputs, args: argparse.Namespace) -> str:
     chosen = _failed(outputs, args) if args.failures else []
     bar.total = len(chosen) or None
     if args.dry_run:
-        return f"would redrive {len(chosen)} failure records" + (
-            " and every S3 event in the dead-letter queue" if args.dead_letters else ""
+        return (
+            f"would redrive {len(chosen)} failure records"
+            + (" and every S3 event in the dead-letter queue" if args.dead_letters else "")
+            + (" and every change batch in the sink's dead-letter queue" if args.sink else "")
         )
     try:
         if args.dead_letters:
             run.dead_letters(SqsDeadLetters(outputs.DeadLetterQueueUrl), counts)
+        if args.sink and outputs.SinkQueueUrl and outputs.SinkDeadLetterQueueUrl:
+            run.sink_dead_letters(
+                SqsDeadLetters(outputs.SinkDeadLetterQueueUrl),
+                SqsSinkQueue(outputs.SinkQueueUrl),
+                counts,
+            )
         if chosen:
             run.failures(chosen, S3Objects(), counts)
     finally:
-        bar.close(counts.moved + counts.redriven)
+        bar.close(counts.moved + counts.redriven + counts.sink_moved)
     return counts.model_dump_json(indent=2) if args.json else render.redrive_counts(counts)
 
 

@@ -125,7 +125,10 @@ def _export_options(command: argparse.ArgumentParser) -> None:
         help="encord-json: every manifest part as stored, and index.json; encord-csv: "
         "ObjectUrl, Title, Create video rows (videos and image groups only, the rest listed in "
         "refused.csv); nucleus: items.jsonl (images as DatasetItem), scenes.jsonl (videos as "
-        "VideoScene) and export.json",
+        "VideoScene) and export.json; label-studio: tasks-<kind>.json and "
+        "label-config-<kind>.xml per kind (one project each; s3:// URIs for an S3 source "
+        "storage) and export.json; cvat: <bucket>/manifest.jsonl, CVAT's image manifest for "
+        "the root of each source bucket (videos and other kinds in refused.csv)",
     )
     command.add_argument(
         "--out",
@@ -151,7 +154,14 @@ def _redrive_options(command: argparse.ArgumentParser) -> None:
     command.add_argument(
         "--failures",
         action="store_true",
-        help="send each file still failed (latest record per file) for another attempt",
+        help="send each file still failed (latest record per file) for another attempt; the "
+        "sink's records (stage sink: registered, not in Label Studio yet) are left to --sink",
+    )
+    command.add_argument(
+        "--sink",
+        action="store_true",
+        help="move every change batch of the Label Studio sink's dead-letter queue back to the "
+        "sink queue (after Label Studio or its secret is fixed)",
     )
     _failure_filters(command, "with --failures: ")
     command.add_argument("--dry-run", action="store_true", help="count, send nothing")

@@ -134,8 +134,15 @@ def manifest_parts(parts: Sequence[PartRow], bucket: str) -> str:
     return table(["dataset", "part", "entries", "bytes", "state", "location"], rows)
 
 
+_EXPORTED = {
+    ExportFormat.NUCLEUS: "items and scenes",
+    ExportFormat.LABEL_STUDIO: "tasks",
+    ExportFormat.CVAT: "images",
+}
+
+
 def export_summary(summary: ExportSummary) -> str:
-    what = "entries" if summary.format is not ExportFormat.NUCLEUS else "items and scenes"
+    what = _EXPORTED.get(summary.format, "entries")
     lines = [
         f"export of dataset {summary.dataset} as {summary.format.value}: {summary.folder}",
         f"{len(summary.files)} files written: {', '.join(summary.files)}",
@@ -149,6 +156,7 @@ def export_summary(summary: ExportSummary) -> str:
         )
     if summary.update is not None:
         lines.append(f"update on reference_id collision: {str(summary.update).lower()}")
+    lines.extend(f"repaired {note}" for note in summary.notes)
     return "\n".join(lines)
 
 
@@ -172,6 +180,8 @@ def redrive_counts(counts: RedriveCounts) -> str:
         ("poison messages left in the dead-letter queue", counts.poison_left),
         ("failed files sent for another attempt", counts.redriven),
         ("failed files no longer in the bucket", counts.gone),
+        ("sink change batches moved back to the sink queue", counts.sink_moved),
+        ("sink failure records left to --sink", counts.sink_records_left),
     ]
     return table(["redrive", "count"], rows) + f"\n{ASYNC_NOTE}"
 
