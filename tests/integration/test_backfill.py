@@ -108,11 +108,15 @@ def test_backfill_of_a_prefilled_bucket_interrupted_and_resumed(
     assert counts["registered"] >= FIRST - 1  # those were skipped, not enqueued again
     assert counts["registered"] + counts["enqueued"] == OBJECTS
 
+    # The bucket is the stack's for every run: this run's objects are those under its prefix.
+    prefix = f"old media {run_id}/"
     outcomes = deployed.wait(set(keys), timeout=600)
     per_key = {o.key for o in outcomes if o.bucket == bucket}
     assert per_key == set(keys)
     assert {o.kind for o in outcomes if o.bucket == bucket} == {OutcomeKind.REGISTERED}
-    items = [i for i in deployed.reader().items() if i.bucket == bucket]
+    items = [
+        i for i in deployed.reader().items() if i.bucket == bucket and i.key.startswith(prefix)
+    ]
     assert len(items) == OBJECTS and len({i.key for i in items}) == OBJECTS
 
     # Every URL once in the manifests, whatever the interruption re-sent.
@@ -120,7 +124,7 @@ def test_backfill_of_a_prefilled_bucket_interrupted_and_resumed(
     for part in manifest_parts(deployed.outputs):
         body = deployed.s3.get_object(Bucket=deployed.outputs.ManifestBucketName, Key=part.key)
         urls += [e["objectUrl"] for e in json.loads(body["Body"].read()).get("text", [])]
-    mine = [u for u in urls if f"/{bucket}." in u or f"{bucket}.s3" in u]
+    mine = [u for u in urls if f"{bucket}.s3" in u and f"/old%20media%20{run_id}/" in u]
     assert len(mine) == OBJECTS and len(set(mine)) == OBJECTS
 
     # Once more from the top: everything is known, nothing is enqueued.
