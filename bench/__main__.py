@@ -44,20 +44,25 @@ BENCHMARKS = {
         "7: extra GETs and bytes per probe for reading the MP4 index (frame timing) "
         "vs the reading before it (10 MB .. 1 GB MP4s, one hour of tiny video)",
     ),
+    "fuzz": (
+        "bench.fuzz",
+        "8: fuzzing every reader of untrusted bytes (20,000 mutated files per target, 2 s and "
+        "256 MB per input) vs the readers before issue 11",
+    ),
     "throughput": (
         "bench.throughput",
-        "8: one dataset's manifest entries/s as writers are added (1..128), real writer at "
+        "9: one dataset's manifest entries/s as writers are added (1..128), real writer at "
         "S3's latency in virtual time, vs the one-open-part design",
     ),
     "cost": (
         "bench.cost",
-        "9+10: billed time, calls, item sizes, memory per file through the real handler at "
+        "10+11: billed time, calls, item sizes, memory per file through the real handler at "
         "S3's latency; $ per 1,000,000 files on issue 14's mix vs a naive function",
     ),
     "backfill": (
         "bench.backfill",
-        "11: a 1,000,000-file backfill at MaxConcurrency 10, 100, 1,000: time and cost, "
-        "modelled from the figures measured in 8-10 (SQS scaling, DynamoDB and S3 ceilings)",
+        "12: a 1,000,000-file backfill at MaxConcurrency 10, 100, 1,000: time and cost, "
+        "modelled from the figures measured in 9-11 (SQS scaling, DynamoDB and S3 ceilings)",
     ),
     "e2e": (
         "bench.e2e",

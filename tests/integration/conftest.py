@@ -114,10 +114,16 @@ GROUP_QUIET_SECONDS = 20
 SIDECAR_SUFFIX = ".meta.json"
 
 
+def legacy_bucket(stack: str) -> str:
+    """The bucket the stack is deployed to read besides its drop bucket (backfill's source)."""
+    return f"{stack}-legacy"
+
+
 @pytest.fixture(scope="session")
 def deployed() -> Iterator[Deployed]:
     yield deploy(
         stack_name(),
+        f"ExtraSourceBucketArns=arn:aws:s3:::{legacy_bucket(stack_name())}",
         f"GroupRoutes={GROUP_ROUTES}",
         f"GroupQuietSeconds={GROUP_QUIET_SECONDS}",
         "KeyFrames=on",

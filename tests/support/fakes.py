@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import itertools
 import json
 import threading
@@ -9,13 +10,15 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import IO, Any
 
+from media_ingest.archives.rules import MemberExists
 from media_ingest.errors import ErrorCode, TransientError
 from media_ingest.events import ObjectEvent
 from media_ingest.groups.rules import Claim, GroupMeta, GroupRef, GroupStatus, Joined
 from media_ingest.ingest.registration import Lease, Recorded, WriteResult
 from media_ingest.manifests.writer import Conflict, Listed, ManifestIndex, Part, Versioned
+from media_ingest.media import SOURCE_METADATA, AnnotationLinks
 from media_ingest.records import CatalogItem, FailureRecord, Outcome, OutcomeKind, utcnow
 from media_ingest.sinks.label_studio import ProjectTask, TaskRefused
 
@@ -306,6 +309,86 @@ class MemoryExtractQueue:
 
     def send(self, event: ObjectEvent) -> None:
         self.sent.append(event)
+
+
+# -- archive extraction (archives/rules.py interfaces) ------------------------------------
+class _OneWay(io.RawIOBase):
+    """Not seekable, like an S3 streaming body."""
+
+    def __init__(self, data: bytes) -> None:
+        self.inner = io.BytesIO(data)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        data = self.inner.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+class MemoryArchive:
+    """An archive's bytes, streamed (counted) or seekable."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.streams = 0
+
+    def stream(self) -> IO[bytes]:
+        self.streams += 1
+        return io.BufferedReader(_OneWay(self.data))
+
+    def seekable(self) -> IO[bytes]:
+        return io.BytesIO(self.data)
+
+
+class MemoryMemberWriter:
+    """Members written as S3MemberWriter writes them: create-only (MemberExists)."""
+
+    def __init__(self, bucket: str = "drop") -> None:
+        self.bucket = bucket
+        self.objects: dict[str, tuple[bytes, dict[str, str]]] = {}
+        self.writes = 0
+
+    def written(self, key: str, size: int, source: str) -> bool:
+        found = self.objects.get(key)
+        return (
+            found is not None and len(found[0]) == size and found[1].get(SOURCE_METADATA) == source
+        )
+
+    def write(self, key: str, chunks: Iterator[bytes], metadata: dict[str, str]) -> None:
+        data = b"".join(chunks)
+        if key in self.objects:
+            raise MemberExists
+        self.objects[key] = (data, metadata)
+        self.writes += 1
+
+
+class MemoryAnnotationStore:
+    def __init__(self) -> None:
+        self.files: dict[str, bytes] = {}
+
+    def put(self, path: str, data: bytes) -> str:
+        self.files[path] = data
+        return f"s3://manifests/annotations/{path}"
+
+
+class MemoryLinks:
+    """Annotation links by (bucket, key, source), as the catalog records them."""
+
+    def __init__(self) -> None:
+        self.links: dict[tuple[str, str, str], AnnotationLinks] = {}
+
+    def record_links(self, bucket: str, key: str, source: str, links: AnnotationLinks) -> None:
+        self.links[(bucket, key, source)] = links
+
+    def find_links(self, bucket: str, key: str, source: str) -> AnnotationLinks | None:
+        return self.links.get((bucket, key, source))
+
+    def of(self, key: str) -> AnnotationLinks | None:
+        """The links recorded for `key`, whatever the bucket and source."""
+        found = [links for (_, k, _), links in self.links.items() if k == key]
+        return found[0] if found else None
 
 
 class MemoryTaskStore:

@@ -344,6 +344,32 @@ def test_an_update_goes_where_it_imports_after_the_entry_it_replaces() -> None:
     assert sorted(stored_parts(store)) == [1]
 
 
+def test_writers_of_an_updating_dataset_agree_on_the_next_part_while_the_index_lags() -> None:
+    """A writer that meets the full main part before the index has heard of its seal opens
+    the same next part as the writer that sealed it, never a second one: with two open, an
+    update written to the lower one after its URL's entry went to the higher one would
+    import first and lose to the older metadata."""
+    store = MemoryPartStore()
+    numbers = MemoryPartNumbers()
+    shared = frozenset({"main"})
+    sealer = ManifestWriter(
+        store, max_entries=2, numbers=numbers, update_datasets=shared, sleep=lambda _: None
+    )
+    sealer.append("main", entries(0, 0, 2))  # part 1 full and sealed; the index names part 2
+    stale = store.read_index("main")
+    assert stale is not None and stale.value.open_part == 2
+    # The index as the other writer sees it before the seal reaches it.
+    store.write_index("main", stale.value.model_copy(update={"open_part": 1}), stale.etag)
+    url = entry_for(image_item("clip.png"))
+    late = ManifestWriter(
+        store, max_entries=2, numbers=numbers, update_datasets=shared, sleep=lambda _: None
+    )
+    late.append("main", [Entry(section=url.section, payload={**url.payload, "title": "v1"})])
+    sealer.append("main", [Entry(section=url.section, payload={**url.payload, "title": "v2"})])
+    assert sorted(stored_parts(store)) == [1, 2]
+    assert _imported(store)[url.key] == "v2"
+
+
 def _imported(store: MemoryPartStore) -> dict[str, str]:
     """Each URL's title after importing every part in number order (later parts win)."""
     final: dict[str, str] = {}

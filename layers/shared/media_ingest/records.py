@@ -81,6 +81,9 @@ class FailureRecord(BaseModel):
     event_time: datetime
     size: int
     failed_at: datetime = Field(default_factory=utcnow)
+    # The reader that raised, when the failure is an exception no reader meant to raise
+    # (PARSER_ERROR): `probing.dicom_header (pydicom)`.
+    parser: str | None = None
 
 
 class OutcomeKind(StrEnum):

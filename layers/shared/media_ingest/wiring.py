@@ -10,9 +10,10 @@ from media_ingest.adapters.catalog import DynamoCatalog, DynamoPartNumbers
 from media_ingest.adapters.clients import retries
 from media_ingest.adapters.groups import DynamoGroupStore
 from media_ingest.adapters.manifests import S3AnnotationStore, S3PartStore
-from media_ingest.adapters.objects import S3ArchiveReader, S3MemberWriter, S3Objects
+from media_ingest.adapters.objects import MemberWriters, S3ArchiveReader, S3Objects
 from media_ingest.adapters.queues import SqsChangeQueue, SqsExtractQueue, SqsFailureQueue
 from media_ingest.adapters.secrets import LabelStudioSecret
+from media_ingest.deadline import Deadline
 from media_ingest.failure_recorder import FailureRecorder
 from media_ingest.faults import FaultInjector, FaultyCatalog, appended_hook, parse_faults
 from media_ingest.groups.membership import Membership
@@ -44,14 +45,22 @@ def build_runner(settings: Settings) -> BatchRunner:
     if injector is not None:
         catalog = FaultyCatalog(catalog, injector)
     manifests = _manifests(settings, injector)
+    deadline = Deadline()
     ingestor = Ingestor(
         settings=settings,
         router=Router.of(settings),
         prober=ObjectProber(
             reader=S3Objects(settings.presign_seconds),
-            ffprobe=FfprobeRunner(settings.ffprobe_path, settings.probe_timeout_seconds),
+            ffprobe=FfprobeRunner(
+                settings.ffprobe_path,
+                settings.probe_timeout_seconds,
+                memory_mb=settings.ffprobe_memory_mb,
+                cpu_seconds=settings.ffprobe_cpu_seconds,
+                deadline=deadline,
+            ),
             sidecar_suffix=settings.sidecar_suffix,
             keyframes=settings.key_frames == "on",
+            links=DynamoCatalog(settings.catalog_table),
         ),
         catalog=catalog,
         failures=_failures(settings, catalog),
@@ -73,6 +82,7 @@ def build_runner(settings: Settings) -> BatchRunner:
         manifests=manifests,
         sealer=_sealer(settings, manifests) if settings.group_table else None,
         leases=catalog,
+        deadline=deadline,
         aws_retries=retries.take,
         changes=SqsChangeQueue(settings.sink_queue_url) if settings.sink_queue_url else None,
         video_metadata=settings.encord_video_metadata,
@@ -116,19 +126,21 @@ def build_extract_runner(settings: Settings) -> ExtractRunner:
 
     if not settings.drop_bucket:
         raise ValueError("DROP_BUCKET must name the drop bucket for the extract function")
+    catalog = DynamoCatalog(settings.catalog_table)
     return ExtractRunner(
         Extractor(
             settings=settings,
             router=Router.of(settings),
-            failures=_failures(settings, DynamoCatalog(settings.catalog_table)),
+            failures=_failures(settings, catalog),
             archive=S3ArchiveReader,
-            writer=S3MemberWriter(settings.drop_bucket),
+            writers=MemberWriters(settings.drop_bucket, settings.member_writer_role_arn),
             store=S3AnnotationStore(
                 settings.manifest_bucket,
                 ANNOTATIONS_PREFIX,
                 settings.region,
                 settings.object_url_style,
             ),
+            links=catalog,
         )
     )
 
@@ -137,6 +149,7 @@ def _manifests(settings: Settings, injector: FaultInjector | None = None) -> Man
     return ManifestWriter(
         S3PartStore(settings.manifest_bucket, settings.manifest_prefix),
         max_entries=settings.manifest_part_max_entries,
+        max_bytes=settings.manifest_part_max_bytes,
         update_datasets=frozenset(settings.update_datasets),
         on_added=appended_hook(injector) if injector is not None else None,
         numbers=DynamoPartNumbers(settings.catalog_table),

@@ -15,6 +15,8 @@ digests). Where each event's one outcome lives (docs/architecture.md, "One event
 - `failure#<sha256(event id)>` (`type` failure): a FailureRecord (`doc`), the failure log's
   row: of a failed event, or of one member of an archive (the extract function's; no event).
 - `counter#manifest#<dataset>` (`type` counter): the last manifest part number handed out.
+- `links#<sha256(bucket, key, archive version)>`: annotation links the extract function
+  recorded for a member it writes (`doc`).
 
 Stacks from before this layout kept the ledger in Powertools idempotency records (no
 `type`; `status` and `data`): ops/adapters/catalog.py still reads those.
@@ -34,6 +36,7 @@ from botocore.exceptions import ClientError
 from media_ingest.adapters.clients import ClientSlot, error_code
 from media_ingest.errors import ErrorCode, TransientError
 from media_ingest.ingest.registration import Lease, Recorded, WriteResult
+from media_ingest.media import AnnotationLinks
 from media_ingest.records import CatalogItem, FailureRecord, Outcome, OutcomeKind
 
 if TYPE_CHECKING:
@@ -60,6 +63,10 @@ def outcome_pk(event_id: str) -> str:
 
 def counter_pk(dataset: str) -> str:
     return f"counter#manifest#{dataset}"
+
+
+def links_pk(bucket: str, key: str, source: str) -> str:
+    return "links#" + hashlib.sha256(f"{bucket}\n{key}\n{source}".encode()).hexdigest()
 
 
 class DynamoCatalog:
@@ -140,6 +147,26 @@ class DynamoCatalog:
             return WriteResult(False, parse_item(found), lease_of(found))
         old = response.get("Attributes")
         return WriteResult(True, parse_item(old) if old else None, lease_of(old) if old else None)
+
+    def record_links(self, bucket: str, key: str, source: str, links: AnnotationLinks) -> None:
+        """The extract function's record of a member's annotation links (archives/rules.py)."""
+        self.ddb.put_item(
+            TableName=self.table,
+            Item={
+                "pk": {"S": links_pk(bucket, key, source)},
+                "type": {"S": "links"},
+                "doc": {"S": links.model_dump_json()},
+            },
+        )
+
+    def find_links(self, bucket: str, key: str, source: str) -> AnnotationLinks | None:
+        """The links recorded for the member `key` written from archive version `source`."""
+        found = self.ddb.get_item(
+            TableName=self.table,
+            Key={"pk": {"S": links_pk(bucket, key, source)}},
+            ConsistentRead=True,
+        ).get("Item")
+        return AnnotationLinks.model_validate_json(found["doc"]["S"]) if found else None
 
     def items_of(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], CatalogItem]:
         """The items of these (dataset, object URL) pairs that exist: one BatchGetItem per

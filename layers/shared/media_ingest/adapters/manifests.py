@@ -47,9 +47,8 @@ class S3PartStore:
         return Versioned(Part.from_encord(json.loads(body), metadata.get("sealed") == "true"), etag)
 
     def write_part(self, dataset: str, number: int, part: Part, etag: str | None) -> str | None:
-        body = json.dumps(part.to_encord(), ensure_ascii=False, separators=(",", ":"))
         metadata = {"sealed": str(part.sealed).lower(), "entries": str(part.entry_count)}
-        return self._write(self.part_key(dataset, number), body, etag, metadata)
+        return self._write(self.part_key(dataset, number), part.encoded(), etag, metadata)
 
     def read_index(self, dataset: str) -> Versioned[ManifestIndex] | None:
         got = self.read(self.index_key(dataset))
@@ -59,7 +58,7 @@ class S3PartStore:
         return Versioned(ManifestIndex.model_validate_json(body), etag)
 
     def write_index(self, dataset: str, index: ManifestIndex, etag: str | None) -> None:
-        self._write(self.index_key(dataset), index.model_dump_json(indent=1), etag, {})
+        self._write(self.index_key(dataset), index.model_dump_json(indent=1).encode(), etag, {})
 
     def list_parts(self, dataset: str, after: int = 0) -> list[Listed]:
         """The dataset's parts numbered above `after` (one call per 1,000 parts)."""
@@ -84,13 +83,15 @@ class S3PartStore:
             raise
         return response["Body"].read(), response["ETag"], response.get("Metadata", {})
 
-    def _write(self, key: str, body: str, etag: str | None, metadata: dict[str, str]) -> str | None:
+    def _write(
+        self, key: str, body: bytes, etag: str | None, metadata: dict[str, str]
+    ) -> str | None:
         condition: dict[str, Any] = {"IfMatch": etag} if etag else {"IfNoneMatch": "*"}
         try:
             response = self.s3.put_object(
                 Bucket=self.bucket,
                 Key=key,
-                Body=body.encode(),
+                Body=body,
                 ContentType="application/json",
                 Metadata=metadata,
                 **condition,

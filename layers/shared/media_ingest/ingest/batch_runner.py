@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from aws_lambda_powertools.metrics import MetricUnit
 
+from media_ingest.deadline import Deadline
 from media_ingest.events import parse_body
 from media_ingest.groups.rules import GroupRef
 from media_ingest.groups.sealing import GroupSealer
@@ -75,10 +76,15 @@ class BatchRunner:
     changes: ChangePublisher | None = None
     # The Ingestor's setting: a replayed outcome's entry is built again exactly as it was.
     video_metadata: VideoMetadataPolicy = DEFAULT_VIDEO_METADATA
+    # Set from each invocation's context: probes that could not finish before it are not
+    # started (their messages are retried), so a batch never times out as a whole.
+    deadline: Deadline | None = None
     _pool: ThreadPoolExecutor | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def run(self, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        if self.deadline is not None:
+            self.deadline.start(context)
         started = utcnow()
         lease = Lease.for_run(context.get_remaining_time_in_millis() / 1000)
         records: list[dict[str, Any]] = event.get("Records", [])

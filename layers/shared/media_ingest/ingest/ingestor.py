@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import Field
 
-from media_ingest.errors import ErrorCode, MediaError, Stage
+from media_ingest.errors import ErrorCode, MediaError, Stage, permanent
 from media_ingest.events import ObjectEvent
 from media_ingest.failure_recorder import FailureRecorder
 from media_ingest.groups.membership import Marked, Membership
@@ -107,13 +107,8 @@ class Ingestor:
             update = route.dataset in self.settings.update_datasets
             written = registration.write(self.catalog, item, update, group_id, lease)
             kind, detail = registration.decide(written, item, update)
-        except MediaError as error:
-            failure = self.failures.record(
-                event, error, url=url, dataset=route.dataset, attempt=attempt, stage=stage
-            )
-            return self._recorded(
-                Outcome(kind=OutcomeKind.FAILED, detail=error.message, failure=failure, **base)
-            )
+        except Exception as exc:
+            return self._failed(exc, stage, event, attempt, base)
         logger.info("outcome", extra={"outcome": kind.value, "kind": item.kind.value})
         earlier = registration.earlier_run(written, item, lease, utcnow())
         if earlier is not None and written.previous is not None:
@@ -127,6 +122,28 @@ class Ingestor:
             return outcome
         held = earlier is not None and earlier.held
         return Registered(**outcome.model_dump(), entry=entry, held=held)
+
+    def _failed(
+        self, exc: Exception, stage: Stage, event: ObjectEvent, attempt: int, base: dict[str, Any]
+    ) -> Outcome:
+        """The object's one failure boundary: whatever its bytes made a reader raise ends as
+        its failure record; only what a retry can cure is raised again (back to the queue)."""
+        error = permanent(exc, stage)
+        if error is None:
+            raise exc
+        if error is not exc:
+            logger.exception("parser failed", extra={"parser": error.parser})
+        failure = self.failures.record(
+            event,
+            error,
+            url=base["object_url"],
+            dataset=base["dataset"],
+            attempt=attempt,
+            stage=stage,
+        )
+        return self._recorded(
+            Outcome(kind=OutcomeKind.FAILED, detail=error.message, failure=failure, **base)
+        )
 
     def _replayed(self, found: registration.Recorded) -> Outcome:
         """A redelivered event's recorded outcome; a registration with the entry to append."""

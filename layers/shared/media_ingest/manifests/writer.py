@@ -106,6 +106,10 @@ class Part(BaseModel):
         """The part as the Encord file it is (platforms/encord.py owns the format)."""
         return encord.registration_file(self.sections, upsert_metadata=self.upsert_metadata)
 
+    def encoded(self) -> bytes:
+        """The part's bytes as stored (compact UTF-8 JSON): what `max_bytes` counts."""
+        return _encode(self.to_encord())
+
     @classmethod
     def from_encord(cls, doc: dict[str, Any], sealed: bool) -> Part:
         return cls(
@@ -238,6 +242,10 @@ class ManifestWriter:
     max_entries: int = 1000
     # Encord's per-file limit on URLs (a group entry carries many): a part rolls over first.
     max_urls: int = encord.MAX_URLS_PER_FILE
+    # Bytes of one part as stored (None: no cap): every append rewrites the open part, so
+    # this bounds each append's memory and transfer. An entry larger than the cap alone
+    # gets a part of its own.
+    max_bytes: int | None = None
     # Datasets whose overwrites update (UpdateDatasets): their parts carry upsert_metadata.
     update_datasets: frozenset[str] = frozenset()
     max_attempts: int = 25
@@ -284,7 +292,7 @@ class ManifestWriter:
         added = lost = streak_start = 0
         while pending:
             held = self._current(dataset)
-            if held.part.sealed or held.part.entry_count >= self.max_entries:
+            if self._full(held.part):
                 self._roll(dataset, held)
                 continue
             # An entry of a URL the part holds is a redelivery (the same payload: dropped) or
@@ -320,12 +328,10 @@ class ManifestWriter:
         fresh = [e for e in pending if e.key not in present]
         batch = self._fitting(held.part, fresh)
         rest = fresh[len(batch) :]
-        # Roll over before either Encord limit would be exceeded: full of entries, or the
-        # next entry's URLs would not fit (a part with no room is sealed as it is).
+        # Roll over before any limit would be exceeded: full of entries or bytes, or the next
+        # entry would not fit (its URLs or its bytes; a part with no room is sealed as it is).
         grown = held.part.plus(updates, batch, upsert=dataset in self.update_datasets)
-        grown.sealed = grown.entry_count >= self.max_entries or (
-            bool(rest) and grown.url_count + len(rest[0].urls) > self.max_urls
-        )
+        grown.sealed = self._full(grown) or (bool(rest) and not self._fitting(grown, rest[:1]))
         # Until the write is known to have happened, the view is not trusted: a writer that
         # dies or fails mid-write reads the part again next time.
         self._held[dataset] = replace(held, known=False)
@@ -425,7 +431,7 @@ class ManifestWriter:
         new main part when it held the main one, else to an orphan or a new part)."""
         info = self._info(dataset, number, part)
         if main:
-            following = self._allocate(dataset, number)
+            following = self._successor(dataset, number)
             self._merge_index(dataset, lambda index: index.merge(info, following))
             self._held[dataset] = _Held(following, Part(), None, main=True, fresh=True)
             return
@@ -445,9 +451,17 @@ class ManifestWriter:
         if index is not None and index.value.open_part != held.number:
             self._held[dataset] = self._read(dataset, index.value.open_part, main=True)
             return
-        following = self._allocate(dataset, held.number)
+        following = self._successor(dataset, held.number)
         self._merge_index(dataset, lambda current: _with_open(current, following))
         self._held[dataset] = _Held(following, Part(), None, main=True, fresh=True)
+
+    def _successor(self, dataset: str, number: int) -> int:
+        """The main part after `number`, when it is full. Writers of a dataset that updates
+        all take `number + 1`: one open part at a time even when the index lags behind a seal
+        (two writers that each met the full part would otherwise open two, and an update
+        written to the lower one after its URL's entry went to the higher one would import
+        first). Other datasets take a number no one else has."""
+        return number + 1 if self._shared(dataset) else self._allocate(dataset, number)
 
     def _fresh_part(self, dataset: str, floor: int) -> _Held:
         return _Held(self._allocate(dataset, floor), Part(), None, main=False, fresh=True)
@@ -474,7 +488,7 @@ class ManifestWriter:
             held = self._read(dataset, number, main=False)
             if held.etag is None:
                 continue
-            if held.part.sealed or held.part.entry_count >= self.max_entries:
+            if self._full(held.part):
                 held.part.sealed = True
                 self._record(dataset, number, held.part)  # sealed but never recorded
                 continue
@@ -482,16 +496,33 @@ class ManifestWriter:
         return None
 
     def _fitting(self, part: Part, pending: list[Entry]) -> list[Entry]:
-        """The leading entries that fit the part's room in entries and in URLs."""
+        """The leading entries that fit the part's room in entries, URLs and bytes."""
         room = self.max_entries - part.entry_count
         urls = part.url_count
+        size = len(part.encoded()) if self.max_bytes is not None else 0
         batch: list[Entry] = []
         for entry in pending[:room]:
             if urls + len(entry.urls) > self.max_urls:
                 break
+            grown = size + len(_encode(entry.payload)) + 1  # and its comma
+            if (
+                self.max_bytes is not None
+                and grown > self.max_bytes
+                and part.entry_count + len(batch)
+            ):
+                break
             batch.append(entry)
             urls += len(entry.urls)
+            size = grown
         return batch
+
+    def _full(self, part: Part) -> bool:
+        """No entry may join the part: sealed, or full of entries or of bytes."""
+        return (
+            part.sealed
+            or part.entry_count >= self.max_entries
+            or (self.max_bytes is not None and len(part.encoded()) >= self.max_bytes)
+        )
 
     def _info(self, dataset: str, number: int, part: Part) -> PartInfo:
         now = self.clock()
@@ -572,3 +603,7 @@ def _unique(entries: list[Entry]) -> list[Entry]:
             seen.add(entry.key)
             out.append(entry)
     return out
+
+
+def _encode(doc: dict[str, Any]) -> bytes:
+    return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
