@@ -33,6 +33,7 @@ from typing import Any
 from unittest import mock
 
 import boto3
+import requests
 from botocore.exceptions import ClientError
 from moto.server import ThreadedMotoServer
 
@@ -47,7 +48,7 @@ from tests.support.events import s3_body, sqs_record
 DROP, MANIFESTS, TABLE = "drop", "manifests", "catalog"
 BATCH_SIZES = (1, 10, 100)
 QUICK_BATCH_SIZES = (1, 10)
-TARGET_BATCH, TARGET_CALLS = 10, 3.0
+TARGET_BATCH, TARGET_CALLS = 10, 1.3
 
 
 @dataclass
@@ -276,6 +277,7 @@ def run(ctx: Context) -> list[Section]:
     server.start()
     host, port = server.get_host_and_port()
     endpoint = f"http://{host}:{port}"
+    requests.post(f"{endpoint}/moto-api/reset", timeout=30)  # moto's state is the process's
     ours, naive = {}, {}
     try:
         with environment(AWS_ENDPOINT_URL=endpoint, AWS_LAMBDA_FUNCTION_NAME="media-ingest-bench"):
@@ -349,20 +351,16 @@ def section(ours: dict[int, dict[str, Any]], naive: dict[int, dict[str, Any]]) -
     if TARGET_BATCH in ours:
         warm = ours[TARGET_BATCH]["warm"]
         met = warm["calls"] <= TARGET_CALLS
-        idempotency = (
-            sum(v for k, v in warm["by_operation"].items() if k.startswith("DynamoDB.")) - 1
-        )  # one DynamoDB write per file is the catalog item
         why = (
             ""
             if met
-            else f"{idempotency:.0f} of the DynamoDB calls per file are Powertools idempotency "
-            "records (PutItem INPROGRESS, UpdateItem COMPLETED) on top of the catalog PutItem; "
-            "the manifest costs GetObject + PutObject per batch"
+            else "see the calls by operation: one catalog PutItem a file is the floor, and "
+            "the manifest one PutObject a batch"
         )
         out.targets.append(Target(goal, f"{warm['calls']:.2f} calls per file", met, why))
     out.notes.append(
         "cold = the runner's first batch (a new execution environment): it also reads the "
-        "manifest index once per dataset"
+        "manifest index and part, and numbers its own part when it makes one"
     )
     out.data = {"ours": ours, "naive": naive}
     return out

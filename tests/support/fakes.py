@@ -6,27 +6,34 @@ import io
 import itertools
 import json
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import IO, Any
 
 from media_ingest.archives.rules import MemberExists
 from media_ingest.errors import ErrorCode, TransientError
 from media_ingest.events import ObjectEvent
-from media_ingest.groups.rules import GroupMeta, GroupRef, GroupStatus, Joined
-from media_ingest.ingest.registration import WriteResult
-from media_ingest.manifests.writer import Conflict, ManifestIndex, Part, Versioned
+from media_ingest.groups.rules import Claim, GroupMeta, GroupRef, GroupStatus, Joined
+from media_ingest.ingest.registration import Lease, Recorded, WriteResult
+from media_ingest.manifests.writer import Conflict, Listed, ManifestIndex, Part, Versioned
 from media_ingest.media import SOURCE_METADATA, AnnotationLinks
-from media_ingest.records import CatalogItem, FailureRecord
+from media_ingest.records import CatalogItem, FailureRecord, Outcome, OutcomeKind, utcnow
 from media_ingest.sinks.label_studio import ProjectTask, TaskRefused
 
 
 class MemoryPartStore:
-    """Parts and index with ETags; writes conditional exactly as S3's IfMatch/IfNoneMatch."""
+    """Parts and index with ETags; writes conditional exactly as S3's IfMatch/IfNoneMatch, and
+    a listing with each part's last write (S3's LastModified)."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], datetime] = utcnow, latency: float = 0.0) -> None:
         self.objects: dict[str, tuple[str, str]] = {}
+        self.modified: dict[str, datetime] = {}
+        self.clock = clock
+        # Seconds each call takes (a round trip): threads then really interleave between a
+        # read and the write that follows it, as writers on S3 do.
+        self.latency = latency
         self.lock = threading.Lock()
         self.writes = 0
         self.fail_next_writes = 0
@@ -35,16 +42,17 @@ class MemoryPartStore:
         return f"{dataset}/part-{number:05d}.json"
 
     def read_part(self, dataset: str, number: int) -> Versioned[Part] | None:
+        self._wait()
         got = self.objects.get(self.part_key(dataset, number))
         if got is None:
             return None
         stored = json.loads(got[0])
         return Versioned(Part.from_encord(stored["body"], stored["sealed"]), got[1])
 
-    def write_part(self, dataset: str, number: int, part: Part, etag: str | None) -> None:
+    def write_part(self, dataset: str, number: int, part: Part, etag: str | None) -> str:
         # As S3PartStore: the body is the Encord file, `sealed` travels beside it.
         stored = {"body": part.to_encord(), "sealed": part.sealed}
-        self._write(self.part_key(dataset, number), json.dumps(stored), etag)
+        return self._write(self.part_key(dataset, number), json.dumps(stored), etag)
 
     def part_body(self, dataset: str, number: int) -> dict[str, Any] | None:
         """The Encord file as stored (what an import reads)."""
@@ -55,13 +63,29 @@ class MemoryPartStore:
         return body
 
     def read_index(self, dataset: str) -> Versioned[ManifestIndex] | None:
+        self._wait()
         got = self.objects.get(f"{dataset}/index.json")
         return Versioned(ManifestIndex.model_validate_json(got[0]), got[1]) if got else None
 
     def write_index(self, dataset: str, index: ManifestIndex, etag: str | None) -> None:
         self._write(f"{dataset}/index.json", index.model_dump_json(), etag)
 
-    def _write(self, key: str, body: str, etag: str | None) -> None:
+    def list_parts(self, dataset: str, after: int = 0) -> list[Listed]:
+        self._wait()
+        with self.lock:
+            found = [
+                Listed(int(key[-10:-5]), self.modified[key])
+                for key in self.objects
+                if key.startswith(f"{dataset}/part-")
+            ]
+        return sorted((p for p in found if p.number > after), key=lambda p: p.number)
+
+    def _wait(self) -> None:
+        if self.latency:
+            time.sleep(self.latency)
+
+    def _write(self, key: str, body: str, etag: str | None) -> str:
+        self._wait()
         with self.lock:
             if self.fail_next_writes:
                 self.fail_next_writes -= 1
@@ -71,8 +95,11 @@ class MemoryPartStore:
                 etag is not None and (current is None or current[1] != etag)
             ):
                 raise Conflict(key)
-            self.objects[key] = (body, uuid.uuid4().hex)
+            written = uuid.uuid4().hex
+            self.objects[key] = (body, written)
+            self.modified[key] = self.clock()
             self.writes += 1
+            return written
 
     def parts(self, dataset: str) -> list[Part]:
         found = []
@@ -83,30 +110,115 @@ class MemoryPartStore:
         return found
 
 
+class MemoryPartNumbers:
+    """The part-number counter (DynamoDB's atomic ADD in the stack): never the same twice."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.counters: dict[str, int] = {}
+
+    def next(self, dataset: str, floor: int) -> int:
+        with self.lock:
+            # As `SET n = if_not_exists(n, :floor) + :one`: the floor counts only at creation.
+            self.counters[dataset] = self.counters.get(dataset, floor) + 1
+            return self.counters[dataset]
+
+
 class MemoryCatalog:
+    """The catalog table's conditional puts, failure records, and the outcome ledger's two
+    homes (items that carry their outcome, outcome records), as adapters/catalog.py keeps them."""
+
     def __init__(self) -> None:
         self.items: dict[tuple[str, str], CatalogItem] = {}
         self.failures: list[FailureRecord] = []
+        self.outcomes: dict[str, Outcome] = {}
+        self.carried: set[tuple[str, str]] = set()
+        self.groups: dict[tuple[str, str], str] = {}
+        self.leases: dict[tuple[str, str], Lease] = {}
+        self.released: list[tuple[str, str]] = []
 
-    def put_new(self, item: CatalogItem) -> WriteResult:
+    def put_new(
+        self, item: CatalogItem, group: str | None = None, lease: Lease | None = None
+    ) -> WriteResult:
         key = (item.dataset, item.object_url)
         if key in self.items:
-            return WriteResult(written=False, previous=self.items[key])
-        self.items[key] = item
+            return WriteResult(False, self.items[key], self.leases.get(key))
+        self._store(item, group, lease)
+        self.carried.add(key)
         return WriteResult(written=True)
 
-    def put_newer(self, item: CatalogItem) -> WriteResult:
+    def put_newer(
+        self, item: CatalogItem, group: str | None = None, lease: Lease | None = None
+    ) -> WriteResult:
         key = (item.dataset, item.object_url)
         previous = self.items.get(key)
+        if key in self.carried and previous is not None:  # registered before UpdateDatasets
+            self.record_outcome(self._carried_outcome(key))
+            self.carried.discard(key)
         if previous is not None and previous.sequencer.rjust(64, "0") >= item.sequencer.rjust(
             64, "0"
         ):
-            return WriteResult(written=False, previous=previous)
+            return WriteResult(False, previous, self.leases.get(key))
+        old_lease = self.leases.get(key)
+        self._store(item, group, lease)
+        return WriteResult(True, previous, old_lease if previous else None)
+
+    def _store(self, item: CatalogItem, group: str | None, lease: Lease | None) -> None:
+        key = (item.dataset, item.object_url)
         self.items[key] = item
-        return WriteResult(written=True, previous=previous)
+        self.leases.pop(key, None)
+        self.groups.pop(key, None)
+        if lease is not None:
+            self.leases[key] = lease
+        if group is not None:
+            self.groups[key] = group
 
     def record_failure(self, record: FailureRecord) -> None:
         self.failures.append(record)
+
+    def record_outcome(self, outcome: Outcome) -> None:
+        self.outcomes.setdefault(outcome.event_id, outcome.model_copy(update={"item": None}))
+
+    def recorded(self, event_id: str, dataset: str, url: str) -> Recorded | None:
+        key = (dataset, url)
+        item = self.items.get(key)
+        mine = item is not None and item.event_id == event_id
+        found = [o for o in self.ledger() if o.event_id == event_id]
+        if not found:
+            return None
+        outcome = min(found, key=lambda o: o.processed_at)
+        if mine and outcome.item is None and outcome.kind is OutcomeKind.REGISTERED:
+            outcome = outcome.model_copy(update={"item": item})
+        return Recorded(outcome, self.leases.get(key) if mine else None)
+
+    def release(self, item: CatalogItem, lease: Lease) -> None:
+        key = (item.dataset, item.object_url)
+        if self.leases.get(key) == lease:
+            del self.leases[key]
+            self.released.append(key)
+
+    def _carried_outcome(self, key: tuple[str, str]) -> Outcome:
+        item = self.items[key]
+        return Outcome(
+            kind=OutcomeKind.REGISTERED,
+            event_id=item.event_id,
+            bucket=item.bucket,
+            key=item.key,
+            object_url=item.object_url,
+            dataset=item.dataset,
+            processed_at=item.registered_at,
+            item=item,
+            group=self.groups.get(key),
+        )
+
+    def ledger(self) -> list[Outcome]:
+        """Every recorded outcome, one per event (the first recorded)."""
+        found = [self._carried_outcome(key) for key in self.carried]
+        found += list(self.outcomes.values())
+        first: dict[str, Outcome] = {}
+        for outcome in sorted(found, key=lambda o: o.processed_at):
+            first.setdefault(outcome.event_id, outcome)
+        return list(first.values())
 
     def items_of(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], CatalogItem]:
         return {key: self.items[key] for key in keys if key in self.items}
@@ -127,6 +239,8 @@ class MemoryGroupStore:
     def __init__(self) -> None:
         self.metas: dict[str, GroupMeta] = {}
         self.member_items: dict[str, dict[str, CatalogItem]] = {}
+        # group id -> (claimed until, claims so far): the claim on writing its entry.
+        self.claims: dict[str, tuple[datetime, int]] = {}
 
     def join(self, ref: GroupRef, item: CatalogItem, now: datetime, due: datetime) -> Joined:
         meta = self.metas.get(ref.group_id)
@@ -159,6 +273,22 @@ class MemoryGroupStore:
 
     def close_empty(self, ref: GroupRef, now: datetime) -> None:
         raise NotImplementedError
+
+    def claim_append(self, ref: GroupRef, now: datetime, until: datetime) -> Claim | None:
+        meta = self.metas.get(ref.group_id)
+        if meta is None or not meta.pending_append:
+            return None
+        held = self.claims.get(ref.group_id)
+        if held is not None and held[0] >= now:
+            return None
+        count = held[1] if held is not None else 0
+        self.claims[ref.group_id] = (until, count + 1)
+        return Claim(until=until, retried=count > 0)
+
+    def release_append(self, ref: GroupRef, claim: Claim, now: datetime) -> None:
+        held = self.claims.get(ref.group_id)
+        if held is not None and held[0] == claim.until:
+            self.claims[ref.group_id] = (datetime.min.replace(tzinfo=UTC), held[1])
 
     def appended(self, ref: GroupRef, now: datetime) -> None:
         self.metas[ref.group_id] = self.metas[ref.group_id].model_copy(update={"appended_at": now})

@@ -1,7 +1,7 @@
 """The records the pipeline writes: catalog items, failure records and outcomes.
 
 These models are the contract: the catalog table, the failure queue and the CLI's --json
-output are their JSON (docs/records.md).
+output are their JSON.
 """
 
 from __future__ import annotations

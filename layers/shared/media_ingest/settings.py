@@ -89,9 +89,6 @@ class Settings(BaseSettings):
     ffprobe_cpu_seconds: int = Field(
         default=20, ge=1, le=600, validation_alias="FFPROBE_CPU_SECONDS"
     )
-    idempotency_seconds: int = Field(
-        default=7 * 24 * 3600, ge=60, validation_alias="IDEMPOTENCY_SECONDS"
-    )
     # Archive drops (archives.py): where the ingest function hands archives; empty: archives
     # fail with UNSUPPORTED_KIND. The caps bound what the extract function streams.
     extract_queue_url: str = Field(default="", validation_alias="EXTRACT_QUEUE_URL")

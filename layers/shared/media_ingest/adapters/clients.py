@@ -7,6 +7,7 @@ by configuration alone. Adapters take an optional client and only call this with
 from __future__ import annotations
 
 import contextlib
+import threading
 from functools import cache
 from typing import Any
 
@@ -34,13 +35,17 @@ class RetryCounter:
 
     def __init__(self) -> None:
         self.count = 0
+        self.lock = threading.Lock()  # calls come from a batch's worker threads
 
     def on_call(self, parsed: Any = None, **_: Any) -> None:
         with contextlib.suppress(Exception):  # no metadata: nothing to count
-            self.count += int(parsed["ResponseMetadata"].get("RetryAttempts", 0))
+            attempts = int(parsed["ResponseMetadata"].get("RetryAttempts", 0))
+            with self.lock:
+                self.count += attempts
 
     def take(self) -> int:
-        taken, self.count = self.count, 0
+        with self.lock:
+            taken, self.count = self.count, 0
         return taken
 
 

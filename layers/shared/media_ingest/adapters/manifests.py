@@ -1,5 +1,5 @@
 """The manifest bucket: manifest parts and their index (written only with S3 conditional
-writes), and the annotation CSVs archive drops carry.
+writes), the listing of a dataset's parts, and the annotation CSVs archive drops carry.
 
 A part's body is exactly the Encord file; whether it is sealed travels in the object's
 metadata so the file stays importable as it is. The bucket has no notifications, so
@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from media_ingest.adapters.clients import ClientSlot, error_code
-from media_ingest.manifests.writer import Conflict, ManifestIndex, Part, Versioned
+from media_ingest.manifests.writer import Conflict, Listed, ManifestIndex, Part, Versioned
 from media_ingest.settings import UrlStyle
 from media_ingest.urls import object_url
 
@@ -46,9 +46,9 @@ class S3PartStore:
         body, etag, metadata = got
         return Versioned(Part.from_encord(json.loads(body), metadata.get("sealed") == "true"), etag)
 
-    def write_part(self, dataset: str, number: int, part: Part, etag: str | None) -> None:
+    def write_part(self, dataset: str, number: int, part: Part, etag: str | None) -> str | None:
         metadata = {"sealed": str(part.sealed).lower(), "entries": str(part.entry_count)}
-        self._write(self.part_key(dataset, number), part.encoded(), etag, metadata)
+        return self._write(self.part_key(dataset, number), part.encoded(), etag, metadata)
 
     def read_index(self, dataset: str) -> Versioned[ManifestIndex] | None:
         got = self.read(self.index_key(dataset))
@@ -60,6 +60,20 @@ class S3PartStore:
     def write_index(self, dataset: str, index: ManifestIndex, etag: str | None) -> None:
         self._write(self.index_key(dataset), index.model_dump_json(indent=1).encode(), etag, {})
 
+    def list_parts(self, dataset: str, after: int = 0) -> list[Listed]:
+        """The dataset's parts numbered above `after` (one call per 1,000 parts)."""
+        prefix = f"{self.prefix}{dataset}/part-"
+        params: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix}
+        if after > 0:
+            params["StartAfter"] = self.part_key(dataset, after)
+        found = []
+        for page in self.s3.get_paginator("list_objects_v2").paginate(**params):
+            for obj in page.get("Contents", []):
+                number = obj["Key"].removeprefix(prefix).removesuffix(".json")
+                if number.isdigit():
+                    found.append(Listed(int(number), obj["LastModified"]))
+        return found
+
     def read(self, key: str) -> tuple[bytes, str, dict[str, str]] | None:
         try:
             response = self.s3.get_object(Bucket=self.bucket, Key=key)
@@ -69,10 +83,12 @@ class S3PartStore:
             raise
         return response["Body"].read(), response["ETag"], response.get("Metadata", {})
 
-    def _write(self, key: str, body: bytes, etag: str | None, metadata: dict[str, str]) -> None:
+    def _write(
+        self, key: str, body: bytes, etag: str | None, metadata: dict[str, str]
+    ) -> str | None:
         condition: dict[str, Any] = {"IfMatch": etag} if etag else {"IfNoneMatch": "*"}
         try:
-            self.s3.put_object(
+            response = self.s3.put_object(
                 Bucket=self.bucket,
                 Key=key,
                 Body=body,
@@ -84,6 +100,7 @@ class S3PartStore:
             if error_code(exc) in _CONFLICT:
                 raise Conflict(key) from exc
             raise
+        return response.get("ETag")
 
 
 class S3AnnotationStore:

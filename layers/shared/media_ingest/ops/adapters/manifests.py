@@ -41,6 +41,10 @@ class ManifestFiles:
     def index_body(self, dataset: str) -> bytes | None:
         return self._body(self.store.index_key(dataset))
 
+    def part_numbers(self, dataset: str) -> list[int]:
+        """Every part of the dataset in the bucket, in number order."""
+        return sorted(p.number for p in self.store.list_parts(dataset))
+
     def _body(self, key: str) -> bytes | None:
         got = self.store.read(key)
         return got[0] if got else None
