@@ -1,10 +1,10 @@
-"""Benchmark 11: a 1,000,000-file backfill into one dataset at MaxConcurrency 10, 100, 1,000:
+"""Benchmark 12: a 1,000,000-file backfill into one dataset at MaxConcurrency 10, 100, 1,000:
 how long, and what it costs.
 
 A model fed by figures measured in this run, not a run of a million files:
 
 - the wall time of one batch of the mix through the real handler at S3's latency, batches
-  of 10 and of 100 (section 9, bench/cost.py), and its per-file cost (section 10);
+  of 10 and of 100 (section 10, bench/cost.py), and its per-file cost (section 11);
 - the manifest's ceiling for one dataset at that many writers (bench/throughput.py: the real
   writer in virtual time, here with a few batches each);
 - how the SQS event source scales, as AWS documents it: five concurrent batches at first,
@@ -134,7 +134,7 @@ def run(ctx: Context) -> list[Section]:
     price = cost_bench.PRICES["lambda_gb_second_x86"]
     out = Section(
         name="backfill",
-        title=f"11. A {FILES:,}-file backfill into one dataset (model from measured figures)",
+        title=f"12. A {FILES:,}-file backfill into one dataset (model from measured figures)",
         measured="batch wall times and per-file costs of sections 9-10; the manifest's ceiling "
         "at that many writers (real writer, virtual time); SQS scaling 5 + 300/minute; "
         f"DynamoDB {DYNAMODB_NEW_TABLE_WRITES:,} writes/s (new on-demand table) or pre-warmed; "

@@ -1,4 +1,4 @@
-"""Benchmarks 9 and 10: what one file costs (billed time, AWS calls, item sizes, memory),
+"""Benchmarks 10 and 11: what one file costs (billed time, AWS calls, item sizes, memory),
 and the cost of 1,000,000 files on issue 14's mix (70% images, 25% short clips, 5% 1 GB videos).
 
 Measured: the real ingest handler (bench/handler_worker.py: functions/ingest/app.py with
@@ -414,7 +414,7 @@ def write_units(figures: dict[str, Any]) -> float:
 def time_section(figures: dict[str, Any], latency: Latency) -> Section:
     out = Section(
         name="cost_time",
-        title="9. Per file: billed time, calls, item sizes, memory (real handler, S3 latency)",
+        title="10. Per file: billed time, calls, item sizes, memory (real handler, S3 latency)",
         measured=f"functions/ingest/app.py in a worker process; moto + a file server behind a "
         f"proxy at {latency.describe()}; billed = max(wall, CPU / {VCPU_SHARE:.2f} vCPU)",
         baseline="the same handler deciding a batch's records one after another",
@@ -553,8 +553,8 @@ def cost_section(figures: dict[str, Any], latency: Latency) -> Section:
     ]
     out = Section(
         name="cost",
-        title=f"10. Cost of {FILES:,} files: {', '.join(f'{v:.0%} {k}s' for k, v in MIX.items())}",
-        measured=f"section 9's figures x list prices, us-east-1, as of {PRICES_DATE} "
+        title=f"11. Cost of {FILES:,} files: {', '.join(f'{v:.0%} {k}s' for k, v in MIX.items())}",
+        measured=f"section 10's figures x list prices, us-east-1, as of {PRICES_DATE} "
         f"(bench/cost.py PRICES); Lambda {MEMORY_MB} MB x86",
         baseline="a naive download-then-probe function (one file per invocation), and this "
         "handler deciding records one by one; issue 14 measured $8.3 before it",

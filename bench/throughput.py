@@ -1,4 +1,4 @@
-"""Benchmark 8: one dataset's manifest throughput as writers are added, at S3's latency.
+"""Benchmark 9: one dataset's manifest throughput as writers are added, at S3's latency.
 
 Measured: W writers, each the real `ManifestWriter` over the real `S3PartStore` (JSON,
 metadata, conditional-write parameters) and the real `DynamoPartNumbers`, appending batches
@@ -200,7 +200,7 @@ def run(ctx: Context) -> list[Section]:
 def section(found: dict[str, list[Result]], latency: Latency) -> Section:
     out = Section(
         name="throughput",
-        title="8. One dataset's manifest throughput as writers are added",
+        title="9. One dataset's manifest throughput as writers are added",
         measured=f"real ManifestWriter + S3PartStore + DynamoPartNumbers, in-memory S3 at "
         f"{latency.describe()}, DynamoDB {DYNAMODB_MS:g} ms; writers in virtual time, each with "
         f"its own CPU (x{CPU_SCALE:.2f}: a 1,024 MB function's share); batches of {BATCH}, "
