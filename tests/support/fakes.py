@@ -9,9 +9,10 @@ from datetime import datetime
 
 from media_ingest.events import ObjectEvent
 from media_ingest.groups.rules import GroupMeta, GroupRef, GroupStatus, Joined
-from media_ingest.ingest.registration import WriteResult
+from media_ingest.ingest.registration import RemoveResult, RemoveStatus, WriteResult
+from media_ingest.manifests.removals import RemovalPart
 from media_ingest.manifests.writer import Conflict, ManifestIndex, Part, Versioned
-from media_ingest.records import CatalogItem, FailureRecord
+from media_ingest.records import CatalogItem, FailureRecord, OutcomeKind, OutcomeMark, Removal
 
 
 class MemoryPartStore:
@@ -32,6 +33,18 @@ class MemoryPartStore:
 
     def write_part(self, dataset: str, number: int, part: Part, etag: str | None) -> None:
         self._write(self.part_key(dataset, number), part.model_dump_json(), etag)
+
+    def removals_key(self, dataset: str, number: int) -> str:
+        return f"{dataset}/removed-{number:05d}.json"
+
+    def read_removals(self, dataset: str, number: int) -> Versioned[RemovalPart] | None:
+        got = self.objects.get(self.removals_key(dataset, number))
+        return Versioned(RemovalPart.model_validate_json(got[0]), got[1]) if got else None
+
+    def write_removals(
+        self, dataset: str, number: int, part: RemovalPart, etag: str | None
+    ) -> None:
+        self._write(self.removals_key(dataset, number), part.model_dump_json(), etag)
 
     def read_index(self, dataset: str) -> Versioned[ManifestIndex] | None:
         got = self.objects.get(f"{dataset}/index.json")
@@ -63,26 +76,70 @@ class MemoryPartStore:
 
 
 class MemoryCatalog:
+    """The catalog table's rows per (dataset, URL): an item (live or removed) or an outcome
+    mark, with adapters/catalog.py's conditions."""
+
     def __init__(self) -> None:
         self.items: dict[tuple[str, str], CatalogItem] = {}
+        self.marks: dict[tuple[str, str], OutcomeMark] = {}
+        self.notes: dict[tuple[str, str], OutcomeMark] = {}
         self.failures: list[FailureRecord] = []
 
-    def put_new(self, item: CatalogItem) -> WriteResult:
-        key = (item.dataset, item.object_url)
-        if key in self.items:
-            return WriteResult(written=False, previous=self.items[key])
-        self.items[key] = item
-        return WriteResult(written=True)
+    def _live(self, key: tuple[str, str]) -> CatalogItem | None:
+        item = self.items.get(key)
+        return item if item is not None and item.live else None
 
-    def put_newer(self, item: CatalogItem) -> WriteResult:
+    def _write(self, item: CatalogItem) -> WriteResult:
         key = (item.dataset, item.object_url)
         previous = self.items.get(key)
-        if previous is not None and previous.sequencer.rjust(64, "0") >= item.sequencer.rjust(
-            64, "0"
-        ):
-            return WriteResult(written=False, previous=previous)
         self.items[key] = item
+        self.marks.pop(key, None)
+        self.notes.pop(key, None)
         return WriteResult(written=True, previous=previous)
+
+    def put_new(self, item: CatalogItem) -> WriteResult:
+        live = self._live((item.dataset, item.object_url))
+        if live is not None:
+            return WriteResult(written=False, previous=live)
+        return self._write(item)
+
+    def put_newer(self, item: CatalogItem) -> WriteResult:
+        live = self._live((item.dataset, item.object_url))
+        if live is not None and live.sequencer.rjust(64, "0") >= item.sequencer.rjust(64, "0"):
+            return WriteResult(written=False, previous=live)
+        return self._write(item)
+
+    def read(self, dataset: str, url: str) -> CatalogItem | None:
+        return self.items.get((dataset, url))
+
+    def mark(self, mark: OutcomeMark) -> bool:
+        key = (mark.dataset, mark.object_url)
+        if self._live(key) is not None:
+            return False
+        self.items.pop(key, None)
+        self.marks[key] = mark
+        return True
+
+    def saw(self, item: CatalogItem, mark: OutcomeMark) -> None:
+        key = (item.dataset, item.object_url)
+        live = self._live(key)
+        if live is not None and live.event_id == item.event_id:
+            self.notes[key] = mark
+
+    def remove(self, deleted: OutcomeMark, removal: Removal, sequencer: str) -> RemoveResult:
+        key = (deleted.dataset, deleted.object_url)
+        item = self.items.get(key)
+        if item is not None and item.removed is not None:
+            return RemoveResult(RemoveStatus.ALREADY, item=item)
+        if item is not None:
+            if sequencer and item.sequencer.rjust(64, "0") > sequencer.rjust(64, "0"):
+                return RemoveResult(RemoveStatus.NEWER, item=item)
+            self.items[key] = item.model_copy(update={"removed": removal})
+            return RemoveResult(RemoveStatus.REMOVED, item=self.items[key])
+        replaced = self.marks.get(key)
+        if replaced is None or replaced.kind is not OutcomeKind.DELETED:
+            self.marks[key] = deleted
+        return RemoveResult(RemoveStatus.UNREGISTERED, replaced=replaced)
 
     def record_failure(self, record: FailureRecord) -> None:
         self.failures.append(record)

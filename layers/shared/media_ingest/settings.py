@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from functools import cache
 from typing import Annotated, Literal
 
@@ -13,8 +12,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from media_ingest.faults import parse_faults
 from media_ingest.groups.rules import DEFAULT_MARKER, GroupKind
 from media_ingest.platforms import encord
+from media_ingest.sources import DATASET_NAME, SourceBucket, parse_sources
 
-DATASET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 DEFAULT_IGNORE = (".DS_Store", "Thumbs.db", "desktop.ini", "._*", "*/")
 
 UrlStyle = Literal["virtual", "path", "s3"]
@@ -43,6 +42,15 @@ class Settings(BaseSettings):
     )
     update_datasets: Annotated[tuple[str, ...], NoDecode] = Field(
         default=(), validation_alias="UPDATE_DATASETS"
+    )
+    # Datasets where an object whose bytes are already registered (content.py) is skipped
+    # (outcome duplicate) instead of registered with `duplicate_of`.
+    skip_duplicate_datasets: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(), validation_alias="SKIP_DUPLICATE_DATASETS"
+    )
+    # Buckets teams already have (sources.py): their prefixes and datasets, for routing.
+    source_buckets: Annotated[tuple[SourceBucket, ...], NoDecode] = Field(
+        default=(), validation_alias="SOURCE_BUCKETS"
     )
     ignore_patterns: Annotated[tuple[str, ...], NoDecode] = Field(
         default=DEFAULT_IGNORE, validation_alias="IGNORE_PATTERNS"
@@ -105,7 +113,12 @@ class Settings(BaseSettings):
             return json.loads(value) if value.strip() else {}
         return value
 
-    @field_validator("update_datasets", "ignore_patterns", mode="before")
+    @field_validator("source_buckets", mode="before")
+    @classmethod
+    def _parse_sources(cls, value: object) -> object:
+        return parse_sources(value) if isinstance(value, str) else value
+
+    @field_validator("update_datasets", "skip_duplicate_datasets", "ignore_patterns", mode="before")
     @classmethod
     def _parse_list(cls, value: object) -> object:
         return _split_csv(value)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
 from media_ingest.adapters.catalog import DynamoCatalog
+from media_ingest.adapters.claims import DynamoClaims
 from media_ingest.adapters.clients import client, retries
 from media_ingest.adapters.groups import DynamoGroupStore
 from media_ingest.adapters.manifests import S3AnnotationStore, S3PartStore
@@ -19,8 +20,10 @@ from media_ingest.groups.membership import Membership
 from media_ingest.groups.rules import GroupRoutes
 from media_ingest.groups.sealing import GroupSealer
 from media_ingest.ingest.batch_runner import BatchRunner, idempotency_config, idempotent_ingest
+from media_ingest.ingest.identity import ContentIdentifier
 from media_ingest.ingest.ingestor import Ingestor
 from media_ingest.ingest.registration import Catalog
+from media_ingest.manifests.removals import RemovalLog
 from media_ingest.manifests.writer import ManifestWriter
 from media_ingest.probing.ffprobe import FfprobeRunner
 from media_ingest.probing.prober import ObjectProber
@@ -35,15 +38,17 @@ def build_runner(settings: Settings) -> BatchRunner:
     """The ingest function's graph."""
     faults = parse_faults(settings.fault_injection)
     injector = FaultInjector(faults) if faults else None
-    catalog: Catalog = DynamoCatalog(settings.catalog_table)
+    tables = DynamoCatalog(settings.catalog_table)
+    catalog: Catalog = tables
     if injector is not None:
         catalog = FaultyCatalog(catalog, injector)
     manifests = _manifests(settings, injector)
+    objects = S3Objects(settings.presign_seconds)
     ingestor = Ingestor(
         settings=settings,
         router=Router.of(settings),
         prober=ObjectProber(
-            reader=S3Objects(settings.presign_seconds),
+            reader=objects,
             ffprobe=FfprobeRunner(settings.ffprobe_path, settings.probe_timeout_seconds),
             sidecar_suffix=settings.sidecar_suffix,
             keyframes=settings.key_frames == "on",
@@ -62,6 +67,13 @@ def build_runner(settings: Settings) -> BatchRunner:
             if settings.group_table
             else None
         ),
+        identity=ContentIdentifier(
+            reader=objects,
+            claims=DynamoClaims(settings.catalog_table),
+            items=tables,
+            hasher=objects,
+        ),
+        objects=objects,
     )
     persistence = DynamoDBPersistenceLayer(
         table_name=settings.catalog_table, key_attr="pk", boto3_client=client("dynamodb")
@@ -73,6 +85,10 @@ def build_runner(settings: Settings) -> BatchRunner:
         idempotency=config,
         sealer=_sealer(settings, manifests) if settings.group_table else None,
         aws_retries=retries.take,
+        changes=RemovalLog(
+            S3PartStore(settings.manifest_bucket, settings.manifest_prefix),
+            max_entries=settings.manifest_part_max_entries,
+        ),
     )
 
 

@@ -1,9 +1,14 @@
-"""The catalog table (DynamoDB), write side: conditional puts of items and failure records.
+"""The catalog table (DynamoDB), write side: conditional puts of items, outcome marks,
+removals and failure records.
 
-Single table, hash key `pk` only. Items: `item#<sha256(dataset, url)>` (URLs can exceed
-the 2 KB key limit); failures: `failure#<sha256(event id)>`. Powertools' idempotency records
-(the outcome ledger) share the table under their own keys. Each record keeps its model's
-JSON in `doc`, so readers never reassemble attributes.
+Single table, hash key `pk` only. Per (dataset, URL), one row at `item#<sha256(dataset,
+url)>` (URLs can exceed the 2 KB key limit): a catalog item (`type` item; a deleted object's
+item keeps its place with `removed_at` and `removal`), or an outcome mark (`type` mark: the
+URL's last outcome left no live item: failed, extracted, skipped, deleted). Failures:
+`failure#<sha256(event id)>`; content claims: `content#...` (adapters/claims.py).
+Powertools' idempotency records (the outcome ledger) share the table under their own keys.
+Each row keeps its model's JSON in `doc`, so readers never reassemble attributes; `bucket`,
+`okey` and `etag` are also top-level, so reconcile's scan can filter and project them.
 """
 
 from __future__ import annotations
@@ -14,13 +19,18 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from media_ingest.adapters.clients import ClientSlot, error_code
-from media_ingest.ingest.registration import WriteResult
-from media_ingest.records import CatalogItem, FailureRecord
+from media_ingest.ingest.registration import RemoveResult, RemoveStatus, WriteResult
+from media_ingest.records import CatalogItem, FailureRecord, OutcomeKind, OutcomeMark, Removal
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 SEQUENCER_WIDTH = 64
+ITEM, MARK = "item", "mark"
+# A put may replace a row unless it holds a live item.
+_NO_LIVE_ITEM = "attribute_not_exists(pk) OR #t <> :item OR attribute_exists(removed_at)"
+_NAMES = {"#t": "type"}
+_IS_ITEM = {":item": {"S": ITEM}}
 
 
 def item_pk(dataset: str, url: str) -> str:
@@ -32,7 +42,7 @@ def failure_pk(event_id: str) -> str:
 
 
 class DynamoCatalog:
-    """The ingest path's writes: conditional puts of items, failure records.
+    """The ingest path's writes: conditional puts of items, marks, removals, failures.
 
     What operators read (scans, batched key checks) is ops/adapters/catalog.py."""
 
@@ -43,33 +53,124 @@ class DynamoCatalog:
         self.ddb = client
 
     def put_new(self, item: CatalogItem) -> WriteResult:
-        return self._put(item, "attribute_not_exists(pk)", {})
+        return self._put(item, _NO_LIVE_ITEM, dict(_IS_ITEM))
 
     def put_newer(self, item: CatalogItem) -> WriteResult:
         return self._put(
             item,
-            "attribute_not_exists(pk) OR seq_order < :seq",
-            {":seq": {"S": item.sequencer.rjust(SEQUENCER_WIDTH, "0")}},
+            f"{_NO_LIVE_ITEM} OR seq_order < :seq",
+            {**_IS_ITEM, ":seq": {"S": item.sequencer.rjust(SEQUENCER_WIDTH, "0")}},
         )
 
     def _put(self, item: CatalogItem, condition: str, values: dict[str, Any]) -> WriteResult:
-        extra: dict[str, Any] = {"ExpressionAttributeValues": values} if values else {}
         try:
             response = self.ddb.put_item(
                 TableName=self.table,
                 Item=_item_attributes(item),
                 ConditionExpression=condition,
+                ExpressionAttributeNames=_NAMES,
+                ExpressionAttributeValues=values,
                 ReturnValues="ALL_OLD",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
-                **extra,
             )
         except ClientError as exc:
             if error_code(exc) != "ConditionalCheckFailedException":
                 raise
             found: dict[str, Any] | None = exc.response.get("Item")  # type: ignore[assignment]
-            return WriteResult(written=False, previous=parse_item(found) if found else None)
-        old = response.get("Attributes")
-        return WriteResult(written=True, previous=parse_item(old) if old else None)
+            return WriteResult(written=False, previous=_item_or_none(found))
+        return WriteResult(written=True, previous=_item_or_none(response.get("Attributes")))
+
+    def read(self, dataset: str, url: str) -> CatalogItem | None:
+        """The URL's item as it is now (live or removed), by a consistent read."""
+        got = self.ddb.get_item(
+            TableName=self.table, Key={"pk": {"S": item_pk(dataset, url)}}, ConsistentRead=True
+        )
+        return _item_or_none(got.get("Item"))
+
+    def mark(self, mark: OutcomeMark) -> bool:
+        try:
+            self.ddb.put_item(
+                TableName=self.table,
+                Item=_mark_attributes(mark),
+                ConditionExpression=_NO_LIVE_ITEM,
+                ExpressionAttributeNames=_NAMES,
+                ExpressionAttributeValues=dict(_IS_ITEM),
+            )
+        except ClientError as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise
+            return False
+        return True
+
+    def saw(self, item: CatalogItem, mark: OutcomeMark) -> None:
+        try:
+            self.ddb.update_item(
+                TableName=self.table,
+                Key={"pk": {"S": item_pk(item.dataset, item.object_url)}},
+                UpdateExpression="SET last_mark = :m",
+                ConditionExpression="#t = :item AND event_id = :e",
+                ExpressionAttributeNames=_NAMES,
+                ExpressionAttributeValues={
+                    **_IS_ITEM,
+                    ":m": {"S": mark.model_dump_json()},
+                    ":e": {"S": item.event_id},
+                },
+            )
+        except ClientError as exc:
+            # The item was replaced or removed meanwhile: the note belongs to a past state.
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise
+
+    def remove(self, deleted: OutcomeMark, removal: Removal, sequencer: str) -> RemoveResult:
+        for _ in range(3):  # a row that changes under us is read again; three is plenty
+            done = self._remove_item(deleted, removal, sequencer)
+            if done is not None:
+                return done
+        raise RuntimeError(f"the catalog row of {deleted.object_url} kept changing")
+
+    def _remove_item(
+        self, deleted: OutcomeMark, removal: Removal, sequencer: str
+    ) -> RemoveResult | None:
+        condition = "#t = :item AND attribute_not_exists(removed_at)"
+        values: dict[str, Any] = {
+            **_IS_ITEM,
+            ":at": {"S": removal.removed_at.isoformat()},
+            ":r": {"S": removal.model_dump_json()},
+        }
+        if sequencer:
+            # Unordered delivery: a deletion never removes an item of a later write.
+            condition += " AND seq_order <= :seq"
+            values[":seq"] = {"S": sequencer.rjust(SEQUENCER_WIDTH, "0")}
+        try:
+            response = self.ddb.update_item(
+                TableName=self.table,
+                Key={"pk": {"S": item_pk(deleted.dataset, deleted.object_url)}},
+                UpdateExpression="SET removed_at = :at, removal = :r",
+                ConditionExpression=condition,
+                ExpressionAttributeNames=_NAMES,
+                ExpressionAttributeValues=values,
+                ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise
+            old: dict[str, Any] | None = exc.response.get("Item")  # type: ignore[assignment]
+            return self._not_removed(old, deleted)
+        return RemoveResult(RemoveStatus.REMOVED, item=_item_or_none(response["Attributes"]))
+
+    def _not_removed(self, old: dict[str, Any] | None, deleted: OutcomeMark) -> RemoveResult | None:
+        """Why the update did not apply, and the deleted mark where there is no item."""
+        if old is not None and old["type"]["S"] == ITEM:
+            item = parse_item(old)
+            status = RemoveStatus.ALREADY if item.removed is not None else RemoveStatus.NEWER
+            return RemoveResult(status, item=item)
+        replaced = OutcomeMark.model_validate_json(old["doc"]["S"]) if old else None
+        if replaced is not None and replaced.kind is OutcomeKind.DELETED:
+            return RemoveResult(RemoveStatus.UNREGISTERED, replaced=replaced)
+        if not self.mark(deleted):
+            return None  # a live item appeared meanwhile: try to remove it
+        return RemoveResult(RemoveStatus.UNREGISTERED, replaced=replaced)
 
     def record_failure(self, record: FailureRecord) -> None:
         self.ddb.put_item(
@@ -87,14 +188,51 @@ class DynamoCatalog:
 def _item_attributes(item: CatalogItem) -> dict[str, Any]:
     return {
         "pk": {"S": item_pk(item.dataset, item.object_url)},
-        "type": {"S": "item"},
+        "type": {"S": ITEM},
         "dataset": {"S": item.dataset},
+        "bucket": {"S": item.bucket},
+        "okey": {"S": item.key},
+        "etag": {"S": item.etag},
+        "event_id": {"S": item.event_id},
         "kind": {"S": item.kind.value},
         "seq_order": {"S": item.sequencer.rjust(SEQUENCER_WIDTH, "0")},
         "registered_at": {"S": item.registered_at.isoformat()},
-        "doc": {"S": item.model_dump_json()},
+        "doc": {"S": item.model_dump_json(exclude={"removed"})},
+    }
+
+
+def _mark_attributes(mark: OutcomeMark) -> dict[str, Any]:
+    return {
+        "pk": {"S": item_pk(mark.dataset, mark.object_url)},
+        "type": {"S": MARK},
+        "dataset": {"S": mark.dataset},
+        "bucket": {"S": mark.bucket},
+        "okey": {"S": mark.key},
+        "etag": {"S": mark.etag},
+        "kind": {"S": mark.kind.value},
+        "doc": {"S": mark.model_dump_json()},
     }
 
 
 def parse_item(attributes: dict[str, Any]) -> CatalogItem:
-    return CatalogItem.model_validate_json(attributes["doc"]["S"])
+    """A catalog item row (with its removal, if the object was deleted)."""
+    item = CatalogItem.model_validate_json(attributes["doc"]["S"])
+    if "removal" in attributes:
+        removal = Removal.model_validate_json(attributes["removal"]["S"])
+        item = item.model_copy(update={"removed": removal})
+    return item
+
+
+def parse_mark(attributes: dict[str, Any]) -> OutcomeMark | None:
+    """The last outcome kept on a row: an outcome mark, or an item's note of a duplicate."""
+    if attributes.get("type", {}).get("S") == MARK:
+        return OutcomeMark.model_validate_json(attributes["doc"]["S"])
+    if "last_mark" in attributes:
+        return OutcomeMark.model_validate_json(attributes["last_mark"]["S"])
+    return None
+
+
+def _item_or_none(attributes: dict[str, Any] | None) -> CatalogItem | None:
+    if not attributes or attributes.get("type", {}).get("S") != ITEM:
+        return None
+    return parse_item(attributes)

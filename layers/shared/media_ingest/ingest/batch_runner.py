@@ -4,7 +4,8 @@ Each S3 event runs through `Ingestor.ingest` under Powertools idempotency keyed 
 event's identity (bucket, key, version, sequencer), never the SQS message id: a redelivered
 event returns its recorded outcome without probing again, and those records are the
 outcome ledger the CLI counts. Registered items of the whole batch are then appended to
-their datasets' manifests; a failed append fails only the messages that fed it.
+their datasets' manifests, and removals (and registrations after one) to their removal
+logs; a failed write fails only the messages that fed it.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
@@ -33,7 +34,7 @@ from media_ingest.ingest.ingestor import Ingestor, Registered
 from media_ingest.manifests.writer import ManifestWriter
 from media_ingest.observability import logger, metrics
 from media_ingest.platforms.encord import Entry, entry_for
-from media_ingest.records import Outcome, OutcomeKind, utcnow
+from media_ingest.records import Outcome, OutcomeKind, UrlChange, utcnow
 
 # The fields that identify one S3 event across redeliveries (see ObjectEvent.event_id).
 EVENT_KEY = "[bucket, key, version_id, sequencer, etag, request_id]"
@@ -65,6 +66,14 @@ def idempotency_config(expires_after_seconds: int) -> IdempotencyConfig:
     )
 
 
+class ChangeLog(Protocol):
+    """The removal log beside each dataset's manifest (manifests/removals.py)."""
+
+    def record(
+        self, dataset: str, changes: list[UrlChange], replayed_since: datetime | None = None
+    ) -> int: ...
+
+
 @dataclass
 class BatchRunner:
     ingest: IngestFn
@@ -73,6 +82,8 @@ class BatchRunner:
     sealer: GroupSealer | None = None
     # SDK retries since the last call (the AwsRetries metric); None: not counted.
     aws_retries: Callable[[], int] | None = None
+    # Removed URLs (and URLs registered again) for importers; None: not logged.
+    changes: ChangeLog | None = None
 
     def run(self, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         if self.idempotency is not None:
@@ -90,6 +101,7 @@ class BatchRunner:
         }
         _count(outcomes, started)
         failed = self._append_manifests(outcomes, started)
+        failed |= self._log_changes(outcomes, started)
         failed |= self._seal_groups(outcomes)
         failures = processor.response()["batchItemFailures"]
         failures += [{"itemIdentifier": message_id} for message_id in sorted(failed)]
@@ -153,6 +165,27 @@ class BatchRunner:
                 unit=MetricUnit.Count,
                 value=self.manifests.conflicts - conflicts,
             )
+        return failed
+
+    def _log_changes(self, outcomes: dict[str, list[Outcome]], started: datetime) -> set[str]:
+        """Log the batch's removals and registrations after a removal, one write per
+        dataset, as appends are made; the message ids whose write failed are returned."""
+        if self.changes is None:
+            return set()
+        by_dataset: dict[str, list[tuple[str, Outcome]]] = defaultdict(list)
+        for message_id, results in outcomes.items():
+            for outcome in results:
+                if outcome.change is not None and outcome.dataset:
+                    by_dataset[outcome.dataset].append((message_id, outcome))
+        failed: set[str] = set()
+        for dataset, pairs in by_dataset.items():
+            replayed = [o.processed_at for _, o in pairs if o.processed_at < started]
+            changes = [o.change for _, o in pairs if o.change is not None]
+            try:
+                self.changes.record(dataset, changes, min(replayed, default=None))
+            except Exception:
+                logger.exception("removal log write failed", extra={"dataset": dataset})
+                failed |= {message_id for message_id, _ in pairs}
         return failed
 
     def _seal_groups(self, outcomes: dict[str, list[Outcome]]) -> set[str]:

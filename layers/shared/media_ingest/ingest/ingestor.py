@@ -1,8 +1,9 @@
-"""Ingesting one object-created event: route, probe, register, and decide its one outcome.
+"""Ingesting one object event: route, probe, identify, register, and decide its one outcome;
+or, for a removal, mark the catalog item removed.
 
-Pure orchestration over small interfaces (catalog, prober, failure recorder, membership);
-the batch runner wraps it in Powertools idempotency and appends registered items to the
-manifests.
+Pure orchestration over small interfaces (catalog, prober, failure recorder, membership,
+content identity, object lookup); the batch runner wraps it in Powertools idempotency and
+appends registered items to the manifests and changes to the removal log.
 """
 
 from __future__ import annotations
@@ -15,17 +16,26 @@ from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import Field
 
 from media_ingest.errors import ErrorCode, MediaError, Stage
-from media_ingest.events import ObjectEvent
+from media_ingest.events import Deletion, ObjectEvent
 from media_ingest.failure_recorder import FailureRecorder
 from media_ingest.groups.membership import Marked, Membership
 from media_ingest.groups.rules import GroupRef, GroupStatus
 from media_ingest.ingest import registration
-from media_ingest.ingest.registration import Catalog
+from media_ingest.ingest.identity import ContentIdentifier
+from media_ingest.ingest.registration import Catalog, RemoveStatus
 from media_ingest.media import MediaKind
 from media_ingest.observability import logger, metrics
 from media_ingest.platforms.encord import Entry, entry_for
 from media_ingest.probing.prober import Prober
-from media_ingest.records import CatalogItem, Outcome, OutcomeKind
+from media_ingest.records import (
+    CatalogItem,
+    Outcome,
+    OutcomeKind,
+    OutcomeMark,
+    Removal,
+    UrlChange,
+    utcnow,
+)
 from media_ingest.routing import Router
 from media_ingest.settings import Settings
 from media_ingest.urls import object_url
@@ -45,6 +55,12 @@ class ExtractionQueue(Protocol):
     def send(self, event: ObjectEvent) -> None: ...
 
 
+class ObjectLookup(Protocol):
+    def head(self, bucket: str, key: str) -> tuple[int, str] | None:
+        """(size, ETag) of the object as it is now; None when there is none."""
+        ...
+
+
 @dataclass
 class Ingestor:
     settings: Settings
@@ -56,10 +72,14 @@ class Ingestor:
     extractions: ExtractionQueue | None = None
     # Grouping (image groups, sequences, DICOM series); None: every object is its own entry.
     membership: Membership | None = None
+    # Same bytes under another key (ingest/identity.py); None: not looked for.
+    identity: ContentIdentifier | None = None
+    # What a removal checks first (is the key there again?); None: removals are trusted.
+    objects: ObjectLookup | None = None
 
     def ingest(self, event: ObjectEvent, attempt: int = 1) -> Outcome:
         """The one outcome of one event. Raises only for transient (retryable) problems."""
-        route = self.router.route(event.key)
+        route = self.router.route(event.key, event.bucket)
         base: dict[str, Any] = {
             "event_id": event.event_id,
             "bucket": event.bucket,
@@ -70,13 +90,20 @@ class Ingestor:
                 kind=OutcomeKind.IGNORED, detail=f"ignore rule {route.ignored_by!r}", **base
             )
         base["dataset"] = route.dataset
-        marked = self.membership.marker(route.dataset, event.key) if self.membership else None
-        if marked is not None:
-            return _marker(marked, base)
         url = object_url(
             event.bucket, event.key, self.settings.region, self.settings.object_url_style
         )
+        if event.removed:
+            return self._remove(event, route.dataset, url, base)
+        marked = self.membership.marker(route.dataset, event.key) if self.membership else None
+        if marked is not None:
+            return _marker(marked, base)
         base["object_url"] = url
+        return self._register(event, route.dataset, url, attempt, base)
+
+    def _register(
+        self, event: ObjectEvent, dataset: str, url: str, attempt: int, base: dict[str, Any]
+    ) -> Outcome:
         group: GroupRef | None = None
         stage = Stage.PROBE
         try:
@@ -85,38 +112,126 @@ class Ingestor:
             probe_ms = (time.perf_counter() - started) * 1000
             metrics.add_metric(name="ProbeDuration", unit=MetricUnit.Milliseconds, value=probe_ms)
             if media.kind is MediaKind.ARCHIVE:
-                return self._hand_over(event, base)
-            item = CatalogItem.from_probe(event, route.dataset, url, media)
+                return self._hand_over(event, url, base)
+            identity = self.identity.identify(event, dataset, url) if self.identity else None
+            item = CatalogItem.from_probe(event, dataset, url, media, identity)
+            duplicate_of = identity.duplicate_of if identity is not None else None
+            if duplicate_of is not None and dataset in self.settings.skip_duplicate_datasets:
+                return self._skip(event, url, duplicate_of, base)
             stage = Stage.MANIFEST
             entry = entry_for(item)  # raises for an item Encord would refuse
             stage = Stage.REGISTER
             # Joined before registering: a file refused by a sealed group is not catalogued.
             group = self.membership.place(item) if self.membership else None
-            update = route.dataset in self.settings.update_datasets
-            kind, detail = registration.register(self.catalog, item, update)
+            update = dataset in self.settings.update_datasets
+            decision = registration.register(self.catalog, item, update)
         except MediaError as error:
             failure = self.failures.record(
-                event, error, url=url, dataset=route.dataset, attempt=attempt, stage=stage
+                event, error, url=url, dataset=dataset, attempt=attempt, stage=stage
             )
+            self._mark(OutcomeKind.FAILED, event, url, base, error.message)
             return Outcome(kind=OutcomeKind.FAILED, detail=error.message, failure=failure, **base)
-        logger.info("outcome", extra={"outcome": kind.value, "kind": item.kind.value})
-        group_id = group.group_id if group is not None else None
-        outcome = Outcome(kind=kind, detail=detail, item=item, group=group_id, **base)
+        if decision.holder is not None and decision.holder.etag != event.etag:
+            # An overwrite called a duplicate: reconcile must know this version had its outcome.
+            self.catalog.saw(decision.holder, _note(OutcomeKind.DUPLICATE, event, url, base))
+        logger.info("outcome", extra={"outcome": decision.kind.value, "kind": item.kind.value})
+        change = None
+        if decision.restores is not None:
+            change = UrlChange(
+                object_url=url,
+                key=event.key,
+                change="restored",
+                at=event.event_time,
+                event_id=event.event_id,
+            )
+        outcome = Outcome(
+            kind=decision.kind,
+            detail=decision.detail,
+            item=item,
+            group=group.group_id if group is not None else None,
+            change=change,
+            **base,
+        )
         if outcome.needs_manifest:
             return Registered(**outcome.model_dump(), entry=entry)
         return outcome
 
-    def _hand_over(self, event: ObjectEvent, base: dict[str, Any]) -> Outcome:
+    def _hand_over(self, event: ObjectEvent, url: str, base: dict[str, Any]) -> Outcome:
         """An archive's one outcome: sent to extraction (its members are drops of their own)."""
         if self.extractions is None:
             raise MediaError(
                 ErrorCode.UNSUPPORTED_KIND, "archives are not extracted by this deployment"
             )
         self.extractions.send(event)
+        detail = "sent to extraction; each member is a drop"
+        self._mark(OutcomeKind.ARCHIVE, event, url, base, detail)
         logger.info("outcome", extra={"outcome": OutcomeKind.ARCHIVE.value, "kind": "archive"})
-        return Outcome(
-            kind=OutcomeKind.ARCHIVE, detail="sent to extraction; each member is a drop", **base
+        return Outcome(kind=OutcomeKind.ARCHIVE, detail=detail, **base)
+
+    def _skip(self, event: ObjectEvent, url: str, original: str, base: dict[str, Any]) -> Outcome:
+        """Same bytes as a registered object, in a dataset that skips such duplicates."""
+        detail = f"same content as {original}"
+        self._mark(OutcomeKind.DUPLICATE, event, url, base, detail)
+        logger.info("outcome", extra={"outcome": "duplicate", "duplicate_of": original})
+        return Outcome(kind=OutcomeKind.DUPLICATE, detail=detail, **base)
+
+    def _mark(
+        self, kind: OutcomeKind, event: ObjectEvent, url: str, base: dict[str, Any], detail: str
+    ) -> None:
+        """Keep the outcome of a URL left without a live item (reconcile reads it)."""
+        self.catalog.mark(_note(kind, event, url, base, detail))
+
+    def _remove(self, event: ObjectEvent, dataset: str, url: str, base: dict[str, Any]) -> Outcome:
+        """A removal's one outcome: the URL's live item marked removed (kept, with when)."""
+        base["object_url"] = url
+        now = self.objects.head(event.bucket, event.key) if self.objects else None
+        if now is not None:
+            # Events are unordered: the key was written again after this deletion, and that
+            # write's own event decides the URL.
+            detail = f"the key was written again since (ETag {now[1]}): nothing removed"
+            return Outcome(kind=OutcomeKind.DELETED, detail=detail, **base)
+        removal = Removal(
+            event_id=event.event_id,
+            deletion=event.deletion or Deletion.DELETE,
+            deleted_at=event.event_time,
         )
+        deleted = _note(OutcomeKind.DELETED, event, url, base, f"deleted ({removal.deletion})")
+        result = self.catalog.remove(deleted, removal, event.sequencer)
+        mine = result.status is RemoveStatus.REMOVED or (
+            result.status is RemoveStatus.ALREADY
+            and result.item is not None
+            and result.item.removed is not None
+            and result.item.removed.event_id == event.event_id
+        )
+        change = None
+        if mine:
+            change = UrlChange(
+                object_url=url,
+                key=event.key,
+                change="removed",
+                at=event.event_time,
+                event_id=event.event_id,
+            )
+        detail = registration.removal_detail(result, event.event_id)
+        logger.info("outcome", extra={"outcome": OutcomeKind.DELETED.value, "detail": detail})
+        item = result.item if mine else None
+        return Outcome(kind=OutcomeKind.DELETED, detail=detail, item=item, change=change, **base)
+
+
+def _note(
+    kind: OutcomeKind, event: ObjectEvent, url: str, base: dict[str, Any], detail: str = ""
+) -> OutcomeMark:
+    return OutcomeMark(
+        kind=kind,
+        dataset=base["dataset"],
+        object_url=url,
+        bucket=event.bucket,
+        key=event.key,
+        etag=event.etag,
+        event_id=event.event_id,
+        at=utcnow(),
+        detail=detail or None,
+    )
 
 
 def _marker(marked: Marked, base: dict[str, Any]) -> Outcome:

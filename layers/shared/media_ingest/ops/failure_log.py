@@ -1,7 +1,7 @@
 """The failure log users of labelling platforms expect after an import: one row per failed file.
 
-Owns the selection (latest failure per object URL, minus files registered since, filters by
-time and code) and the CSV form. Pure: takes records, returns rows or text.
+Owns the selection (latest failure per object URL, minus files registered or deleted since,
+filters by time and code) and the CSV form. Pure: takes records, returns rows or text.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 
 from media_ingest.errors import ErrorCode
@@ -52,13 +52,16 @@ def outstanding(
     items: Iterable[CatalogItem],
     since: datetime | None = None,
     codes: set[ErrorCode] | None = None,
+    removed: Mapping[str, datetime] | None = None,
 ) -> list[FailureRecord]:
-    """The latest failure of each file not registered since it failed, filtered, oldest first.
+    """The latest failure of each file neither registered nor deleted since it failed,
+    filtered, oldest first (`removed`: when each deleted URL's deletion was recorded).
 
     OBJECT_CHANGED is settled by any registration of the file, even an earlier one: the
     version that failed is gone, and the newer version's own event decided the file (its
     events may arrive in either order).
     """
+    gone = removed or {}
     latest: dict[str, FailureRecord] = {}
     for record in failures:
         held = latest.get(record.object_url)
@@ -72,6 +75,7 @@ def outstanding(
             r.object_url in registered
             and (registered[r.object_url] > r.failed_at or r.error_code is ErrorCode.OBJECT_CHANGED)
         )
+        and not (r.object_url in gone and gone[r.object_url] > r.failed_at)
         and (since is None or r.failed_at >= since)
         and (not codes or r.error_code in codes)
     ]
@@ -85,13 +89,14 @@ def select(
     since: str | None = None,
     codes: Iterable[str] = (),
     every: bool = False,
+    removed: Mapping[str, datetime] | None = None,
 ) -> list[FailureRecord]:
     """The records the operator asked for (`--since`, `--code`, `--all`): by default the
     outstanding ones (see `outstanding`), with `every` each failure record there is."""
     moment = parse_since(since) if since else None
     wanted = parse_codes(codes)
     if not every:
-        return outstanding(failures, items, moment, wanted)
+        return outstanding(failures, items, moment, wanted, removed)
     return [
         f
         for f in failures

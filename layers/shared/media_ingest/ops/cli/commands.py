@@ -94,6 +94,7 @@ def _failed(outputs: StackOutputs, args: argparse.Namespace) -> list[FailureReco
         since=args.since,
         codes=args.code,
         every=getattr(args, "all", False),
+        removed=catalog.removals(),
     )
 
 
