@@ -4,15 +4,17 @@ dataset its objects go to (`SourceBuckets`), and what the template derives from 
 Their object events reach the ingest queue through EventBridge (one rule, one pattern with
 an `$or` branch per bucket and prefix), never through their own notification configuration.
 The parameter is one string, `bucket[/prefix][=dataset]` entries separated by commas;
-CloudFormation cannot map over a list, so the template's custom resource
-(functions/sources/app.py) turns it into the rule's pattern and the role's resource lists
-with `derive`. Pure: text in, models and strings out.
+CloudFormation cannot map over a list (and LocalStack runs no custom resources), so
+infra/deploy.sh passes the template what `derive` makes of it (the rule's pattern, the
+role's resource lists): `python -m media_ingest.sources BUCKETS [ACCOUNTS]` prints them as
+`Key=Value` parameter overrides. Pure apart from that entry point: text in, strings out.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import sys
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -95,7 +97,7 @@ def event_pattern(sources: tuple[SourceBucket, ...]) -> dict[str, Any]:
 
 
 def derive(sources_text: str, accounts_text: str, partition: str = "aws") -> dict[str, str]:
-    """What the template needs from the parameters (the custom resource's attributes)."""
+    """What the template needs from the parameters (its Source* derived parameters)."""
     sources = parse_sources(sources_text)
     if not sources:
         raise ValueError("SourceBuckets is empty: there is nothing to derive")
@@ -109,6 +111,20 @@ def derive(sources_text: str, accounts_text: str, partition: str = "aws") -> dic
         "ObjectArns": ",".join(
             dict.fromkeys(f"arn:{partition}:s3:::{s.bucket}/{s.prefix}*" for s in sources)
         ),
-        "BucketNames": ",".join(buckets),
         "AccountPrincipals": ",".join(f"arn:{partition}:iam::{a}:root" for a in accounts),
     }
+
+
+def template_parameters(sources_text: str, accounts_text: str = "") -> list[str]:
+    """`Key=Value` overrides of the template's derived parameters (none without sources)."""
+    if not parse_sources(sources_text):
+        return []
+    derived = derive(sources_text, accounts_text)
+    return [f"Source{name}={value}" for name, value in derived.items()]
+
+
+if __name__ == "__main__":  # pragma: no cover - infra/deploy.sh's entry point
+    try:
+        print("\n".join(template_parameters(*sys.argv[1:3])))  # noqa: T201
+    except ValueError as exc:
+        sys.exit(f"SourceBuckets/SourceAccounts: {exc}")
