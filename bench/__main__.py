@@ -39,6 +39,11 @@ BENCHMARKS = {
         "5: import time of the ingest handler vs `import boto3` "
         "(python -X importtime, median of fresh processes)",
     ),
+    "reconcile_calls": (
+        "bench.reconcile_calls",
+        "7: reconcile's AWS calls per 1,000 objects (ListObjectsV2 or an S3 Inventory report) "
+        "and its rate, on moto, vs a per-object check; no object bytes read",
+    ),
     "e2e": (
         "bench.e2e",
         "6: files/s on LocalStack for 500 files, BatchSize 10 vs 1 "

@@ -36,18 +36,20 @@ if ! "${aws[@]}" s3api head-bucket --bucket "$artifacts" >/dev/null 2>&1; then
 fi
 # SourceBuckets needs parameters CloudFormation cannot compute (a pattern and ARN lists per
 # bucket and prefix): derived here, by the package's one rule (media_ingest/sources.py).
-sources="" accounts=""
+# ReconcileInventories likewise (the reconcile role's ARN lists).
+sources="" accounts="" inventories=""
 for kv in "$@"; do
   case "$kv" in
     SourceBuckets=*) sources=${kv#SourceBuckets=} ;;
     SourceAccounts=*) accounts=${kv#SourceAccounts=} ;;
+    ReconcileInventories=*) inventories=${kv#ReconcileInventories=} ;;
   esac
 done
 derived=()
-if [ -n "$sources" ]; then
+if [ -n "$sources$inventories" ]; then
   lines=$(PYTHONPATH="$root/layers/shared" "$root/.venv/bin/python" -m media_ingest.sources \
-    "$sources" "$accounts") || exit 2
-  mapfile -t derived <<<"$lines"
+    "$sources" "$accounts" "$inventories") || exit 2
+  [ -z "$lines" ] || mapfile -t derived <<<"$lines"
 fi
 say "packaging template.yaml"
 if ! "${aws[@]}" cloudformation package --template-file template.yaml --s3-bucket "$artifacts" \

@@ -156,6 +156,8 @@ class OutcomeMark(BaseModel):
     event_id: str
     at: datetime = Field(default_factory=utcnow)
     detail: str | None = None
+    # A copy skipped as a duplicate: the URL of the registered object with the same bytes.
+    duplicate_of: str | None = None
 
 
 class Outcome(BaseModel):

@@ -103,6 +103,17 @@ class Settings(BaseSettings):
     group_marker: str = Field(
         default=DEFAULT_MARKER, min_length=1, pattern=r"^[^/]+$", validation_alias="GROUP_MARKER"
     )
+    # The scheduled reconcile (reconcile/): S3 Inventory destinations (s3://bucket/prefix/,
+    # comma-separated) whose latest report it compares with the catalog, whether it enqueues
+    # what was missed, how recent an object may be before it is judged, and where it enqueues.
+    reconcile_inventories: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(), validation_alias="RECONCILE_INVENTORIES"
+    )
+    reconcile_apply: bool = Field(default=True, validation_alias="RECONCILE_APPLY")
+    reconcile_grace_minutes: int = Field(
+        default=60, ge=0, validation_alias="RECONCILE_GRACE_MINUTES"
+    )
+    ingest_queue_url: str = Field(default="", validation_alias="INGEST_QUEUE_URL")
     # Game days and the LocalStack fault tests only (media_ingest.faults); empty: off.
     fault_injection: str = Field(default="", validation_alias="FAULT_INJECTION")
 
@@ -118,7 +129,13 @@ class Settings(BaseSettings):
     def _parse_sources(cls, value: object) -> object:
         return parse_sources(value) if isinstance(value, str) else value
 
-    @field_validator("update_datasets", "skip_duplicate_datasets", "ignore_patterns", mode="before")
+    @field_validator(
+        "update_datasets",
+        "skip_duplicate_datasets",
+        "ignore_patterns",
+        "reconcile_inventories",
+        mode="before",
+    )
     @classmethod
     def _parse_list(cls, value: object) -> object:
         return _split_csv(value)

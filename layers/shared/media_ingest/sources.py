@@ -115,16 +115,40 @@ def derive(sources_text: str, accounts_text: str, partition: str = "aws") -> dic
     }
 
 
-def template_parameters(sources_text: str, accounts_text: str = "") -> list[str]:
-    """`Key=Value` overrides of the template's derived parameters (none without sources)."""
-    if not parse_sources(sources_text):
-        return []
-    derived = derive(sources_text, accounts_text)
-    return [f"Source{name}={value}" for name, value in derived.items()]
+def inventory_arns(inventories_text: str, partition: str = "aws") -> dict[str, str]:
+    """ReconcileInventories (s3://bucket/prefix/, ...) -> what the reconcile role reads."""
+    locations = [part.strip() for part in inventories_text.split(",") if part.strip()]
+    objects, buckets = [], []
+    for location in locations:
+        if not location.startswith("s3://"):
+            raise ValueError(f"inventory {location!r}: expected s3://bucket/prefix/")
+        bucket, _, prefix = location[5:].partition("/")
+        if not BUCKET_NAME.match(bucket):
+            raise ValueError(f"inventory {location!r}: {bucket!r} is not a bucket name")
+        objects.append(f"arn:{partition}:s3:::{bucket}/{prefix}*")
+        buckets.append(f"arn:{partition}:s3:::{bucket}")
+    return {
+        "ObjectArns": ",".join(dict.fromkeys(objects)),
+        "BucketArns": ",".join(dict.fromkeys(buckets)),
+    }
+
+
+def template_parameters(
+    sources_text: str, accounts_text: str = "", inventories_text: str = ""
+) -> list[str]:
+    """`Key=Value` overrides of the template's derived parameters."""
+    lines = []
+    if parse_sources(sources_text):
+        derived = derive(sources_text, accounts_text)
+        lines += [f"Source{name}={value}" for name, value in derived.items()]
+    if inventories_text.strip():
+        derived = inventory_arns(inventories_text)
+        lines += [f"ReconcileInventory{name}={value}" for name, value in derived.items()]
+    return lines
 
 
 if __name__ == "__main__":  # pragma: no cover - infra/deploy.sh's entry point
     try:
-        print("\n".join(template_parameters(*sys.argv[1:3])))  # noqa: T201
+        print("\n".join(template_parameters(*sys.argv[1:4])))  # noqa: T201
     except ValueError as exc:
-        sys.exit(f"SourceBuckets/SourceAccounts: {exc}")
+        sys.exit(f"SourceBuckets/SourceAccounts/ReconcileInventories: {exc}")

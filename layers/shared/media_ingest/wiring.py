@@ -6,13 +6,14 @@ from __future__ import annotations
 
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
-from media_ingest.adapters.catalog import DynamoCatalog
+from media_ingest.adapters.catalog import CatalogRows, DynamoCatalog
 from media_ingest.adapters.claims import DynamoClaims
 from media_ingest.adapters.clients import client, retries
 from media_ingest.adapters.groups import DynamoGroupStore
+from media_ingest.adapters.listing import InventoryLister, latest_manifest
 from media_ingest.adapters.manifests import S3AnnotationStore, S3PartStore
 from media_ingest.adapters.objects import S3ArchiveReader, S3MemberWriter, S3Objects
-from media_ingest.adapters.queues import SqsExtractQueue, SqsFailureQueue
+from media_ingest.adapters.queues import SqsExtractQueue, SqsFailureQueue, SqsIngestQueue
 from media_ingest.archives.extractor import Extractor, ExtractRunner
 from media_ingest.failure_recorder import FailureRecorder
 from media_ingest.faults import FaultInjector, FaultyCatalog, appended_hook, parse_faults
@@ -23,15 +24,21 @@ from media_ingest.ingest.batch_runner import BatchRunner, idempotency_config, id
 from media_ingest.ingest.identity import ContentIdentifier
 from media_ingest.ingest.ingestor import Ingestor
 from media_ingest.ingest.registration import Catalog
+from media_ingest.listing import Lister, RateLimit
 from media_ingest.manifests.removals import RemovalLog
 from media_ingest.manifests.writer import ManifestWriter
 from media_ingest.probing.ffprobe import FfprobeRunner
 from media_ingest.probing.prober import ObjectProber
+from media_ingest.reconcile.runner import Reconciler, Unsaved
+from media_ingest.reconcile.scheduled import ScheduledReconcile
+from media_ingest.reconcile.snapshot import Snapshot
 from media_ingest.routing import Router
 from media_ingest.settings import Settings
 
 # Validated annotation CSVs, in the manifest bucket (no notifications: never ingested).
 ANNOTATIONS_PREFIX = "annotations/"
+# Messages per second the scheduled reconcile enqueues at most (as backfill's default).
+RECONCILE_RATE = 100.0
 
 
 def build_runner(settings: Settings) -> BatchRunner:
@@ -89,6 +96,37 @@ def build_runner(settings: Settings) -> BatchRunner:
             S3PartStore(settings.manifest_bucket, settings.manifest_prefix),
             max_entries=settings.manifest_part_max_entries,
         ),
+    )
+
+
+def build_reconciler(settings: Settings) -> ScheduledReconcile:
+    """The scheduled reconcile's graph: inventory reports, the catalog, the ingest queue."""
+    if not settings.ingest_queue_url:
+        raise ValueError("INGEST_QUEUE_URL must name the ingest queue for the reconcile function")
+    objects, queue = S3Objects(), SqsIngestQueue(settings.ingest_queue_url)
+
+    def reconciler(lister: Lister) -> Reconciler:
+        return Reconciler(
+            catalog=CatalogRows(settings.catalog_table),
+            lister=lister,
+            objects=objects,
+            queue=queue,
+            router=Router.of(settings),
+            groups=GroupRoutes(settings.group_routes, settings.group_marker),
+            region=settings.region,
+            url_style=settings.object_url_style,
+            snapshot=Snapshot.temporary(),  # on /tmp (EphemeralStorage), not in memory
+            store=Unsaved(),
+            rate=RateLimit(RECONCILE_RATE),
+        )
+
+    return ScheduledReconcile(
+        inventories=settings.reconcile_inventories,
+        apply=settings.reconcile_apply,
+        grace_seconds=settings.reconcile_grace_minutes * 60,
+        latest=latest_manifest,
+        lister=lambda manifest: InventoryLister(None, manifest),
+        reconciler=reconciler,
     )
 
 

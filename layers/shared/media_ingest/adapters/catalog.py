@@ -14,12 +14,15 @@ Each row keeps its model's JSON in `doc`, so readers never reassemble attributes
 from __future__ import annotations
 
 import hashlib
+import time
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from media_ingest.adapters.clients import ClientSlot, error_code
 from media_ingest.ingest.registration import RemoveResult, RemoveStatus, WriteResult
+from media_ingest.reconcile.rules import RowState, State
 from media_ingest.records import CatalogItem, FailureRecord, OutcomeKind, OutcomeMark, Removal
 
 if TYPE_CHECKING:
@@ -236,3 +239,109 @@ def _item_or_none(attributes: dict[str, Any] | None) -> CatalogItem | None:
     if not attributes or attributes.get("type", {}).get("S") != ITEM:
         return None
     return parse_item(attributes)
+
+
+_MARK_STATES: dict[OutcomeKind, State] = {
+    OutcomeKind.FAILED: "failed",
+    OutcomeKind.ARCHIVE: "archive",
+    OutcomeKind.DUPLICATE: "duplicate",
+    OutcomeKind.DELETED: "deleted",
+}
+
+
+def row_state(attributes: dict[str, Any]) -> RowState | None:
+    """What one item or mark row says of its object (reconcile's view); None otherwise."""
+    kind = attributes.get("type", {}).get("S")
+    if kind == ITEM:
+        item = parse_item(attributes)
+        note = parse_mark(attributes)
+        return RowState(
+            key=item.key,
+            dataset=item.dataset,
+            object_url=item.object_url,
+            bucket=item.bucket,
+            state="removed" if item.removed else "live",
+            etags=(item.etag, note.etag) if note else (item.etag,),
+            event_id=item.event_id,
+            written_at=item.event_time,
+        )
+    mark = parse_mark(attributes) if kind == MARK else None
+    if mark is None or mark.kind not in _MARK_STATES:
+        return None
+    return RowState(
+        key=mark.key,
+        dataset=mark.dataset,
+        object_url=mark.object_url,
+        bucket=mark.bucket,
+        state=_MARK_STATES[mark.kind],
+        etags=(mark.etag,) if mark.etag else (),
+        event_id=mark.event_id,
+        written_at=mark.at,
+    )
+
+
+BATCH_GET_MAX = 100  # DynamoDB's BatchGetItem limit
+
+
+class CatalogRows:
+    """Reconcile's reads of the catalog: one filtered scan of a bucket's rows, and
+    consistent batched re-reads of its candidates."""
+
+    ddb: ClientSlot[DynamoDBClient] = ClientSlot("dynamodb")
+
+    def __init__(self, table: str, client: DynamoDBClient | None = None) -> None:
+        self.table = table
+        self.ddb = client
+
+    def scan(
+        self, bucket: str, prefix: str, start: dict[str, object] | None
+    ) -> Iterator[tuple[list[RowState], dict[str, object] | None]]:
+        """Item and mark rows of objects under s3://bucket/prefix. Rows written before
+        `bucket` was a top-level attribute are read whole and filtered here."""
+        params: dict[str, Any] = {
+            "TableName": self.table,
+            "FilterExpression": "(#b = :b AND begins_with(okey, :p) AND #t IN (:item, :mark))"
+            " OR (attribute_not_exists(#b) AND #t = :item)",
+            "ExpressionAttributeNames": {"#b": "bucket", "#t": "type"},
+            "ExpressionAttributeValues": {
+                ":b": {"S": bucket},
+                ":p": {"S": prefix},
+                ":item": {"S": ITEM},
+                ":mark": {"S": MARK},
+            },
+        }
+        while True:
+            if start:
+                params["ExclusiveStartKey"] = start
+            page = self.ddb.scan(**params)
+            rows = [r for r in map(row_state, page.get("Items", [])) if r is not None]
+            rows = [r for r in rows if r.bucket == bucket and r.key.startswith(prefix)]
+            start = page.get("LastEvaluatedKey")  # type: ignore[assignment]
+            yield rows, start
+            if not start:
+                return
+
+    def read(self, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], RowState]:
+        keys = {item_pk(dataset, url): (dataset, url) for dataset, url in pairs}
+        found: dict[tuple[str, str], RowState] = {}
+        for row in batch_get(self.ddb, self.table, list(keys), {"ConsistentRead": True}):
+            state = row_state(row)
+            if state is not None:
+                found[keys[row["pk"]["S"]]] = state
+        return found
+
+
+def batch_get(
+    ddb: DynamoDBClient, table: str, pks: list[str], options: dict[str, Any]
+) -> Iterator[dict[str, Any]]:
+    """BatchGetItem of these keys, 100 at a time (`options`: projection, consistency), the
+    unprocessed keys asked again."""
+    for begin in range(0, len(pks), BATCH_GET_MAX):
+        keys = [{"pk": {"S": pk}} for pk in pks[begin : begin + BATCH_GET_MAX]]
+        request: dict[str, Any] = {table: {"Keys": keys, **options}}
+        while request:  # unprocessed keys come back under throttling: ask again
+            response = ddb.batch_get_item(RequestItems=request)
+            yield from response.get("Responses", {}).get(table, [])
+            request = dict(response.get("UnprocessedKeys") or {})
+            if request:
+                time.sleep(0.1)

@@ -7,6 +7,7 @@ by configuration alone. Adapters take an optional client and only call this with
 from __future__ import annotations
 
 import contextlib
+from collections import Counter
 from functools import cache
 from typing import Any
 
@@ -44,11 +45,30 @@ class RetryCounter:
 retries = RetryCounter()
 
 
+class CallCounter:
+    """API calls made through the shared clients, by `Service.Operation` (what an operator
+    command reports it cost; retries are not calls of their own)."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+
+    def on_call(self, model: Any = None, **_: Any) -> None:
+        with contextlib.suppress(Exception):  # a counting hook must never break the call
+            self.counts[f"{model.service_model.service_id}.{model.name}"] += 1
+
+    def snapshot(self) -> Counter[str]:
+        return Counter(self.counts)
+
+
+calls = CallCounter()
+
+
 @cache
 def client(service: str) -> Any:
     """The shared client for a service (retries: standard mode, 5 attempts, counted)."""
     made = boto3.session.Session().client(service, config=_CONFIG)  # type: ignore[call-overload]
     made.meta.events.register("after-call", retries.on_call)
+    made.meta.events.register("before-call", calls.on_call)
     return made
 
 

@@ -24,6 +24,7 @@ from media_ingest.archives.rules import SOURCE_METADATA
 from media_ingest.content import HeadChecksums, checksum_fields
 from media_ingest.errors import ErrorCode, MediaError
 from media_ingest.events import ObjectEvent
+from media_ingest.listing import ListedObject
 from media_ingest.observability import metrics
 from media_ingest.probing.prober import Head
 
@@ -157,6 +158,19 @@ class S3Objects:
         if found is None:
             return None
         return int(found["ContentLength"]), str(found["ETag"]).strip('"')
+
+    def stat(self, bucket: str, key: str) -> ListedObject | None:
+        """The current version as a listing would show it; None when there is none."""
+        found = _head(self.s3, bucket, key)
+        if found is None:
+            return None
+        return ListedObject(
+            bucket=bucket,
+            key=key,
+            size=int(found["ContentLength"]),
+            etag=str(found["ETag"]).strip('"'),
+            last_modified=found["LastModified"],
+        )
 
     def checksums(self, event: ObjectEvent) -> HeadChecksums:
         """What S3 stores about the bytes of the event's version (HeadObject with

@@ -171,7 +171,8 @@ class Ingestor:
     def _skip(self, event: ObjectEvent, url: str, original: str, base: dict[str, Any]) -> Outcome:
         """Same bytes as a registered object, in a dataset that skips such duplicates."""
         detail = f"same content as {original}"
-        self._mark(OutcomeKind.DUPLICATE, event, url, base, detail)
+        mark = _note(OutcomeKind.DUPLICATE, event, url, base, detail)
+        self.catalog.mark(mark.model_copy(update={"duplicate_of": original}))
         logger.info("outcome", extra={"outcome": "duplicate", "duplicate_of": original})
         return Outcome(kind=OutcomeKind.DUPLICATE, detail=detail, **base)
 

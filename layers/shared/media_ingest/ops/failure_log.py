@@ -20,12 +20,19 @@ _RELATIVE = re.compile(r"^(\d+)([smhd])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
 
+def parse_duration(text: str) -> timedelta | None:
+    """'90s', '30m', '2h', '7d'; None for anything else."""
+    found = _RELATIVE.match(text.strip())
+    if not found:
+        return None
+    return timedelta(**{_UNITS[found.group(2)]: int(found.group(1))})
+
+
 def parse_since(text: str, now: datetime | None = None) -> datetime:
     """'30m', '2h', '7d' (ago), or an ISO date/time (UTC when no zone is given)."""
-    found = _RELATIVE.match(text.strip())
-    if found:
-        amount, unit = int(found.group(1)), _UNITS[found.group(2)]
-        return (now or datetime.now(UTC)) - timedelta(**{unit: amount})
+    duration = parse_duration(text)
+    if duration is not None:
+        return (now or datetime.now(UTC)) - duration
     try:
         moment = datetime.fromisoformat(text.strip())
     except ValueError:

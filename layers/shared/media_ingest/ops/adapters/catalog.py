@@ -10,19 +10,17 @@ bills, the whole table).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from media_ingest.adapters.catalog import ITEM, MARK, item_pk, parse_item
+from media_ingest.adapters.catalog import ITEM, MARK, batch_get, item_pk, parse_item
 from media_ingest.adapters.clients import ClientSlot
 from media_ingest.records import CatalogItem, FailureRecord, Outcome, OutcomeKind, OutcomeMark
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-BATCH_GET_MAX = 100  # DynamoDB's BatchGetItem limit
 _LIVE_ITEM = "#t = :t AND attribute_not_exists(removed_at)"
 
 
@@ -39,28 +37,17 @@ class CatalogReader:
         by_pk = {item_pk(dataset, url): (dataset, url) for dataset, url in pairs}
         return {
             by_pk[row["pk"]["S"]]
-            for row in self._get(list(by_pk), "pk, #t, removed_at", {"#t": "type"})
+            for row in batch_get(
+                self.ddb,
+                self.table,
+                list(by_pk),
+                {
+                    "ProjectionExpression": "pk, #t, removed_at",
+                    "ExpressionAttributeNames": {"#t": "type"},
+                },
+            )
             if row["type"]["S"] == ITEM and "removed_at" not in row
         }
-
-    def _get(
-        self, pks: list[str], projection: str, names: dict[str, str]
-    ) -> Iterator[dict[str, Any]]:
-        """BatchGetItem of these keys, 100 at a time, with unprocessed keys asked again."""
-        for start in range(0, len(pks), BATCH_GET_MAX):
-            request: dict[str, Any] = {
-                self.table: {
-                    "Keys": [{"pk": {"S": pk}} for pk in pks[start : start + BATCH_GET_MAX]],
-                    "ProjectionExpression": projection,
-                    "ExpressionAttributeNames": names,
-                }
-            }
-            while request:  # unprocessed keys come back under throttling: ask again
-                response = self.ddb.batch_get_item(RequestItems=request)
-                yield from response.get("Responses", {}).get(self.table, [])
-                request = dict(response.get("UnprocessedKeys") or {})
-                if request:
-                    time.sleep(0.1)
 
     def items(self) -> list[CatalogItem]:
         """Every live item (deleted objects' items are left out)."""
@@ -75,6 +62,15 @@ class CatalogReader:
             {":t": {"S": ITEM}, ":d": {"S": dataset}},
         ):
             yield parse_item(row)
+
+    def marks(self, kind: OutcomeKind) -> list[OutcomeMark]:
+        """The outcome marks of one kind (a URL's last outcome that left no live item)."""
+        rows = self._scan(
+            "#t = :m AND #k = :k",
+            {"#t": "type", "#k": "kind"},
+            {":m": {"S": MARK}, ":k": {"S": kind.value}},
+        )
+        return [OutcomeMark.model_validate_json(r["doc"]["S"]) for r in rows]
 
     def removals(self) -> dict[str, datetime]:
         """When each deleted object URL's deletion was recorded: removed items and the

@@ -30,6 +30,13 @@ class CloudFormationStacks:
             raise StackNotFound(f"stack {name!r} not found: {exc}") from exc
         return {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
 
+    def parameters(self, name: str) -> dict[str, str]:
+        """The stack's parameters by name, as deployed."""
+        stacks = self.cfn.describe_stacks(StackName=name)["Stacks"]
+        return {
+            p["ParameterKey"]: p.get("ParameterValue", "") for p in stacks[0].get("Parameters", [])
+        }
+
 
 class LambdaFunctions:
     lam: ClientSlot[Any] = ClientSlot("lambda")
