@@ -158,3 +158,19 @@ def test_an_overwrite_called_a_duplicate_is_noted_on_the_item(stack: Stack) -> N
     [row] = [r for r in rows if r.get("type", {}).get("S") == "item"]
     note = json.loads(row["last_mark"]["S"])
     assert note["kind"] == "duplicate" and note["etag"] != row["etag"]["S"]
+
+
+def test_a_deletion_older_than_the_registered_write_removes_nothing_in_dynamodb(
+    stack: Stack,
+) -> None:
+    """The catalog's own condition (seq_order <= the deletion's), not only the fake's."""
+    put = stack.put("o/k.txt", b"version two\n")
+    stack.deliver(s3_body("drop", "o/k.txt", **{**put, "sequencer": "0000000000000005"}))
+    stack.s3.delete_object(Bucket="drop", Key="o/k.txt")
+    older = s3_body("drop", "o/k.txt", event_name="ObjectRemoved:Delete", sequencer="03")
+    stack.deliver(older.replace('"REQ"', '"old-delete"'))
+    [item] = stack.reader.items()
+    assert item.live
+    newer = s3_body("drop", "o/k.txt", event_name="ObjectRemoved:Delete", sequencer="07")
+    stack.deliver(newer.replace('"REQ"', '"new-delete"'))
+    assert stack.reader.items() == []

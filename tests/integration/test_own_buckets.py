@@ -10,6 +10,7 @@ import os
 import subprocess
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -55,6 +56,8 @@ def theirs(deployed: Deployed) -> Iterator[Theirs]:
         "QueueArn"
     ]
     deployed.s3.create_bucket(Bucket=bucket)
+    _detach(deployed, bucket)  # an interrupted run may have left it attached
+    _empty(deployed.s3, bucket)
     config = {
         "QueueConfigurations": [
             {"Id": "their-pipeline", "QueueArn": arn, "Events": ["s3:ObjectCreated:*"]}
@@ -67,22 +70,26 @@ def theirs(deployed: Deployed) -> Iterator[Theirs]:
     try:
         yield Theirs(bucket, queue_url, config)
     finally:
-        # Detach if a failed test left it attached (exit status 2 when it is not).
-        subprocess.run(
-            [
-                str(ROOT / ".venv/bin/media-ingest"),
-                "--stack",
-                deployed.name,
-                "detach",
-                f"s3://{bucket}",
-            ],
-            capture_output=True,
-            timeout=120,
-            check=False,
-        )
+        _detach(deployed, bucket)  # if a failed test left it attached
         _empty(deployed.s3, bucket)
         deployed.s3.delete_bucket(Bucket=bucket)
         sqs.delete_queue(QueueUrl=queue_url)
+
+
+def _detach(deployed: Deployed, bucket: str) -> None:
+    """`media-ingest detach`, whether or not it is attached (exit status 2 when it is not)."""
+    subprocess.run(
+        [
+            str(ROOT / ".venv/bin/media-ingest"),
+            "--stack",
+            deployed.name,
+            "detach",
+            f"s3://{bucket}",
+        ],
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def _drain(sqs: Any, queue_url: str, until: int = 0, timeout: float = 5) -> list[dict[str, Any]]:
@@ -291,7 +298,12 @@ def test_a_bucket_of_another_account_is_checked_with_its_own_credentials(
 
 
 # -- reconcile -----------------------------------------------------------------------------
-OBJECTS, LOST, DELETED = 1000, 50, 20
+# The issue's counts (1,000 objects, 50 events lost, 20 deleted) take about ten minutes on
+# LocalStack here: `python -m bench --only own_buckets` runs them (and writes the figures);
+# the suite runs the same test on 300, 15 and 6 to keep CI's wall time down.
+OBJECTS = int(os.environ.get("MEDIA_INGEST_RECONCILE_OBJECTS", "300"))
+LOST, DELETED = OBJECTS // 20, OBJECTS // 50
+FIGURES = os.environ.get("MEDIA_INGEST_FIGURES")  # a JSON file the bench reads back
 
 
 @pytest.fixture
@@ -300,6 +312,12 @@ def attached_bucket(deployed: Deployed, request: pytest.FixtureRequest) -> Itera
     removed afterwards."""
     bucket = own_buckets(deployed.name)[request.param]
     deployed.s3.create_bucket(Bucket=bucket)
+    # Start clean even after an interrupted run: nothing attached, nothing in the bucket.
+    _detach(deployed, bucket)
+    deployed.s3.put_bucket_notification_configuration(
+        Bucket=bucket, NotificationConfiguration={}, SkipDestinationValidation=True
+    )
+    _empty(deployed.s3, bucket)
     deployed.cli("attach", f"s3://{bucket}")
     try:
         yield bucket
@@ -327,6 +345,9 @@ class EventSource:
         while self.lam.get_event_source_mapping(UUID=self.uuid)["State"] != wanted:
             assert time.monotonic() < deadline, f"event source mapping not {wanted}"
             time.sleep(1)
+        if not enabled:
+            # A receive already waiting (long polling, up to 20 s) still delivers its batch.
+            time.sleep(25)
 
 
 def _lose(deployed: Deployed, events: int) -> int:
@@ -361,14 +382,16 @@ def test_reconcile_finds_lost_events_and_missed_deletions_and_apply_settles_them
     run = uuid.uuid4().hex[:8]
     keys = [f"{run}/{n:04d}.txt" for n in range(OBJECTS)]
     kept, late = keys[: OBJECTS - LOST], keys[OBJECTS - LOST :]
+    clock = time.monotonic()
     _put_all(s3, bucket, kept)
     deployed.wait(set(kept), timeout=900)
+    ingested = time.monotonic() - clock
 
     mapping = EventSource(deployed)
     mapping.switch(False)
     try:
         _put_all(s3, bucket, late)  # created while nothing consumes the queue...
-        gone = kept[::47][:DELETED]
+        gone = kept[:: len(kept) // DELETED][:DELETED]
         s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in gone]})
         assert _lose(deployed, LOST + DELETED) == LOST + DELETED  # ...and their events lost
     finally:
@@ -387,6 +410,7 @@ def test_reconcile_finds_lost_events_and_missed_deletions_and_apply_settles_them
     calls = report["calls"]
     assert not any(name.endswith("GetObject") for name in calls)  # no object byte read
 
+    clock = time.monotonic()
     applied = json.loads(deployed.cli("reconcile", source, "--grace", "0s", "--apply", "--json"))
     assert applied["counts"]["enqueued"] == LOST + DELETED
     deployed.wait(set(late), timeout=600)
@@ -420,8 +444,25 @@ def test_reconcile_finds_lost_events_and_missed_deletions_and_apply_settles_them
     assert len(urls) == len(set(urls)) == OBJECTS
     assert sorted(removed) == sorted(set(removed)) and len(removed) == DELETED
 
+    settled = time.monotonic() - clock
     again = json.loads(deployed.cli("reconcile", source, "--grace", "0s", "--json"))["counts"]
     assert (again["lost"], again["deleted"], again["overwritten"]) == (0, 0, 0)
+    if FIGURES:
+        Path(FIGURES).write_text(
+            json.dumps(
+                {
+                    "objects": OBJECTS,
+                    "lost": LOST,
+                    "deleted": DELETED,
+                    "report": counts,
+                    "calls": calls,
+                    "applied": applied["counts"],
+                    "outcomes": dict(Counter(o.kind.value for o in ledger)),
+                    "ledger": len(ledger),
+                    "seconds": {"ingest": ingested, "apply_until_settled": settled},
+                }
+            )
+        )
 
 
 def _manifest(deployed: Deployed, dataset: str, run: str) -> tuple[list[str], list[str]]:
@@ -433,7 +474,10 @@ def _manifest(deployed: Deployed, dataset: str, run: str) -> tuple[list[str], li
     urls: list[str] = []
     for number in range(1, index["open_part"] + 1):
         key = f"{prefix}{dataset}/part-{number:05d}.json"
-        part = json.loads(deployed.s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+        try:
+            part = json.loads(deployed.s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+        except deployed.s3.exceptions.NoSuchKey:  # the open part is made by its first entry
+            continue
         urls += [e["objectUrl"] for e in part.get("text", []) if f"/{run}/" in e["objectUrl"]]
     removed: list[str] = []
     for info in index.get("removals", []):
@@ -569,7 +613,7 @@ def test_the_same_bytes_under_three_keys_are_one_group_and_a_crc32_collision_is_
         x: "registered",
         y: "registered",
     }
-    items = {i.key: i for i in deployed.reader().items() if f"/{run}/" in f"/{i.key}"}
+    items = {i.key: i for i in deployed.reader().items() if i.key.startswith(f"it-{run}/")}
     original = items[one].object_url
     assert outcomes[skipped].detail == f"same content as {original}"
     assert {k: i.content.duplicate_of for k, i in items.items() if i.content} == {
