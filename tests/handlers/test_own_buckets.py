@@ -91,7 +91,8 @@ def test_an_eventbridge_creation_and_deletion_of_an_attached_bucket(
     assert attached.deliver(deleted, deleted) == {"batchItemFailures": []}
     outcomes, _ = attached.reader.ledger()
     assert sorted(o.kind.value for o in outcomes) == ["deleted", "registered"]
-    assert attached.reader.items() == []  # left out, but kept:
+    assert attached.reader.items() == []  # left out (exports read dataset_items), but kept:
+    assert list(attached.reader.dataset_items("cams")) == []
     assert list(attached.reader.removals()) == [item.object_url]
     index = json.loads(
         attached.s3.get_object(Bucket="manifests", Key="manifests/cams/index.json")["Body"].read()

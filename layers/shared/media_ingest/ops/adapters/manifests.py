@@ -41,6 +41,10 @@ class ManifestFiles:
     def index_body(self, dataset: str) -> bytes | None:
         return self._body(self.store.index_key(dataset))
 
+    def removals_body(self, dataset: str, number: int) -> bytes | None:
+        """A removal-log part's bytes as stored (deleted URLs, for an importer)."""
+        return self._body(self.store.removals_key(dataset, number))
+
     def _body(self, key: str) -> bytes | None:
         got = self.store.read(key)
         return got[0] if got else None
