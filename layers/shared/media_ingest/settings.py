@@ -43,6 +43,11 @@ class Settings(BaseSettings):
     update_datasets: Annotated[tuple[str, ...], NoDecode] = Field(
         default=(), validation_alias="UPDATE_DATASETS"
     )
+    # "on": each object's content identity is looked up before it is registered (one
+    # HeadObject and a conditional PutItem per checksum); "off": no duplicate_of, no skips.
+    content_identity: Literal["on", "off"] = Field(
+        default="on", validation_alias="CONTENT_IDENTITY"
+    )
     # Datasets where an object whose bytes are already registered (content.py) is skipped
     # (outcome duplicate) instead of registered with `duplicate_of`.
     skip_duplicate_datasets: Annotated[tuple[str, ...], NoDecode] = Field(

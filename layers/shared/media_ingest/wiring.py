@@ -74,11 +74,15 @@ def build_runner(settings: Settings) -> BatchRunner:
             if settings.group_table
             else None
         ),
-        identity=ContentIdentifier(
-            reader=objects,
-            claims=DynamoClaims(settings.catalog_table),
-            items=tables,
-            hasher=objects,
+        identity=(
+            ContentIdentifier(
+                reader=objects,
+                claims=DynamoClaims(settings.catalog_table),
+                items=tables,
+                hasher=objects,
+            )
+            if settings.content_identity == "on"
+            else None
         ),
         objects=objects,
     )
