@@ -39,14 +39,19 @@ BENCHMARKS = {
         "5: import time of the ingest handler vs `import boto3` "
         "(python -X importtime, median of fresh processes)",
     ),
+    "frame_index": (
+        "bench.frame_index",
+        "7: extra GETs and bytes per probe for reading the MP4 index (frame timing) "
+        "vs the reading before it (10 MB .. 1 GB MP4s, one hour of tiny video)",
+    ),
     "reconcile_calls": (
         "bench.reconcile_calls",
-        "7: reconcile's AWS calls per 1,000 objects (ListObjectsV2 or an S3 Inventory report) "
+        "8: reconcile's AWS calls per 1,000 objects (ListObjectsV2 or an S3 Inventory report) "
         "and its rate, on moto, vs a per-object check; no object bytes read",
     ),
     "own_buckets": (
         "bench.own_buckets",
-        "8: attach (200 files) and reconcile (1,000 objects, 50 lost, 20 deleted) on "
+        "9: attach (200 files) and reconcile (1,000 objects, 50 lost, 20 deleted) on "
         "LocalStack at the issue's counts (only with --e2e; never starts or stops LocalStack)",
     ),
     "e2e": (

@@ -29,7 +29,7 @@ done
 [ -n "$python" ] || { echo "setup: Python 3.13 not found (set PYTHON313=/path/to/python3.13)" >&2; exit 1; }
 
 stamp=.venv/.media-ingest-stamp
-want=$(cat pyproject.toml constraints.txt | sha256sum | cut -c1-16)
+want=$(cat pyproject.toml constraints.txt layers/label_studio/requirements.txt | sha256sum | cut -c1-16)
 if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   say "creating .venv with $python"
   "$python" -m venv .venv
@@ -37,9 +37,14 @@ if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; th
   log=.venv/pip-install.log
   if ! { PIP_CONSTRAINT="" .venv/bin/pip install --disable-pip-version-check --upgrade pip \
          && PIP_CONSTRAINT="" .venv/bin/pip install --disable-pip-version-check \
-              -c constraints.txt -e ".[dev]"; } >"$log" 2>&1; then
+              -c constraints.txt -e ".[dev]" \
+         && PIP_CONSTRAINT="" .venv/bin/pip install --disable-pip-version-check --no-deps \
+              -c constraints.txt -r layers/label_studio/requirements.txt; } >"$log" 2>&1; then
     tail -40 "$log" >&2; echo "setup: pip install failed (full log: $log)" >&2; exit 1
   fi
+  # label-studio-sdk (the sink's client) is installed as its Lambda layer has it: with the
+  # distributions its client imports and --no-deps (layers/label_studio/requirements.txt
+  # says why), so the tests and mypy see the code the sink runs.
   echo "$want" > "$stamp"
 fi
 # checkov (make lint) gets a venv of its own: its exact pins (boto3 among them) clash with

@@ -15,7 +15,8 @@
 #
 # Environment:
 #   MEDIA_INGEST_CACHE   default ~/.cache/media-ingest; everything lives in label-studio-1.23.2/ there
-#   LS_PORT              default 8480
+#   LS_PORT              default 8480; any other port keeps its own state (data, log, pid,
+#                        password, token) in <home>/port-<PORT>/, so servers run side by side
 #   LS_START_TIMEOUT     seconds, default 180 (a first start applies ~36 s of migrations here)
 #   LS_ADMIN_EMAIL       default admin@localhost; the password is generated once into
 #                        <home>/admin-password (mode 600)
@@ -32,16 +33,21 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 CACHE="${MEDIA_INGEST_CACHE:-$HOME/.cache/media-ingest}"
 LS_HOME="$CACHE/label-studio-1.23.2"
 VENV="$LS_HOME/venv"
-DATA_DIR="$LS_HOME/data"
-LOG_FILE="$LS_HOME/server.log"
-PID_FILE="$LS_HOME/server.pid"
-PASSWORD_FILE="$LS_HOME/admin-password"
-TOKEN_FILE="$LS_HOME/token"
 PORT="${LS_PORT:-8480}"
+[[ "$PORT" =~ ^[0-9]+$ ]] || { echo "LS_PORT must be a number, not '$PORT'" >&2; exit 2; }
+# Any port but the default keeps its own state (data, log, pid, password, token) beside the
+# shared venv, so two servers run side by side without sharing one SQLite file.
+STATE="$LS_HOME"
+[[ "$PORT" == 8480 ]] || STATE="$LS_HOME/port-$PORT"
+DATA_DIR="$STATE/data"
+LOG_FILE="$STATE/server.log"
+PID_FILE="$STATE/server.pid"
+PASSWORD_FILE="$STATE/admin-password"
+TOKEN_FILE="$STATE/token"
 URL="http://127.0.0.1:$PORT"
 START_TIMEOUT="${LS_START_TIMEOUT:-180}"
 ADMIN_EMAIL="${LS_ADMIN_EMAIL:-admin@localhost}"
-FILES_ROOT="${LS_LOCAL_FILES_ROOT:-$LS_HOME/files}"
+FILES_ROOT="${LS_LOCAL_FILES_ROOT:-$STATE/files}"
 
 say() { printf '[labelstudio] %s\n' "$*" >&2; }
 
@@ -66,7 +72,7 @@ descendants() {  # all processes below $1
 
 ensure_password() {
   if [[ ! -s "$PASSWORD_FILE" ]]; then
-    mkdir -p "$LS_HOME"
+    mkdir -p "$STATE"
     (umask 077; "$VENV/bin/python" -c 'import secrets; print(secrets.token_urlsafe(18))' > "$PASSWORD_FILE")
   fi
 }
@@ -115,7 +121,7 @@ cmd_start() {
     # --internal-host: the default is 0.0.0.0. The username and password come from the
     # environment (not argv), which also creates the user on a first start.
     (
-      cd "$LS_HOME"
+      cd "$STATE"
       mapfile -t e < <(server_env)
       exec env -i "${e[@]}" setsid "$VENV/bin/label-studio" start --no-browser \
         --internal-host 127.0.0.1 --port "$PORT" --data-dir "$DATA_DIR" --log-level WARNING

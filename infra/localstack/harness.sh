@@ -18,7 +18,10 @@
 # take to start, default 90 rather than LocalStack's 20: a first cold start on a busy
 # two-core machine can take longer, and a failed start returns the batch to the queue for
 # the whole visibility timeout), LAMBDA_PROCESS_MEMORY_LIMIT (auto|cgroup|watchdog|off, how the
-# process executor enforces MemorySize, see README.md). Project code only needs
+# process executor enforces MemorySize, see README.md), LAMBDA_EVENT_SOURCE_MAPPING_POLL_INTERVAL_SEC
+# (default 0: an SQS event source polls again as soon as a batch is done, as AWS's pollers do;
+# LocalStack's own default waits 1 s after every batch, which caps a queue at about one batch a
+# second). Project code only needs
 # AWS_ENDPOINT_URL=http://127.0.0.1:$LOCALSTACK_PORT.
 set -euo pipefail
 
@@ -140,6 +143,7 @@ cmd_start() {
         SKIP_SSL_CERT_DOWNLOAD=1 DISABLE_EVENTS=1 DNS_ADDRESS=0 \
         SQS_ENDPOINT_STRATEGY=dynamic \
         LAMBDA_RUNTIME_ENVIRONMENT_TIMEOUT="${LAMBDA_RUNTIME_ENVIRONMENT_TIMEOUT:-90}" \
+        LAMBDA_EVENT_SOURCE_MAPPING_POLL_INTERVAL_SEC="${LAMBDA_EVENT_SOURCE_MAPPING_POLL_INTERVAL_SEC:-0}" \
         LAMBDA_RUNTIME_EXECUTOR=process LAMBDA_PROCESS_RUNTIME_VENV="$LS_HOME/runtime-venv" \
         setsid "$VENV/bin/python" -m localstack.runtime.main
     ) >>"$LOG_FILE" 2>&1 </dev/null &

@@ -117,6 +117,33 @@ def test_items_failures_and_manifests(deployed: Stack, capsys: pytest.CaptureFix
     assert "s3://manifests/manifests/main/part-00001.json" in run(capsys, "manifests")
 
 
+def test_items_show_and_filter_variable_frame_rates(
+    deployed: Stack, media: MediaSet, capsys: pytest.CaptureFixture[str]
+) -> None:
+    deployed.deliver(
+        deployed.body("v/phone.mov", media.bytes("vfr-phone.mov")),
+        deployed.body("v/long.mkv", media.bytes("long.mkv")),
+    )
+    lines = run(capsys, "items").splitlines()
+    assert lines[0].split() == ["dataset", "kind", "key", "bytes", "vfr", "metadata"]
+    at, end = lines[0].index("vfr"), lines[0].index("metadata")
+    rows = {line.split()[2]: line[at:end].strip() for line in lines[2:-1]}
+    assert rows == {"a/tone.wav": "", "v/clip.mp4": "no", "v/long.mkv": "unknown"} | {
+        "v/phone.mov": "yes"
+    }
+    # A variable rate is shown as an average with its range, never as the rate.
+    [phone] = [line for line in lines if "v/phone.mov" in line]
+    assert phone.endswith("160x120 avg 28.333fps (33.333-66.667ms) 3.00s 85f h264")
+    only = {
+        state: json.loads(run(capsys, "items", "--vfr", state, "--json"))
+        for state in ("yes", "no", "unknown")
+    }
+    assert [i["key"] for i in only["yes"]] == ["v/phone.mov"]
+    assert [i["key"] for i in only["no"]] == ["v/clip.mp4"]
+    assert [i["key"] for i in only["unknown"]] == ["v/long.mkv"]
+    assert run(capsys, "items", "--vfr").count("v/phone.mov") == 1  # --vfr alone: yes
+
+
 def test_unknown_stack_is_a_clear_error(
     deployed: Stack, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -273,7 +300,14 @@ def test_redrive_failures_after_a_fix_registers_each_file_once(
     assert codes["slow/clip.mp4"] == "PROBE_TIMEOUT"
     assert "would redrive 2 failure records" in run(capsys, "redrive", "--failures", "--dry-run")
     counts = json.loads(run(capsys, "redrive", "--failures", "--code", "PROBE_TIMEOUT", "--json"))
-    assert counts == {"moved": 0, "poison_left": 0, "redriven": 1, "gone": 0}
+    assert counts == {
+        "moved": 0,
+        "poison_left": 0,
+        "redriven": 1,
+        "gone": 0,
+        "sink_moved": 0,
+        "sink_records_left": 0,
+    }
     # Redriving twice before the queue is drained: the same event, one outcome.
     run(capsys, "redrive", "--failures", "--code", "PROBE_TIMEOUT")
     _deliver_ingest_queue(deployed)  # the fixed code
@@ -295,7 +329,14 @@ def test_redrive_dead_letters_moves_s3_events_and_leaves_poison(
     )
     deployed.sqs.send_message(QueueUrl=dlq, MessageBody="not an S3 event")
     counts = json.loads(run(capsys, "redrive", "--dead-letters", "--json"))
-    assert counts == {"moved": 1, "poison_left": 1, "redriven": 0, "gone": 0}
+    assert counts == {
+        "moved": 1,
+        "poison_left": 1,
+        "redriven": 0,
+        "gone": 0,
+        "sink_moved": 0,
+        "sink_records_left": 0,
+    }
     _deliver_ingest_queue(deployed)
     assert "late.png" in {i["key"] for i in json.loads(run(capsys, "items", "--json"))}
     attrs = deployed.sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["All"])["Attributes"]

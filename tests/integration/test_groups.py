@@ -15,6 +15,7 @@ from typing import Any
 from media_ingest.errors import ErrorCode
 from media_ingest.records import OutcomeKind
 from tests.integration.conftest import GROUP_QUIET_SECONDS, Deployed
+from tests.support import encord_oracle
 from tests.support import media as generate
 from tests.support.media import MediaSet
 
@@ -32,6 +33,7 @@ def _entry(
         listed = deployed.s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", [])
         for obj in listed:
             part = json.loads(deployed.s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read())
+            encord_oracle.assert_loads(part)
             found = [e for e in part.get(section, []) if e.get("title") == title]
             if found:
                 assert len(found) == 1, f"group {title} written twice in {obj['Key']}"

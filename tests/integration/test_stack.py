@@ -11,6 +11,7 @@ from media_ingest.errors import ErrorCode
 from media_ingest.ops.status import manifest_parts
 from media_ingest.records import FailureRecord, OutcomeKind
 from tests.integration.conftest import SIDECAR_SUFFIX, Deployed
+from tests.support import encord_oracle
 from tests.support.media import MediaSet
 
 
@@ -127,6 +128,7 @@ def test_a_hundred_files_at_once_are_all_accounted_for(deployed: Deployed, media
     for part in json.loads(deployed.cli("manifests", "--json")):
         body = deployed.s3.get_object(Bucket=deployed.outputs.ManifestBucketName, Key=part["key"])
         doc = json.loads(body["Body"].read())
+        encord_oracle.assert_loads(doc)  # every part of the session stack, by the encord SDK
         urls += [e["objectUrl"] for e in doc.get("images", [])]
     mine = [u for u in urls if f"/{p}" in u]
     assert len(mine) == 100 and len(set(mine)) == 100

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import itertools
+import json
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
+from typing import Any
 
+from media_ingest.errors import ErrorCode, TransientError
 from media_ingest.events import ObjectEvent
 from media_ingest.groups.rules import GroupMeta, GroupRef, GroupStatus, Joined
 from media_ingest.ingest.registration import RemoveResult, RemoveStatus, WriteResult
 from media_ingest.manifests.removals import RemovalPart
 from media_ingest.manifests.writer import Conflict, ManifestIndex, Part, Versioned
 from media_ingest.records import CatalogItem, FailureRecord, OutcomeKind, OutcomeMark, Removal
+from media_ingest.sinks.label_studio import ProjectTask, TaskRefused
 
 
 class MemoryPartStore:
@@ -29,10 +34,23 @@ class MemoryPartStore:
 
     def read_part(self, dataset: str, number: int) -> Versioned[Part] | None:
         got = self.objects.get(self.part_key(dataset, number))
-        return Versioned(Part.model_validate_json(got[0]), got[1]) if got else None
+        if got is None:
+            return None
+        stored = json.loads(got[0])
+        return Versioned(Part.from_encord(stored["body"], stored["sealed"]), got[1])
 
     def write_part(self, dataset: str, number: int, part: Part, etag: str | None) -> None:
-        self._write(self.part_key(dataset, number), part.model_dump_json(), etag)
+        # As S3PartStore: the body is the Encord file, `sealed` travels beside it.
+        stored = {"body": part.to_encord(), "sealed": part.sealed}
+        self._write(self.part_key(dataset, number), json.dumps(stored), etag)
+
+    def part_body(self, dataset: str, number: int) -> dict[str, Any] | None:
+        """The Encord file as stored (what an import reads)."""
+        got = self.objects.get(self.part_key(dataset, number))
+        if got is None:
+            return None
+        body: dict[str, Any] = json.loads(got[0])["body"]
+        return body
 
     def removals_key(self, dataset: str, number: int) -> str:
         return f"{dataset}/removed-{number:05d}.json"
@@ -144,6 +162,9 @@ class MemoryCatalog:
     def record_failure(self, record: FailureRecord) -> None:
         self.failures.append(record)
 
+    def items_of(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], CatalogItem]:
+        return {key: self.items[key] for key in keys if key in self.items}
+
 
 class MemoryFailureQueue:
     def __init__(self) -> None:
@@ -212,3 +233,56 @@ class MemoryExtractQueue:
 
     def send(self, event: ObjectEvent) -> None:
         self.sent.append(event)
+
+
+class MemoryTaskStore:
+    """Label Studio projects as the sink sees them, with the server's rules: an import is all
+    or nothing, and refused (400) when a task lacks the key of one of the config's object
+    tags. `down` makes every call transient, `refuse` refuses the tasks it matches."""
+
+    def __init__(self, projects: dict[int, frozenset[str]]) -> None:
+        self.keys = projects
+        self.tasks: dict[int, dict[int, ProjectTask]] = {p: {} for p in projects}
+        self.ids = itertools.count(1)
+        self.calls: list[str] = []
+        self.down = False
+        self.refuse: Callable[[dict[str, Any]], bool] = lambda _task: False
+
+    def _enter(self, call: str) -> None:
+        self.calls.append(call)
+        if self.down:
+            raise TransientError(ErrorCode.SINK_UNAVAILABLE, "Label Studio answered 502")
+
+    def data_keys(self, project: int) -> frozenset[str]:
+        self._enter("data_keys")
+        return self.keys[project]
+
+    def find(self, project: int, data_key: str, uris: Sequence[str]) -> list[ProjectTask]:
+        self._enter("find")
+        return [t for t in self.tasks[project].values() if t.data.get(data_key) in set(uris)]
+
+    def create(self, project: int, tasks: Sequence[dict[str, Any]]) -> None:
+        self._enter("create")
+        for number, task in enumerate(tasks):
+            missing = self.keys[project] - set(task["data"])
+            if missing or self.refuse(task):
+                raise TaskRefused(f"Error at item {number}: {sorted(missing)} expected (400)")
+        for task in tasks:
+            task_id = next(self.ids)
+            self.tasks[project][task_id] = ProjectTask(
+                id=task_id, data=task["data"], meta=task.get("meta", {})
+            )
+
+    def update(self, task_id: int, data: dict[str, Any], meta: dict[str, Any]) -> None:
+        self._enter("update")
+        for tasks in self.tasks.values():
+            if task_id in tasks:
+                tasks[task_id] = tasks[task_id].model_copy(update={"data": data, "meta": meta})
+
+    def delete(self, task_id: int) -> None:
+        self._enter("delete")
+        for tasks in self.tasks.values():
+            tasks.pop(task_id, None)
+
+    def uris(self, project: int) -> list[str]:
+        return sorted(str(next(iter(t.data.values()))) for t in self.tasks[project].values())

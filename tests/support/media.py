@@ -6,6 +6,7 @@ Generated once per session into a cache folder; nothing binary is checked in.
 from __future__ import annotations
 
 import io
+import os
 import subprocess
 from pathlib import Path
 
@@ -50,6 +51,128 @@ def noisy_mp4(path: Path, faststart: bool, seconds: float = 2.0) -> Path:
     if faststart:
         options["movflags"] = "+faststart"
     _run(ffmpeg.output(video, audio, str(path), g=30, **options))
+    return path
+
+
+# Frame-timing cases (tests/unit/test_frame_timing_oracle.py): the name says the truth.
+# rate -> (lavfi rate, B-frames, GOP); every one H.264 at 160x120 for 2 s.
+RATES = {"25": ("25", 3, 12), "ntsc": ("30000/1001", 2, 15), "5994": ("60000/1001", 3, 30)}
+# Two rates in one file: 30 fps for the first second, then 15 fps (timestamps edited).
+TWO_RATES = "if(lt(N,30),N/30,1+(N-30)/15)/TB"
+
+
+def _mp4_options(faststart: bool, **options: object) -> dict[str, object]:
+    return {"movflags": "+faststart"} | options if faststart else options
+
+
+def rate_mp4(path: Path, rate: str, faststart: bool, container: str = "mp4") -> Path:
+    """Constant `rate` (a key of RATES), with B-frames (so an edit list shifts the start)."""
+    lavfi_rate, bframes, gop = RATES[rate]
+    video = ffmpeg.input(f"testsrc=size=160x120:rate={lavfi_rate}", f="lavfi", t=2)
+    options = {"vcodec": "libx264", "pix_fmt": "yuv420p", "bf": bframes, "g": gop}
+    if container == "mp4":
+        options = _mp4_options(faststart, **options)
+    _run(ffmpeg.output(video, str(path), **options))
+    return path
+
+
+def two_rate_video(path: Path, faststart: bool = True) -> Path:
+    """Variable rate by edited timestamps: 30 fps, then 15 fps; B-frames; 1/90000 ticks
+    (MP4) or 1 ms (Matroska, by the name's extension)."""
+    source = ffmpeg.input("testsrc=size=160x120:rate=30", f="lavfi", t=3)
+    video = source.filter("setpts", TWO_RATES)
+    options: dict[str, object] = {
+        "vcodec": "libx264",
+        "pix_fmt": "yuv420p",
+        "bf": 2,
+        "fps_mode": "vfr",
+    }
+    if path.suffix == ".mp4":
+        options = _mp4_options(faststart, video_track_timescale=90000, **options)
+    _run(ffmpeg.output(video, str(path), **options))
+    return path
+
+
+def phone_mov(path: Path) -> Path:
+    """A phone-like capture: QuickTime, 1/600 s ticks (as iPhones write), 30 fps with every
+    17th frame dropped (its timestamp gap kept), AAC audio beside it."""
+    video = ffmpeg.input("testsrc=size=160x120:rate=30", f="lavfi", t=3).filter(
+        "select", "not(eq(mod(n,17),5))"
+    )
+    audio = ffmpeg.input("sine=frequency=440:sample_rate=48000", f="lavfi", t=3)
+    options = {
+        "vcodec": "libx264",
+        "pix_fmt": "yuv420p",
+        "bf": 0,
+        "acodec": "aac",
+        "fps_mode": "passthrough",
+        "video_track_timescale": 600,
+        "f": "mov",
+    }
+    _run(ffmpeg.output(video, audio, str(path), **options))
+    return path
+
+
+def delayed_mp4(source: Path, path: Path, seconds: float = 0.5) -> Path:
+    """The same stream starting `seconds` late: an empty edit before its (B-frame) edit."""
+    _run(ffmpeg.input(str(source), itsoffset=seconds).output(str(path), c="copy"))
+    return path
+
+
+def cut_mp4(source: Path, path: Path, seconds: float = 0.5) -> Path:
+    """A stream copy cut between key frames: its edit list hides the frames before the cut
+    (stored from the key frame before, never shown)."""
+    _run(ffmpeg.input(str(source), ss=seconds).output(str(path), c="copy"))
+    return path
+
+
+def one_frame_mp4(path: Path) -> Path:
+    video = ffmpeg.input("testsrc=size=160x120:rate=25", f="lavfi")
+    _run(ffmpeg.output(video, str(path), vcodec="libx264", pix_fmt="yuv420p", vframes=1))
+    return path
+
+
+def hour_mp4(path: Path) -> Path:
+    """One hour at 10 fps, 32x32: 36,000 frames, a 150 KB moov (faststart, longer than the
+    first range), about 2 MB."""
+    video = ffmpeg.input("testsrc=size=32x32:rate=10", f="lavfi", t=3600)
+    options = {"vcodec": "libx264", "preset": "ultrafast", "pix_fmt": "yuv420p", "g": 100}
+    _run(ffmpeg.output(video, str(path), **_mp4_options(True, **options)))
+    return path
+
+
+def long_mkv(path: Path) -> Path:
+    """A Matroska file much longer than the probe's first range."""
+    video = ffmpeg.input("testsrc=size=320x240:rate=25", f="lavfi", t=20)
+    _run(ffmpeg.output(video, str(path), vcodec="libx264", pix_fmt="yuv420p"))
+    return path
+
+
+def live_webm(path: Path) -> Path:
+    """A live WebM as browsers' MediaRecorder writes them: the Segment and every Cluster of
+    unknown size (FFmpeg's `-live 1` leaves the clusters sized: their size fields are then
+    overwritten in place with the all-ones "unknown" of the same width)."""
+    video = ffmpeg.input("testsrc=size=160x120:rate=25", f="lavfi", t=1)
+    _run(ffmpeg.output(video, str(path), vcodec="libvpx", deadline="realtime", live=1, f="webm"))
+    data = bytearray(path.read_bytes())
+
+    def vint(pos: int) -> tuple[int, int]:  # (value without the marker, width)
+        width = 9 - data[pos].bit_length()
+        raw = int.from_bytes(data[pos : pos + width], "big")
+        return raw & ((1 << (7 * width)) - 1), width
+
+    header_size, width = vint(4)
+    pos = 4 + width + header_size + 4  # past the EBML header and the Segment's ID
+    pos += vint(pos)[1]  # the Segment's (unknown) size
+    while pos < len(data):
+        id_width = 9 - data[pos].bit_length()
+        ident = int.from_bytes(data[pos : pos + id_width], "big")
+        at = pos + id_width
+        size, width = vint(at)
+        if ident == 0x1F43B675:  # Cluster: all ones after the length marker
+            data[at : at + width] = ((1 << (7 * width + 1)) - 1).to_bytes(width, "big")
+        pos = at + width + size
+    path.write_bytes(bytes(data))
     return path
 
 
@@ -171,13 +294,17 @@ class MediaSet:
     def path(self, name: str) -> Path:
         target = self.root / name
         if not target.exists():
-            self._make(name, target)
+            # Made aside and renamed: the folder is shared by parallel test processes, and
+            # a file half written must never pass for a made one.
+            partial = target.with_name(f".partial-{os.getpid()}-{name}")
+            self._make(name, partial)
+            os.replace(partial, target)
         return target
 
     def bytes(self, name: str) -> bytes:
         return self.path(name).read_bytes()
 
-    def _make(self, name: str, target: Path) -> None:  # noqa: C901, PLR0912
+    def _make(self, name: str, target: Path) -> None:  # noqa: C901, PLR0912, PLR0915
         if name == "clip.mp4":
             video_mp4(target)
         elif name == "clip-moov-end.mp4":
@@ -189,6 +316,25 @@ class MediaSet:
             gop_mp4(target, int(gop[3:]), int(bframes[2:]), "moov-end" not in name)
         elif name == "rotated.mp4":
             rotated_mp4(self.path("clip.mp4"), target)
+        elif name.startswith("rate-"):  # rate-25.mp4, rate-ntsc-moov-end.mp4, rate-ntsc.mkv
+            rate = name.removeprefix("rate-").split(".")[0].removesuffix("-moov-end")
+            rate_mp4(target, rate, "moov-end" not in name, target.suffix[1:])
+        elif name.startswith("vfr-edited"):  # vfr-edited.mp4, vfr-edited-moov-end.mp4, .mkv
+            two_rate_video(target, "moov-end" not in name)
+        elif name == "vfr-phone.mov":
+            phone_mov(target)
+        elif name == "bframes-delayed.mp4":
+            delayed_mp4(self.path("rate-25.mp4"), target)
+        elif name == "bframes-cut.mp4":
+            cut_mp4(self.path("rate-25.mp4"), target)
+        elif name == "one-frame.mp4":
+            one_frame_mp4(target)
+        elif name == "hour.mp4":
+            hour_mp4(target)
+        elif name == "long.mkv":
+            long_mkv(target)
+        elif name == "live.webm":
+            live_webm(target)
         elif name == "clip.webm":
             video_webm(target)
         elif name == "tone.wav":

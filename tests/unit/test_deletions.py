@@ -19,6 +19,7 @@ from media_ingest.media import ImageInfo, MediaInfo, MediaKind
 from media_ingest.records import Outcome, OutcomeKind, utcnow
 from media_ingest.routing import Router
 from media_ingest.settings import Settings
+from media_ingest.sinks.changes import ChangeAction, change_of
 from tests.support.content import MemoryClaims, MemoryObjects
 from tests.support.events import s3_body, sqs_event
 from tests.support.fakes import MemoryCatalog, MemoryFailureQueue, MemoryPartStore
@@ -63,7 +64,7 @@ class World:
         self.runner = BatchRunner(
             ingest=self.ingestor.ingest,
             manifests=ManifestWriter(self.parts, sleep=lambda _: None),
-            changes=RemovalLog(self.parts, max_entries=3, sleep=lambda _: None),
+            removal_log=RemovalLog(self.parts, max_entries=3, sleep=lambda _: None),
         )
 
     def upload(self, key: str, data: bytes = b"png", sequencer: str = "01") -> Outcome:
@@ -95,12 +96,22 @@ def test_a_deleted_object_keeps_its_item_marked_removed_with_when() -> None:
     assert gone.kind is OutcomeKind.DELETED and gone.detail == "catalog item marked removed"
     assert gone.item is not None and gone.item.removed is not None
     assert gone.item.removed.deletion is Deletion.DELETE_MARKER
-    assert gone.change is not None and gone.change.change == "removed"
+    assert gone.url_change is not None and gone.url_change.change == "removed"
     [kept] = world.catalog.items.values()
     assert kept.object_url == registered.object_url and not kept.live
     # A redelivery of the same deletion changes nothing and says the same.
     again = world.delete("a/one.png")
-    assert again.detail == "catalog item marked removed" and again.change == gone.change
+    assert again.detail == "catalog item marked removed" and again.url_change == gone.url_change
+
+
+def test_sinks_hear_of_a_removal_once_and_not_of_a_key_never_registered() -> None:
+    world = World()
+    world.upload("a/one.png")
+    removed = change_of(world.delete("a/one.png"))
+    assert removed is not None and removed.action is ChangeAction.DELETE
+    assert removed.object_url.endswith("/a/one.png")
+    assert change_of(world.delete("a/one.png", sequencer="03", request="again")) is None
+    assert change_of(world.delete("never.png")) is None
 
 
 def test_a_second_deletion_event_finds_it_already_removed() -> None:
@@ -109,7 +120,7 @@ def test_a_second_deletion_event_finds_it_already_removed() -> None:
     world.delete("a/one.png")
     other = world.delete("a/one.png", sequencer="03", request="del-2")
     assert other.kind is OutcomeKind.DELETED and (other.detail or "").startswith("already")
-    assert other.change is None
+    assert other.url_change is None
 
 
 def test_a_deleted_failure_is_settled_and_an_unknown_key_is_recorded_deleted() -> None:
@@ -120,7 +131,7 @@ def test_a_deleted_failure_is_settled_and_an_unknown_key_is_recorded_deleted() -
     gone = world.delete("bad.png")
     assert gone.detail == "was not registered (it had failed): its failure is settled"
     never = world.delete("never.png")
-    assert never.detail == "was not registered: nothing to remove" and never.change is None
+    assert never.detail == "was not registered: nothing to remove" and never.url_change is None
     assert {m.kind for m in world.catalog.marks.values()} == {OutcomeKind.DELETED}
 
 
@@ -129,7 +140,7 @@ def test_a_deletion_that_arrives_after_the_key_was_written_again_removes_nothing
     world.upload("a/one.png")
     world.objects.put("drop", "a/one.png", b"v2")  # rewritten before the deletion is read
     late = world.ingestor.ingest(deletion("a/one.png"))
-    assert "written again" in (late.detail or "") and late.change is None
+    assert "written again" in (late.detail or "") and late.url_change is None
     assert next(iter(world.catalog.items.values())).live
 
 
@@ -148,7 +159,7 @@ def test_a_re_upload_after_a_deletion_registers_again() -> None:
     back = world.upload("a/one.png", b"png again", sequencer="03")
     assert back.kind is OutcomeKind.REGISTERED
     assert (back.detail or "").startswith("registered again after its deletion")
-    assert back.change is not None and back.change.change == "restored"
+    assert back.url_change is not None and back.url_change.change == "restored"
     [item] = world.catalog.items.values()
     assert item.live and item.etag == back.item.etag  # type: ignore[union-attr]
 
@@ -222,7 +233,7 @@ def test_a_replayed_change_is_not_logged_again_in_a_part_sealed_since() -> None:
     log = RemovalLog(parts, max_entries=2, sleep=lambda _: None)
     world = World()
     world.upload("a/0.png")
-    change = world.delete("a/0.png").change
+    change = world.delete("a/0.png").url_change
     assert change is not None
     decided = change.at - timedelta(days=1)  # anything sealed after this may hold it
     log.record("main", [change])
@@ -236,7 +247,7 @@ def test_a_lost_race_on_the_log_part_is_re_applied() -> None:
     log = RemovalLog(parts, sleep=lambda _: None)
     world = World()
     world.upload("a/0.png")
-    change = world.delete("a/0.png").change
+    change = world.delete("a/0.png").url_change
     assert change is not None
     parts.fail_next_writes = 2
     assert log.record("main", [change]) == 1

@@ -13,7 +13,15 @@ from hypothesis import strategies as st
 
 from media_ingest.annotations import Annotations, Box, read
 from media_ingest.errors import AnnotationError, ErrorCode
-from media_ingest.ops.evaluate import CSV_COLUMNS, best_match, evaluate, iou, to_csv
+from media_ingest.ops.evaluate import (
+    CSV_COLUMNS,
+    best_match,
+    evaluate,
+    iou,
+    media_rates,
+    to_csv,
+)
+from tests.support.items import UNKNOWN_TIMING, VFR_TIMING, image_item, video_item
 
 HEADER = "frame,x,y,width,height,label"
 
@@ -314,3 +322,64 @@ def test_iou_results_csv_has_one_row_per_candidate_box() -> None:
             "",
         ],
     ]
+
+
+# --- variable frame rate: not compared by frame number, and said so ----------------------
+
+
+def two_media() -> tuple[Annotations, Annotations]:
+    bench = tree(
+        {
+            "reef-01/localizations/box.csv": f"{HEADER}\n0,0,0,1,1,fish\n",
+            "phone/localizations/box.csv": f"{HEADER}\n0,0,0,1,1,fish\n",
+        }
+    )
+    cand = tree(
+        {
+            "alice/reef-01/localizations/box.csv": f"{HEADER}\n0,0,0,1,1,fish\n",
+            "alice/phone/localizations/box.csv": f"{HEADER}\n0,0,0,1,1,fish\n",
+        }
+    )
+    return bench, cand
+
+
+def test_a_variable_rate_media_is_not_compared_by_frame_number() -> None:
+    bench, cand = two_media()
+    result = evaluate(bench, cand, "root", rates={"phone": True, "reef-01": False})
+    assert [m.candidate.media for m in result.matches] == ["reef-01"]
+    assert result.refused_media == ("phone",)
+    bases = {b.media: b.basis for b in result.bases}
+    assert bases["phone"].startswith("not compared: variable frame rate")
+    assert bases["reef-01"] == "compared by frame number: constant frame rate"
+    [alice] = result.summaries
+    assert (alice.boxes, alice.benchmark_boxes, alice.missed) == (1, 1, 0)  # phone left out
+
+
+def test_comparing_a_variable_rate_anyway_says_so() -> None:
+    bench, cand = two_media()
+    result = evaluate(bench, cand, "root", rates={"phone": True}, compare_variable=True)
+    assert len(result.matches) == 2 and result.refused_media == ()
+    bases = {b.media: b.basis for b in result.bases}
+    assert bases["phone"] == (
+        "compared by frame number: variable frame rate, compared as asked: both sets number "
+        "decoded frames"
+    )
+    assert bases["reef-01"].endswith(
+        "frame rate unknown (not in --media-info, or not read from its container)"
+    )
+    plain = evaluate(bench, cand, "root")
+    assert {b.basis for b in plain.bases} == {
+        "compared by frame number: frame rate not checked (no --media-info)"
+    }
+
+
+def test_media_rates_come_from_video_items_by_base_name() -> None:
+    items = [
+        video_item("cams/reef-01.mp4"),
+        video_item("phones/phone.mov", timing=VFR_TIMING),
+        video_item("other/phone.mp4"),  # the same base name, constant: variable wins
+        video_item("x/odd.mkv", timing=UNKNOWN_TIMING),
+        video_item("y/odd.mp4"),  # unknown and constant: unknown
+        image_item("reef-02.jpg"),
+    ]
+    assert media_rates(items) == {"reef-01": False, "phone": True, "odd": None}

@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 from media_ingest.ops import cli
+from media_ingest.ops.evaluate import CSV_COLUMNS
+from tests.support.items import VFR_TIMING, video_item
 
 HEADER = "frame,x,y,width,height,Label,created_by"
 
@@ -229,3 +231,23 @@ def test_candidate_media_missing_from_the_benchmark_is_warned_about(
     write(cand, "bob/reef-99/localizations/box.csv", f"{HEADER}\n0,0.1,0.1,0.2,0.2,fish,\n")
     assert run("--benchmark", str(bench), "--candidate", str(cand), "--out", str(tmp_path)) == 0
     assert "no annotations for media 'reef-99'" in capsys.readouterr().err
+
+
+def test_media_info_keeps_a_variable_rate_video_out_and_says_which_was_compared(
+    trees: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bench, cand = trees
+    info = tmp_path / "items.json"
+    info.write_text(
+        json.dumps([video_item("cams/reef-01.mp4", timing=VFR_TIMING).model_dump(mode="json")])
+    )
+    out = tmp_path / "out"
+    args = ["--benchmark", str(bench), "--candidate", str(cand), "--out", str(out)]
+    assert run(*args, "--media-info", str(info)) == 0
+    err = capsys.readouterr().err
+    assert "reef-01: not compared: variable frame rate" in err
+    assert (out / "iou_results.csv").read_text().splitlines() == [",".join(CSV_COLUMNS)]
+    assert run(*args, "--media-info", str(info), "--compare-variable-rate") == 0
+    err = capsys.readouterr().err
+    assert "reef-01: compared by frame number: variable frame rate, compared as asked" in err
+    assert len((out / "iou_results.csv").read_text().splitlines()) == 5  # header + 4 boxes

@@ -28,7 +28,7 @@ from media_ingest.platforms.nucleus import (
 )
 from media_ingest.records import CatalogItem, Refusal, UrlChange
 from tests.support.fakes import MemoryPartStore
-from tests.support.items import audio_item, dicom_item, image_item, video_item
+from tests.support.items import VFR_TIMING, audio_item, dicom_item, image_item, video_item
 
 
 def _group(title: str, urls: list[str], create_video: bool) -> Entry:
@@ -108,6 +108,21 @@ def test_video_becomes_a_video_scene_by_url_that_validates() -> None:
     assert scene.metadata["fps"] == 29.97 and scene.metadata["fps_fraction"] == "30000/1001"
     assert scene.metadata["duration"] == 2.0 and scene.metadata["rotation"] == 90
     assert scene.to_payload()["video_url"] == scene.video_location  # validate() passes
+
+
+def test_a_variable_rate_scene_carries_its_timing_and_no_fps_as_the_rate() -> None:
+    converted = convert(video_item("phone/vfr.mov", timing=VFR_TIMING))
+    assert isinstance(converted, NucleusScene)
+    scene = nucleus.VideoScene.from_json(converted.payload())
+    metadata = scene.metadata
+    assert "fps" not in metadata and "fps_fraction" not in metadata
+    assert (metadata["avg_fps"], metadata["avg_fps_fraction"]) == (29.97, "30000/1001")
+    assert (metadata["frame_count"], metadata["frame_rate_mode"]) == (85, "variable")
+    assert (metadata["frame_duration_min"], metadata["frame_duration_max"]) == (0.033333, 0.066667)
+    constant = convert(video_item("cams/clip.mp4"))
+    assert isinstance(constant, NucleusScene)
+    assert constant.metadata["frame_rate_mode"] == "constant"
+    assert constant.metadata["frame_count"] == 60
 
 
 def test_kinds_nucleus_has_no_form_for_are_refusals() -> None:

@@ -1,4 +1,5 @@
-"""Key frames from the MP4 index, against FFmpeg as the oracle, and against hostile boxes."""
+"""Key frames and the moov search of the MP4 index, against FFmpeg as the oracle, and
+against hostile boxes (frame timing itself: test_frame_timing.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,6 @@ import contextlib
 import json
 import struct
 import subprocess
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,12 +14,20 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from media_ingest.errors import MediaError
 from media_ingest.platforms.encord import ENCORD_BLOCK, entry_for
+from media_ingest.probing import mp4_frames
 from media_ingest.probing import mp4_index as keyframes
-from media_ingest.probing.mp4_index import KeyframeIndexError, find_moov, mp4_keyframes
+from media_ingest.probing.mp4_index import IndexUnreadable, find_moov, read_movie
 from media_ingest.probing.prober import FIRST_RANGE_BYTES
 from tests.support.items import video_item
 from tests.support.media import MediaSet
+from tests.support.mp4_boxes import box, full, moov
+
+
+def mp4_keyframes(index: bytes) -> tuple[int, ...] | None:
+    return mp4_frames.video_frames(read_movie(index)).keyframes
+
 
 REAL = ["gop10-bf0.mp4", "gop10-bf2.mp4", "gop10-bf2-moov-end.mp4", "gop7-bf3-moov-end.mp4"]
 
@@ -77,9 +85,9 @@ class CountingReader:
 
 def keyframes_of(data: bytes) -> tuple[tuple[int, ...] | None, CountingReader]:
     reader = CountingReader(data)
-    moov = find_moov(data[:FIRST_RANGE_BYTES], len(data), reader)
-    assert moov is not None
-    return mp4_keyframes(moov), reader
+    index = find_moov(data[:FIRST_RANGE_BYTES], len(data), reader)
+    assert index is not None
+    return mp4_frames.video_frames(read_movie(index, len(data))).keyframes, reader
 
 
 @pytest.mark.parametrize("name", REAL)
@@ -104,6 +112,8 @@ def test_faststart_costs_no_read_and_moov_at_end_one(media: MediaSet) -> None:
 def test_a_moov_longer_than_one_read_costs_a_second(
     media: MediaSet, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # A tail longer than one whole read: a GET at the moov's header, one for the rest.
+    monkeypatch.setattr(keyframes, "WHOLE_TAIL_BYTES", 32)
     monkeypatch.setattr(keyframes, "TAIL_READ_BYTES", 64)
     data = media.bytes("gop10-bf2-moov-end.mp4")
     found, reader = keyframes_of(data)
@@ -112,40 +122,6 @@ def test_a_moov_longer_than_one_read_costs_a_second(
 
 
 # Synthetic boxes: what a real encoder rarely writes but a file may hold.
-
-
-def box(kind: bytes, *parts: bytes, large: bool = False) -> bytes:
-    body = b"".join(parts)
-    if large:
-        return struct.pack(">I4sQ", 1, kind, 16 + len(body)) + body
-    return struct.pack(">I4s", 8 + len(body), kind) + body
-
-
-def full(kind: bytes, *parts: bytes) -> bytes:
-    return box(kind, b"\0\0\0\0", *parts)
-
-
-def table(kind: bytes, fmt: str, rows: Sequence[tuple[int, ...]]) -> bytes:
-    return full(kind, struct.pack(">I", len(rows)), *(struct.pack(fmt, *r) for r in rows))
-
-
-def moov(
-    stts: list[tuple[int, int]],
-    *,
-    ctts: list[tuple[int, int]] | None = None,
-    stss: list[int] | None = None,
-    handler: bytes = b"vide",
-    extra: bytes = b"",
-    raw: bytes | None = None,
-) -> bytes:
-    tables = [table(b"stts", ">II", stts) if raw is None else raw]
-    if ctts is not None:
-        tables.append(table(b"ctts", ">Ii", ctts))
-    if stss is not None:
-        tables.append(table(b"stss", ">I", [(n,) for n in stss]))
-    hdlr = full(b"hdlr", b"\0\0\0\0", handler, b"\0" * 12)
-    trak = box(b"trak", box(b"mdia", hdlr, box(b"minf", box(b"stbl", *tables))))
-    return box(b"moov", full(b"mvhd", b"\0" * 96), trak, extra)
 
 
 def test_sync_samples_are_numbered_in_presentation_order() -> None:
@@ -159,9 +135,21 @@ def test_no_sync_table_means_every_frame_and_an_empty_one_unknown() -> None:
     assert mp4_keyframes(moov([(4, 1)], stss=[])) is None
 
 
+def test_sync_numbers_are_walked_as_ffmpeg_walks_them() -> None:
+    # 1-based, increasing: every one; a number not above the last stops the walk (FFmpeg
+    # waits for it forever); a table starting at 0 is 0-based.
+    assert mp4_keyframes(moov([(8, 1)], stss=[1, 5, 3, 7])) == (0, 4)
+    assert mp4_keyframes(moov([(8, 1)], stss=[1, 1, 5])) == (0,)
+    assert mp4_keyframes(moov([(8, 1)], stss=[0, 2, 4])) == (0, 2, 4)
+
+
 def test_audio_only_and_fragmented_files_are_unknown() -> None:
-    assert mp4_keyframes(moov([(4, 1)], handler=b"soun")) is None
-    assert mp4_keyframes(moov([(4, 1)], extra=box(b"mvex", full(b"trex", b"\0" * 20)))) is None
+    audio = mp4_frames.video_frames(read_movie(moov([(4, 1)], handler=b"soun")))
+    assert audio.keyframes is None and audio.timing.unknown == "the moov has no video track"
+    fragments = moov([(4, 1)], extra=box(b"mvex", full(b"trex", b"\0" * 20)))
+    fragmented = mp4_frames.video_frames(read_movie(fragments))
+    assert fragmented.keyframes is None and fragmented.timing.frame_count is None
+    assert "fragmented" in (fragmented.timing.unknown or "")
 
 
 def test_64_bit_sizes_and_a_box_to_the_end_of_the_file() -> None:
@@ -175,7 +163,19 @@ def test_64_bit_sizes_and_a_box_to_the_end_of_the_file() -> None:
     assert find_moov(fragmented, len(fragmented), CountingReader(fragmented)) is None
 
 
-def test_moov_behind_many_boxes_gives_up_after_a_few_reads() -> None:
+def test_a_long_moov_at_the_end_costs_one_read_of_exactly_its_bytes() -> None:
+    index = moov([(3, 1)], extra=box(b"udta", b"\0" * 200_000))  # longer than a header read
+    data = box(b"ftyp", b"isom\0\0\0\0") + box(b"mdat", b"\0" * 100_000) + index
+    reader = CountingReader(data)
+    assert find_moov(data[:FIRST_RANGE_BYTES], len(data), reader) == index
+    assert (reader.calls, reader.bytes) == (1, len(index))
+    assert len(index) > keyframes.TAIL_READ_BYTES
+
+
+def test_moov_behind_many_boxes_gives_up_after_a_few_reads(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(keyframes, "WHOLE_TAIL_BYTES", 1024)  # the tail is longer
     filler = b"".join(box(b"free", b"\0" * 70_000) for _ in range(10))
     data = box(b"ftyp", b"isom\0\0\0\0") + filler + moov([(3, 1)])
     reader = CountingReader(data)
@@ -188,7 +188,6 @@ def test_moov_behind_many_boxes_gives_up_after_a_few_reads() -> None:
     [
         (moov([(3, 1)])[:-6], "impossible size"),
         (moov([], raw=box(b"stts", b"\0\0\0\0")), "truncated"),
-        (moov([(keyframes.MAX_SAMPLES + 1, 1)]), "cap"),
         (
             box(b"moov", box(b"trak", box(b"mdia", full(b"hdlr", b"\0\0\0\0vide", b"\0" * 12)))),
             "no sample table",
@@ -196,31 +195,37 @@ def test_moov_behind_many_boxes_gives_up_after_a_few_reads() -> None:
     ],
 )
 def test_broken_indexes_raise_a_clear_error(data: bytes, message: str) -> None:
-    with pytest.raises(KeyframeIndexError, match=message):
-        mp4_keyframes(data)
+    with pytest.raises(IndexUnreadable, match=message):
+        read_movie(data)
 
 
-def test_an_entry_count_larger_than_the_table_is_refused() -> None:
+def test_over_the_sample_cap_the_frames_are_unknown_not_an_error() -> None:
+    found = mp4_frames.video_frames(read_movie(moov([(mp4_frames.MAX_SAMPLES + 1, 1)])))
+    assert found.keyframes is None and found.timing.frame_count is None
+    assert found.timing.unknown == f"{mp4_frames.MAX_SAMPLES + 1:,} samples; the cap is 2,000,000"
+
+
+def test_an_entry_count_larger_than_the_table_is_impossible() -> None:
     lying = moov([(3, 1)])
     at = lying.index(b"stts") + 8
     lying = lying[:at] + struct.pack(">I", 0xFFFFFFFF) + lying[at + 4 :]
-    with pytest.raises(KeyframeIndexError, match="does not hold"):
-        mp4_keyframes(lying)
+    with pytest.raises(MediaError, match="stts declares 4,294,967,295 entries but holds 1"):
+        read_movie(lying)
 
 
 def test_a_huge_moov_is_refused_before_it_is_read() -> None:
     data = box(b"ftyp", b"isom") + struct.pack(">I4s", 0xFFFFFFF0, b"moov")
-    with pytest.raises(KeyframeIndexError, match="cap"):
+    with pytest.raises(IndexUnreadable, match="cap"):
         find_moov(data, 0xFFFFFFF0 + 12, CountingReader(data))
 
 
 @settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=2048))
-def test_random_bytes_raise_only_the_module_error(data: bytes) -> None:
+def test_random_bytes_raise_only_the_module_errors(data: bytes) -> None:
     for candidate in (data, box(b"moov", data)):
-        with contextlib.suppress(KeyframeIndexError):
-            mp4_keyframes(candidate)
-    with contextlib.suppress(KeyframeIndexError):
+        with contextlib.suppress(IndexUnreadable, MediaError):
+            mp4_frames.video_frames(read_movie(candidate, len(candidate)))
+    with contextlib.suppress(IndexUnreadable):
         find_moov(data, len(data), CountingReader(data))
 
 
@@ -232,9 +237,9 @@ def test_corrupted_real_shapes_raise_only_the_module_error(edits: list[tuple[int
         data[at % len(data)] = value
     try:
         found = mp4_keyframes(bytes(data))
-    except KeyframeIndexError:
+    except (IndexUnreadable, MediaError):
         return
-    assert found is None or all(0 <= n < keyframes.MAX_SAMPLES for n in found)
+    assert found is None or all(0 <= n < mp4_frames.MAX_SAMPLES for n in found)
 
 
 def test_entry_carries_the_encord_block_only_when_key_frames_are_known() -> None:
@@ -262,9 +267,9 @@ def test_entry_carries_the_encord_block_only_when_key_frames_are_known() -> None
 def test_a_cut_mdat_is_found_from_the_first_range(media: MediaSet) -> None:
     whole = media.bytes("clip.mp4")  # faststart: ftyp, moov, then the mdat header
     assert keyframes.top_level_overrun(whole[:65536], len(whole)) is None
-    for at, box in ((1500, "moov"), (len(whole) - 1000, "mdat")):
+    for at, kind in ((1500, "moov"), (len(whole) - 1000, "mdat")):
         reason = keyframes.top_level_overrun(whole[: min(at, 65536)], at)
-        assert reason is not None and f"{box!r}" in reason and f"ends at {at:,}" in reason
+        assert reason is not None and f"{kind!r}" in reason and f"ends at {at:,}" in reason
     moov_end = media.bytes("clip-moov-end.mp4")
     assert keyframes.top_level_overrun(moov_end[:65536], len(moov_end)) is None
 

@@ -4,15 +4,22 @@ import threading
 from datetime import datetime, timedelta
 
 import pytest
+from encord.orm.storage import DataUploadItems, DataUploadVideo
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from media_ingest.errors import TransientError
 from media_ingest.manifests.writer import ManifestWriter, Part
-from media_ingest.platforms.encord import Entry, entry_for
+from media_ingest.platforms.encord import Entry, VideoMetadataPolicy, entry_for
 from media_ingest.records import utcnow
 from tests.support.fakes import MemoryPartStore
-from tests.support.items import audio_item, image_item, video_item
+from tests.support.items import (
+    UNKNOWN_TIMING,
+    VFR_TIMING,
+    audio_item,
+    image_item,
+    video_item,
+)
 
 
 def test_video_entry_carries_probe_metadata() -> None:
@@ -159,3 +166,65 @@ def test_chunking_keeps_every_unique_entry_exactly_once(
     assert len(urls) == len(set(urls)) == len(expected)
     assert all(p.entry_count <= size for p in parts)
     assert all(p.sealed for p in parts[:-1])
+
+
+# -- frame timing in the entry, read back with Encord's own SDK models ---------------------
+# encord.orm.storage.CustomerProvidedVideoMetadata (encord 0.1.211): "if provided, Encord
+# service will skip frame synchronization checks and will use the values specified here".
+ENTRY_KEYS = {"objectUrl", "title", "videoMetadata", "clientMetadata"}
+
+
+def sdk_video(entry: Entry) -> DataUploadVideo:
+    """The entry as Encord's SDK reads a registration file (unknown keys would be dropped
+    silently, so the test checks there are none)."""
+    assert set(entry.payload) <= ENTRY_KEYS
+    part = Part()
+    part.add([entry])
+    items = DataUploadItems.model_validate(part.to_encord())
+    [video] = items.videos
+    return video
+
+
+def test_a_variable_rate_video_carries_no_video_metadata_by_default() -> None:
+    vfr = sdk_video(entry_for(video_item("phone/vfr.mov", timing=VFR_TIMING)))
+    assert vfr.video_metadata is None  # Encord synchronises the frames itself
+    client = vfr.client_metadata
+    assert {k: client[k] for k in client if k.startswith(("frame_", "first_", "present"))} == {
+        "frame_count": 85,
+        "frame_rate_mode": "variable",
+        "frame_duration_min": 0.033333,
+        "frame_duration_max": 0.066667,
+        "first_frame_time": 0.0,
+        "presentation_duration": 3.0,
+    }
+    assert "fps_fraction" not in client and client["avg_fps_fraction"] == "30000/1001"
+    cfr = sdk_video(entry_for(video_item("cams/cfr.mp4")))
+    assert cfr.video_metadata is not None and cfr.video_metadata.fps == 29.97
+    assert cfr.client_metadata["frame_rate_mode"] == "constant"
+
+
+@pytest.mark.parametrize(
+    ("policy", "constant", "variable", "unknown"),
+    [
+        ("constant", True, False, False),
+        ("unless-variable", True, False, True),
+        ("always", True, True, True),
+    ],
+)
+def test_the_video_metadata_policy(
+    policy: VideoMetadataPolicy, constant: bool, variable: bool, unknown: bool
+) -> None:
+    sent = {
+        name: sdk_video(entry_for(video_item(f"{name}.mp4", timing=timing), policy))
+        for name, timing in (
+            ("constant", None),
+            ("variable", VFR_TIMING),
+            ("unknown", UNKNOWN_TIMING),
+        )
+    }
+    assert {name: v.video_metadata is not None for name, v in sent.items()} == {
+        "constant": constant,
+        "variable": variable,
+        "unknown": unknown,
+    }
+    assert sent["unknown"].client_metadata["frame_timing_unknown"] == UNKNOWN_TIMING.unknown

@@ -18,6 +18,9 @@ class Stage(StrEnum):
     MANIFEST = "manifest"
     ANNOTATION = "annotation"
     EXTRACT = "extract"
+    # A consumer of registrations (the Label Studio sink): the object is registered, the
+    # platform does not have it yet.
+    SINK = "sink"
 
 
 class ErrorCode(StrEnum):
@@ -51,6 +54,11 @@ class ErrorCode(StrEnum):
     ANNOTATION_LINKS_TOO_LARGE = "ANNOTATION_LINKS_TOO_LARGE"
     GROUP_SEALED = "GROUP_SEALED"
     GROUP_MEMBER_KIND = "GROUP_MEMBER_KIND"
+    # The Label Studio sink: the platform refused the object's task (permanent), or could
+    # not be reached for as many attempts as the sink queue allows (its message is in the
+    # sink's dead-letter queue; redrive it).
+    SINK_REFUSED = "SINK_REFUSED"
+    SINK_UNAVAILABLE = "SINK_UNAVAILABLE"
     # Transient codes: never in a failure record, only in logs and metrics.
     AWS_TRANSIENT = "AWS_TRANSIENT"
     MANIFEST_CONTENTION = "MANIFEST_CONTENTION"

@@ -1,6 +1,6 @@
 """Recording a failure: the one home of "catalog row, then queue message, then log line".
 
-Every function that fails an object (ingest, extract) records it here, so a failure record
+Every function that fails an object (ingest, extract, the sink) records it here, so a failure record
 always looks the same and is always written in the same order. The catalog row comes first:
 if the function dies before the queue message, the row still says what failed, and the
 redelivered event, replaying its recorded outcome, does not fail it twice. Never creates a
@@ -60,15 +60,19 @@ class FailureRecorder:
             event_time=event.event_time,
             size=event.size if size is None else size,
         )
+        return self.write(record, member=member)
+
+    def write(self, record: FailureRecord, *, member: str | None = None) -> FailureRecord:
+        """Keep a record built elsewhere (the sink builds its own from a registration)."""
         self.catalog.record_failure(record)
         self.queue.send(record)
         logger.warning(
             "failed",
             extra={
-                "error_code": error.code.value,
+                "error_code": record.error_code.value,
                 "stage": record.stage.value,
                 "member": member,
-                "reason": error.message,
+                "reason": record.message,
             },
         )
         return record

@@ -24,6 +24,48 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True)
 
 
+class FrameRateMode(StrEnum):
+    """Whether a video's frames follow one constant rate (probing/frame_timing.py decides)."""
+
+    CONSTANT = "constant"
+    VARIABLE = "variable"
+
+
+class FrameTiming(_Frozen):
+    """A video's frames as a player shows them, read from the container index (never decoded).
+
+    Frame numbers are 0-based in presentation order after the edit list, as FFmpeg outputs
+    frames (and as Encord numbers them): frame 0 is the first frame a player shows. A field
+    the index cannot give is None, and `unknown` says why; nothing here is an estimate.
+    """
+
+    source: str = Field(description="the index read: mp4 (moov), matroska, or none")
+    frame_count: int | None = None
+    rate_mode: FrameRateMode | None = None
+    # Seconds (6 decimals): the shortest and longest time between consecutive frames.
+    min_frame_duration: float | None = None
+    max_frame_duration: float | None = None
+    # Seconds from the start of the presentation until frame 0 is shown (an empty edit).
+    start_time: float | None = None
+    # Seconds the track's frames are presented for (its edits; the media duration without).
+    presentation_duration: float | None = None
+    unknown: str | None = Field(default=None, description="why a field above is None")
+
+    def metadata(self) -> dict[str, str | int | float]:
+        """The flat fields every platform's metadata carries (Encord clientMetadata, Nucleus
+        metadata): the known values, and `frame_timing_unknown` saying why any is missing."""
+        fields = {
+            "frame_count": self.frame_count,
+            "frame_rate_mode": self.rate_mode.value if self.rate_mode else None,
+            "frame_duration_min": self.min_frame_duration,
+            "frame_duration_max": self.max_frame_duration,
+            "first_frame_time": self.start_time,
+            "presentation_duration": self.presentation_duration,
+            "frame_timing_unknown": self.unknown,
+        }
+        return {name: value for name, value in fields.items() if value is not None}
+
+
 class VideoInfo(_Frozen):
     fps: float
     fps_fraction: str
@@ -38,9 +80,20 @@ class VideoInfo(_Frozen):
     pixel_format: str | None = None
     sample_aspect_ratio: str | None = None
     audio_codec: str | None = None
-    # 0-based frame numbers (presentation order) of the key frames, read from the container
-    # index (keyframes.py); None: not read (KeyFrames off), unknown, or over the cap.
+    # 0-based frame numbers (presentation order, after the edit list) of the key frames,
+    # read from the container index (mp4_index.py); None: not read (KeyFrames off), unknown,
+    # or over the cap.
     keyframes: tuple[int, ...] | None = None
+    # Frame count, constant or variable rate, edit list: None for items probed before it
+    # was read (every video probed since has one, with `unknown` reasons where needed).
+    timing: FrameTiming | None = None
+
+    @property
+    def variable_rate(self) -> bool | None:
+        """True for a variable frame rate, False for a constant one, None when unknown."""
+        if self.timing is None or self.timing.rate_mode is None:
+            return None
+        return self.timing.rate_mode is FrameRateMode.VARIABLE
 
 
 class AudioInfo(_Frozen):

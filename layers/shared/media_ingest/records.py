@@ -179,11 +179,17 @@ class Outcome(BaseModel):
     # manifest entry is its group's, written when the group is sealed.
     group: str | None = None
     # A removal, or a registration after one, for the manifest's removal log.
-    change: UrlChange | None = None
+    url_change: UrlChange | None = None
 
     @property
     def needs_manifest(self) -> bool:
-        return self.kind is OutcomeKind.REGISTERED and self.item is not None and not self.group
+        """A registered object, or an update (its new metadata: Encord upserts it), that is
+        not a group member (its group's entry is written when the group is sealed)."""
+        return (
+            self.kind in (OutcomeKind.REGISTERED, OutcomeKind.UPDATED)
+            and self.item is not None
+            and not self.group
+        )
 
 
 class Refusal(BaseModel):

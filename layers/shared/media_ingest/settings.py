@@ -12,6 +12,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from media_ingest.faults import parse_faults
 from media_ingest.groups.rules import DEFAULT_MARKER, GroupKind
 from media_ingest.platforms import encord
+from media_ingest.sinks.label_studio import ProjectRoutes
 from media_ingest.sources import DATASET_NAME, SourceBucket, parse_sources
 
 DEFAULT_IGNORE = (".DS_Store", "Thumbs.db", "desktop.ini", "._*", "*/")
@@ -66,8 +67,14 @@ class Settings(BaseSettings):
         default="", pattern=r"^$|^[A-Za-z0-9._-]{1,64}$", validation_alias="SIDECAR_SUFFIX"
     )
 
-    # "on": key frames from the MP4/MOV index go into a video's `$encord` block (keyframes.py).
+    # "on": key frames from the container index go into a video's `$encord` block
+    # (probing/mp4_frames.py, mkv_index.py).
     key_frames: Literal["off", "on"] = Field(default="off", validation_alias="KEY_FRAMES")
+    # Which videos' Encord entries carry `videoMetadata` (platforms/encord.py: constant-rate
+    # ones by default; Encord synchronises the frames of the others itself).
+    encord_video_metadata: encord.VideoMetadataPolicy = Field(
+        default=encord.DEFAULT_VIDEO_METADATA, validation_alias="ENCORD_VIDEO_METADATA"
+    )
 
     manifest_part_max_entries: int = Field(
         default=1000,
@@ -121,6 +128,17 @@ class Settings(BaseSettings):
     ingest_queue_url: str = Field(default="", validation_alias="INGEST_QUEUE_URL")
     # Game days and the LocalStack fault tests only (media_ingest.faults); empty: off.
     fault_injection: str = Field(default="", validation_alias="FAULT_INJECTION")
+    # Sinks (sinks/): the FIFO queue the ingest function publishes catalog changes to (""
+    # publishes nothing), and the Label Studio sink's secret (its ARN or name: url and
+    # personal access token), projects and the sink queue's receive count before it gives up.
+    sink_queue_url: str = Field(default="", validation_alias="SINK_QUEUE_URL")
+    label_studio_secret: str = Field(default="", validation_alias="LABEL_STUDIO_SECRET")
+    label_studio_projects: Annotated[ProjectRoutes, NoDecode] = Field(
+        default_factory=ProjectRoutes, validation_alias="LABEL_STUDIO_PROJECTS"
+    )
+    sink_max_receive_count: int = Field(
+        default=10, ge=1, le=1000, validation_alias="SINK_MAX_RECEIVE_COUNT"
+    )
 
     @field_validator("dataset_routes", "group_routes", mode="before")
     @classmethod
@@ -133,6 +151,13 @@ class Settings(BaseSettings):
     @classmethod
     def _parse_sources(cls, value: object) -> object:
         return parse_sources(value) if isinstance(value, str) else value
+
+    @field_validator("label_studio_projects", mode="before")
+    @classmethod
+    def _parse_projects(cls, value: object) -> object:
+        if isinstance(value, str):
+            return {"routes": json.loads(value) if value.strip() else {}}
+        return value
 
     @field_validator(
         "update_datasets",

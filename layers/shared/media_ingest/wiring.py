@@ -13,7 +13,13 @@ from media_ingest.adapters.groups import DynamoGroupStore
 from media_ingest.adapters.listing import InventoryLister, latest_manifest
 from media_ingest.adapters.manifests import S3AnnotationStore, S3PartStore
 from media_ingest.adapters.objects import S3ArchiveReader, S3MemberWriter, S3Objects
-from media_ingest.adapters.queues import SqsExtractQueue, SqsFailureQueue, SqsIngestQueue
+from media_ingest.adapters.queues import (
+    SqsChangeQueue,
+    SqsExtractQueue,
+    SqsFailureQueue,
+    SqsIngestQueue,
+)
+from media_ingest.adapters.secrets import LabelStudioSecret
 from media_ingest.archives.extractor import Extractor, ExtractRunner
 from media_ingest.failure_recorder import FailureRecorder
 from media_ingest.faults import FaultInjector, FaultyCatalog, appended_hook, parse_faults
@@ -34,6 +40,8 @@ from media_ingest.reconcile.scheduled import ScheduledReconcile
 from media_ingest.reconcile.snapshot import Snapshot
 from media_ingest.routing import Router
 from media_ingest.settings import Settings
+from media_ingest.sinks.label_studio import LabelStudioSink
+from media_ingest.sinks.runner import SinkRunner
 
 # Validated annotation CSVs, in the manifest bucket (no notifications: never ingested).
 ANNOTATIONS_PREFIX = "annotations/"
@@ -96,7 +104,9 @@ def build_runner(settings: Settings) -> BatchRunner:
         idempotency=config,
         sealer=_sealer(settings, manifests) if settings.group_table else None,
         aws_retries=retries.take,
-        changes=RemovalLog(
+        changes=SqsChangeQueue(settings.sink_queue_url) if settings.sink_queue_url else None,
+        video_metadata=settings.encord_video_metadata,
+        removal_log=RemovalLog(
             S3PartStore(settings.manifest_bucket, settings.manifest_prefix),
             max_entries=settings.manifest_part_max_entries,
         ),
@@ -141,6 +151,25 @@ def build_sealer(settings: Settings) -> GroupSealer:
     return _sealer(settings, _manifests(settings))
 
 
+def build_sink_runner(settings: Settings) -> SinkRunner:
+    """The Label Studio sink's graph: its secret, the catalog it reads, the failures it
+    records. The SDK is imported here, not at module level: only the sink's layer has it."""
+    from media_ingest.adapters.label_studio import SdkTaskStore  # noqa: PLC0415
+
+    if not settings.label_studio_secret:
+        raise ValueError("LABEL_STUDIO_SECRET must name the Label Studio sink's secret")
+    catalog = DynamoCatalog(settings.catalog_table)
+    return SinkRunner(
+        LabelStudioSink(
+            tasks=SdkTaskStore(LabelStudioSecret(settings.label_studio_secret).read),
+            catalog=catalog,
+            routes=settings.label_studio_projects,
+            failures=_failures(settings, catalog),
+        ),
+        max_receive_count=settings.sink_max_receive_count,
+    )
+
+
 def build_extract_runner(settings: Settings) -> ExtractRunner:
     """The extract function's graph."""
     if not settings.drop_bucket:
@@ -166,6 +195,7 @@ def _manifests(settings: Settings, injector: FaultInjector | None = None) -> Man
     return ManifestWriter(
         S3PartStore(settings.manifest_bucket, settings.manifest_prefix),
         max_entries=settings.manifest_part_max_entries,
+        update_datasets=frozenset(settings.update_datasets),
         on_added=appended_hook(injector) if injector is not None else None,
     )
 

@@ -1,5 +1,6 @@
-"""The catalog table (DynamoDB), write side: conditional puts of items, outcome marks,
-removals and failure records.
+"""The catalog table (DynamoDB) as functions use it: conditional puts of items, outcome
+marks, removals and failure records; the sink's batched reads of the items it applies
+changes for; reconcile's scan and consistent re-reads.
 
 Single table, hash key `pk` only. Per (dataset, URL), one row at `item#<sha256(dataset,
 url)>` (URLs can exceed the 2 KB key limit): a catalog item (`type` item; a deleted object's
@@ -15,12 +16,13 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from media_ingest.adapters.clients import ClientSlot, error_code
+from media_ingest.errors import ErrorCode, TransientError
 from media_ingest.ingest.registration import RemoveResult, RemoveStatus, WriteResult
 from media_ingest.reconcile.rules import RowState, State
 from media_ingest.records import CatalogItem, FailureRecord, OutcomeKind, OutcomeMark, Removal
@@ -89,6 +91,23 @@ class DynamoCatalog:
             TableName=self.table, Key={"pk": {"S": item_pk(dataset, url)}}, ConsistentRead=True
         )
         return _item_or_none(got.get("Item"))
+
+    def items_of(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], CatalogItem]:
+        """The live items of these (dataset, object URL) pairs: one BatchGetItem per hundred
+        keys, strongly consistent (a sink reads right after the registration). A removed
+        item is left out: its object was deleted since, and its own change follows."""
+        by_pk = {item_pk(dataset, url): (dataset, url) for dataset, url in keys}
+        options = {
+            "ProjectionExpression": "pk, #t, doc, removed_at",
+            "ExpressionAttributeNames": {"#t": "type"},
+            "ConsistentRead": True,
+        }
+        found: dict[tuple[str, str], CatalogItem] = {}
+        for row in batch_get(self.ddb, self.table, list(by_pk), options):
+            item = _item_or_none(row)
+            if item is not None and "removed_at" not in row:
+                found[by_pk[row["pk"]["S"]]] = item
+        return found
 
     def mark(self, mark: OutcomeMark) -> bool:
         try:
@@ -335,13 +354,16 @@ def batch_get(
     ddb: DynamoDBClient, table: str, pks: list[str], options: dict[str, Any]
 ) -> Iterator[dict[str, Any]]:
     """BatchGetItem of these keys, 100 at a time (`options`: projection, consistency), the
-    unprocessed keys asked again."""
+    unprocessed keys asked again (bounded: then a transient error)."""
     for begin in range(0, len(pks), BATCH_GET_MAX):
         keys = [{"pk": {"S": pk}} for pk in pks[begin : begin + BATCH_GET_MAX]]
         request: dict[str, Any] = {table: {"Keys": keys, **options}}
-        while request:  # unprocessed keys come back under throttling: ask again
+        for attempt in range(8):  # unprocessed keys come back under throttling: ask again
             response = ddb.batch_get_item(RequestItems=request)
             yield from response.get("Responses", {}).get(table, [])
             request = dict(response.get("UnprocessedKeys") or {})
-            if request:
-                time.sleep(0.1)
+            if not request:
+                break
+            time.sleep(0.05 * 2**attempt)
+        else:
+            raise TransientError(ErrorCode.AWS_TRANSIENT, "catalog reads kept throttling")

@@ -1,7 +1,8 @@
 """The queues the functions send to (SQS): the failure queue (one FailureRecord JSON per
 message, with its code and stage as attributes), the extract queue (one ObjectEvent JSON
-per archive) and the ingest queue (S3-shaped events of objects already there: backfill,
-redrive, reconcile). Operators' queue reads (dead letters, depths) are ops/adapters/queues.py.
+per archive), the sink queue (FIFO: one ChangeBatch JSON per dataset per ingest batch) and
+the ingest queue (S3-shaped events of objects already there: backfill, redrive, reconcile).
+Operators' queue reads (dead letters, depths) are ops/adapters/queues.py.
 """
 
 from __future__ import annotations
@@ -10,8 +11,12 @@ import time
 from typing import TYPE_CHECKING
 
 from media_ingest.adapters.clients import ClientSlot
+from media_ingest.errors import ErrorCode, TransientError
 from media_ingest.events import ObjectEvent
 from media_ingest.records import FailureRecord
+from media_ingest.sinks.changes import ChangeBatch
+
+SEND_BATCH_MAX = 10  # SendMessageBatch's limit
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -46,6 +51,41 @@ class SqsExtractQueue:
 
     def send(self, event: ObjectEvent) -> None:
         self.sqs.send_message(QueueUrl=self.queue_url, MessageBody=event.model_dump_json())
+
+
+class SqsChangeQueue:
+    """The ingest function's side of the sink queue: all of a batch's changes in one
+    SendMessageBatch (an entry per dataset; more than ten datasets take more calls)."""
+
+    sqs: ClientSlot[SQSClient] = ClientSlot("sqs")
+
+    def __init__(self, queue_url: str, client: SQSClient | None = None) -> None:
+        self.queue_url = queue_url
+        self.sqs = client
+
+    def publish(self, batches: list[ChangeBatch]) -> None:
+        for start in range(0, len(batches), SEND_BATCH_MAX):
+            chunk = batches[start : start + SEND_BATCH_MAX]
+            response = self.sqs.send_message_batch(
+                QueueUrl=self.queue_url,
+                Entries=[
+                    {
+                        "Id": str(number),
+                        "MessageBody": batch.body(),
+                        # FIFO: a dataset's changes are applied in order, one at a time.
+                        "MessageGroupId": batch.dataset,
+                        "MessageDeduplicationId": batch.deduplication_id(),
+                    }
+                    for number, batch in enumerate(chunk)
+                ],
+            )
+            failed = response.get("Failed", [])
+            if failed:
+                raise TransientError(
+                    ErrorCode.AWS_TRANSIENT,
+                    f"{len(failed)} change batches not accepted by the sink queue: "
+                    f"{failed[0].get('Code', '?')}",
+                )
 
 
 MAX_ROUNDS = 8

@@ -4,8 +4,9 @@ Each S3 event runs through `Ingestor.ingest` under Powertools idempotency keyed 
 event's identity (bucket, key, version, sequencer), never the SQS message id: a redelivered
 event returns its recorded outcome without probing again, and those records are the
 outcome ledger the CLI counts. Registered items of the whole batch are then appended to
-their datasets' manifests, and removals (and registrations after one) to their removal
-logs; a failed write fails only the messages that fed it.
+their datasets' manifests and the batch's removals (and registrations after one) to their
+removal logs (a failed write fails only the messages that fed it), and the batch's catalog
+changes are published to the sinks in one call (sinks/changes.py).
 """
 
 from __future__ import annotations
@@ -33,8 +34,14 @@ from media_ingest.groups.sealing import GroupSealer
 from media_ingest.ingest.ingestor import Ingestor, Registered
 from media_ingest.manifests.writer import ManifestWriter
 from media_ingest.observability import logger, metrics
-from media_ingest.platforms.encord import Entry, entry_for
+from media_ingest.platforms.encord import (
+    DEFAULT_VIDEO_METADATA,
+    Entry,
+    VideoMetadataPolicy,
+    entry_for,
+)
 from media_ingest.records import Outcome, OutcomeKind, UrlChange, utcnow
+from media_ingest.sinks.changes import ChangeBatch, batches_of, change_of
 
 # The fields that identify one S3 event across redeliveries (see ObjectEvent.event_id).
 EVENT_KEY = "[bucket, key, version_id, sequencer, etag, request_id]"
@@ -66,12 +73,18 @@ def idempotency_config(expires_after_seconds: int) -> IdempotencyConfig:
     )
 
 
-class ChangeLog(Protocol):
+class RemovalLogWriter(Protocol):
     """The removal log beside each dataset's manifest (manifests/removals.py)."""
 
     def record(
         self, dataset: str, changes: list[UrlChange], replayed_since: datetime | None = None
     ) -> int: ...
+
+
+class ChangePublisher(Protocol):
+    """The sink queue (adapters/queues.py SqsChangeQueue): one call for all batches."""
+
+    def publish(self, batches: list[ChangeBatch]) -> None: ...
 
 
 @dataclass
@@ -82,8 +95,12 @@ class BatchRunner:
     sealer: GroupSealer | None = None
     # SDK retries since the last call (the AwsRetries metric); None: not counted.
     aws_retries: Callable[[], int] | None = None
+    # Where catalog changes go for the sinks (the sink queue); None: no sink deployed.
+    changes: ChangePublisher | None = None
     # Removed URLs (and URLs registered again) for importers; None: not logged.
-    changes: ChangeLog | None = None
+    removal_log: RemovalLogWriter | None = None
+    # The Ingestor's setting: a replayed outcome's entry is built again exactly as it was.
+    video_metadata: VideoMetadataPolicy = DEFAULT_VIDEO_METADATA
 
     def run(self, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         if self.idempotency is not None:
@@ -101,8 +118,9 @@ class BatchRunner:
         }
         _count(outcomes, started)
         failed = self._append_manifests(outcomes, started)
-        failed |= self._log_changes(outcomes, started)
+        failed |= self._log_removals(outcomes, started)
         failed |= self._seal_groups(outcomes)
+        failed |= self._publish(outcomes)
         failures = processor.response()["batchItemFailures"]
         failures += [{"itemIdentifier": message_id} for message_id in sorted(failed)]
         if self.aws_retries is not None:
@@ -150,7 +168,7 @@ class BatchRunner:
         conflicts = self.manifests.conflicts
         for dataset, pairs in by_dataset.items():
             replayed = [o.processed_at for _, o in pairs if o.processed_at < started]
-            entries = [_entry(o) for _, o in pairs]
+            entries = [_entry(o, self.video_metadata) for _, o in pairs]
             try:
                 added = self.manifests.append(dataset, entries, min(replayed, default=None))
             except Exception:
@@ -167,26 +185,48 @@ class BatchRunner:
             )
         return failed
 
-    def _log_changes(self, outcomes: dict[str, list[Outcome]], started: datetime) -> set[str]:
+    def _log_removals(self, outcomes: dict[str, list[Outcome]], started: datetime) -> set[str]:
         """Log the batch's removals and registrations after a removal, one write per
         dataset, as appends are made; the message ids whose write failed are returned."""
-        if self.changes is None:
+        if self.removal_log is None:
             return set()
         by_dataset: dict[str, list[tuple[str, Outcome]]] = defaultdict(list)
         for message_id, results in outcomes.items():
             for outcome in results:
-                if outcome.change is not None and outcome.dataset:
+                if outcome.url_change is not None and outcome.dataset:
                     by_dataset[outcome.dataset].append((message_id, outcome))
         failed: set[str] = set()
         for dataset, pairs in by_dataset.items():
             replayed = [o.processed_at for _, o in pairs if o.processed_at < started]
-            changes = [o.change for _, o in pairs if o.change is not None]
+            changes = [o.url_change for _, o in pairs if o.url_change is not None]
             try:
-                self.changes.record(dataset, changes, min(replayed, default=None))
+                self.removal_log.record(dataset, changes, min(replayed, default=None))
             except Exception:
                 logger.exception("removal log write failed", extra={"dataset": dataset})
                 failed |= {message_id for message_id, _ in pairs}
         return failed
+
+    def _publish(self, outcomes: dict[str, list[Outcome]]) -> set[str]:
+        """Tell the sinks what the batch registered or updated, replays included (a sink
+        applies a change twice as once): one batched send. On failure the messages that had
+        changes are retried; their outcomes replay and are published again."""
+        if self.changes is None:
+            return set()
+        batches = batches_of(o for results in outcomes.values() for o in results)
+        if not batches:
+            return set()
+        try:
+            self.changes.publish(batches)
+        except Exception:
+            logger.exception("publishing changes to the sinks failed")
+            return {
+                message_id
+                for message_id, results in outcomes.items()
+                if any(change_of(o) is not None for o in results)
+            }
+        published = sum(len(b.changes) for b in batches)
+        metrics.add_metric(name="ChangesPublished", unit=MetricUnit.Count, value=published)
+        return set()
 
     def _seal_groups(self, outcomes: dict[str, list[Outcome]]) -> set[str]:
         """Seal the groups whose marker came in this batch (after its other records, so
@@ -207,12 +247,12 @@ class BatchRunner:
         return failed
 
 
-def _entry(outcome: Outcome) -> Entry:
+def _entry(outcome: Outcome, video_metadata: VideoMetadataPolicy) -> Entry:
     """The entry decided with the outcome; a replayed outcome's built again from its item."""
     if isinstance(outcome, Registered):
         return outcome.entry
     assert outcome.item is not None  # needs_manifest: a registered item
-    return entry_for(outcome.item)
+    return entry_for(outcome.item, video_metadata)
 
 
 def _count(outcomes: dict[str, list[Outcome]], started: datetime) -> None:
@@ -221,3 +261,10 @@ def _count(outcomes: dict[str, list[Outcome]], started: datetime) -> None:
         for outcome in results:
             if outcome.processed_at >= started:
                 metrics.add_metric(name=outcome.kind.value.title(), unit=MetricUnit.Count, value=1)
+                registered = outcome.kind in (OutcomeKind.REGISTERED, OutcomeKind.UPDATED)
+                video = outcome.item.media.video if outcome.item is not None else None
+                if registered and video is not None and video.variable_rate:
+                    # Variable-rate videos registered (README, "Frame timing").
+                    metrics.add_metric(
+                        name="VariableFrameRateVideos", unit=MetricUnit.Count, value=1
+                    )

@@ -119,7 +119,8 @@ class Ingestor:
             if duplicate_of is not None and dataset in self.settings.skip_duplicate_datasets:
                 return self._skip(event, url, duplicate_of, base)
             stage = Stage.MANIFEST
-            entry = entry_for(item)  # raises for an item Encord would refuse
+            # Raises for an item Encord would refuse.
+            entry = entry_for(item, self.settings.encord_video_metadata)
             stage = Stage.REGISTER
             # Joined before registering: a file refused by a sealed group is not catalogued.
             group = self.membership.place(item) if self.membership else None
@@ -149,7 +150,7 @@ class Ingestor:
             detail=decision.detail,
             item=item,
             group=group.group_id if group is not None else None,
-            change=change,
+            url_change=change,
             **base,
         )
         if outcome.needs_manifest:
@@ -216,7 +217,9 @@ class Ingestor:
         detail = registration.removal_detail(result, event.event_id)
         logger.info("outcome", extra={"outcome": OutcomeKind.DELETED.value, "detail": detail})
         item = result.item if mine else None
-        return Outcome(kind=OutcomeKind.DELETED, detail=detail, item=item, change=change, **base)
+        return Outcome(
+            kind=OutcomeKind.DELETED, detail=detail, item=item, url_change=change, **base
+        )
 
 
 def _note(

@@ -13,6 +13,7 @@ Cost per append is bounded by the part size, never by the dataset's history.
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from collections.abc import Callable, Iterable
@@ -29,10 +30,14 @@ from media_ingest.records import utcnow
 
 
 class Part(BaseModel):
-    """One manifest part: the Encord file's content, and whether it is sealed."""
+    """One manifest part: the Encord file's content, and whether it is sealed.
+
+    `upsert_metadata`: the part belongs to a dataset whose overwrites update (UpdateDatasets),
+    so Encord replaces the metadata of a URL it holds already (platforms/encord.py)."""
 
     sections: dict[str, list[dict[str, Any]]] = Field(default_factory=dict)
     sealed: bool = False
+    upsert_metadata: bool = False
 
     @property
     def entry_count(self) -> int:
@@ -43,19 +48,37 @@ class Part(BaseModel):
         return sum(len(urls_of(e)) for entries in self.sections.values() for e in entries)
 
     def entry_keys(self) -> set[str]:
-        return {urls_of(e)[0] for entries in self.sections.values() for e in entries}
+        return set(self.payloads())
+
+    def payloads(self) -> dict[str, dict[str, Any]]:
+        """Each entry's payload by its key (first URL)."""
+        return {urls_of(e)[0]: e for entries in self.sections.values() for e in entries}
 
     def add(self, entries: Iterable[Entry]) -> None:
         for entry in entries:
             self.sections.setdefault(entry.section, []).append(entry.payload)
 
+    def replace(self, entry: Entry) -> None:
+        """Put an updated entry where the entry of its URL is (an overwrite in an update
+        dataset: one entry per URL in a part, carrying the newest metadata)."""
+        held = self.sections.get(entry.section, [])
+        for position, payload in enumerate(held):
+            if urls_of(payload)[0] == entry.key:
+                held[position] = entry.payload
+                return
+        raise KeyError(entry.key)
+
     def to_encord(self) -> dict[str, Any]:
         """The part as the Encord file it is (platforms/encord.py owns the format)."""
-        return encord.registration_file(self.sections)
+        return encord.registration_file(self.sections, upsert_metadata=self.upsert_metadata)
 
     @classmethod
     def from_encord(cls, doc: dict[str, Any], sealed: bool) -> Part:
-        return cls(sections=encord.file_sections(doc), sealed=sealed)
+        return cls(
+            sections=encord.file_sections(doc),
+            sealed=sealed,
+            upsert_metadata=bool(doc.get("upsert_metadata", False)),
+        )
 
 
 class PartInfo(BaseModel):
@@ -135,6 +158,8 @@ class ManifestWriter:
     max_entries: int = 1000
     # Encord's per-file limit on URLs (a group entry carries many): a part rolls over first.
     max_urls: int = encord.MAX_URLS_PER_FILE
+    # Datasets whose overwrites update (UpdateDatasets): their parts carry upsert_metadata.
+    update_datasets: frozenset[str] = frozenset()
     max_attempts: int = 25
     sleep: Callable[[float], None] = time.sleep
     # Called after each part write with the entries it added (fault injection hooks in here).
@@ -146,14 +171,10 @@ class ManifestWriter:
     def append(
         self, dataset: str, entries: list[Entry], replayed_since: datetime | None = None
     ) -> int:
-        """Add entries not yet present; returns how many were added."""
+        """Add entries not yet present (an entry with new metadata for a URL the open part
+        holds replaces it); returns how many were added or replaced."""
         pending = _unique(entries)
-        too_big = [e for e in pending if len(e.urls) > self.max_urls]
-        if too_big:
-            raise ValueError(
-                f"entry {too_big[0].key} has {len(too_big[0].urls):,} URLs; one file holds "
-                f"at most {self.max_urls:,}"
-            )
+        self._check_fits(pending)
         if replayed_since is not None:
             pending = self._drop_sealed_since(dataset, pending, replayed_since)
         added = attempts = 0
@@ -164,12 +185,13 @@ class ManifestWriter:
             if part.sealed or part.entry_count >= self.max_entries:
                 self._open[dataset] = number + 1
                 continue
-            present = part.entry_keys()
-            pending = [e for e in pending if e.key not in present]
-            if not pending:
+            part.upsert_metadata = dataset in self.update_datasets
+            # Decided again after a lost race: `pending` changes only once a write succeeds.
+            updates, batch, rest = self._plan(part, pending)
+            if not (updates or batch or rest):
                 break
-            batch = self._fitting(part, pending)
-            rest = pending[len(batch) :]
+            for entry in updates:
+                part.replace(entry)
             part.add(batch)
             # Roll over before either Encord limit would be exceeded: full of entries, or
             # the next entry's URLs would not fit (a part with no room is sealed as it is).
@@ -180,21 +202,45 @@ class ManifestWriter:
                 self.store.write_part(dataset, number, part, current.etag if current else None)
             except Conflict:
                 attempts += 1
-                self.conflicts += 1
-                if attempts >= self.max_attempts:
-                    raise TransientError(
-                        ErrorCode.MANIFEST_CONTENTION,
-                        f"manifest part {number} of {dataset} kept changing; will retry",
-                    ) from None
-                self.sleep(min(2.0, 0.02 * 2 ** min(attempts, 7)) * random.random())
+                self._back_off(attempts, f"manifest part {number} of {dataset}")
                 continue
-            added += len(batch)
-            if batch and self.on_added is not None:
-                self.on_added(dataset, batch)
+            added += len(batch) + len(updates)
+            if (batch or updates) and self.on_added is not None:
+                self.on_added(dataset, updates + batch)
             if current is None or part.sealed:
                 self._record(dataset, number, part)
             pending = rest
         return added
+
+    def _check_fits(self, pending: list[Entry]) -> None:
+        too_big = [e for e in pending if len(e.urls) > self.max_urls]
+        if too_big:
+            raise ValueError(
+                f"entry {too_big[0].key} has {len(too_big[0].urls):,} URLs; one file holds "
+                f"at most {self.max_urls:,}"
+            )
+
+    def _back_off(self, attempts: int, what: str) -> None:
+        """After a lost race: wait (jittered, growing), or give up as transient."""
+        self.conflicts += 1
+        if attempts >= self.max_attempts:
+            raise TransientError(
+                ErrorCode.MANIFEST_CONTENTION, f"{what} kept changing; will retry"
+            ) from None
+        self.sleep(min(2.0, 0.02 * 2 ** min(attempts, 7)) * random.random())
+
+    def _plan(
+        self, part: Part, pending: list[Entry]
+    ) -> tuple[list[Entry], list[Entry], list[Entry]]:
+        """What one write of the open part does: the updates it takes in place, the new
+        entries that fit it, and the rest (for the next part). An entry of a URL the part
+        holds is a redelivery (the same payload: dropped) or an update (new metadata: it
+        takes the old entry's place)."""
+        present = part.payloads()
+        updates = [e for e in pending if e.key in present and present[e.key] != e.payload]
+        fresh = [e for e in pending if e.key not in present]
+        batch = self._fitting(part, fresh)
+        return updates, batch, fresh[len(batch) :]
 
     def _fitting(self, part: Part, pending: list[Entry]) -> list[Entry]:
         """The leading entries that fit the part's room in entries and in URLs."""
@@ -243,7 +289,8 @@ class ManifestWriter:
     def _drop_sealed_since(
         self, dataset: str, pending: list[Entry], since: datetime
     ) -> list[Entry]:
-        """A replayed entry may already sit in a part sealed after it was first produced."""
+        """A replayed entry may already sit in a part sealed after it was first produced
+        (the very payload: an update's URL is in an earlier part with its old metadata)."""
         index = self.store.read_index(dataset)
         if index is None:
             return pending
@@ -252,8 +299,12 @@ class ManifestWriter:
             if info.sealed and info.sealed_at is not None and info.sealed_at >= since:
                 stored = self.store.read_part(dataset, info.number)
                 if stored is not None:
-                    seen |= stored.value.entry_keys()
-        return [e for e in pending if e.key not in seen]
+                    seen |= {_canonical(p) for p in stored.value.payloads().values()}
+        return [e for e in pending if _canonical(e.payload) not in seen]
+
+
+def _canonical(payload: dict[str, Any]) -> str:
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"))
 
 
 def _unique(entries: list[Entry]) -> list[Entry]:

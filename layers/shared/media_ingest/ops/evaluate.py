@@ -22,6 +22,18 @@ Summary per annotator: boxes, mean IoU, the share of boxes with IoU >= 0.5, clas
 (mean class score), the benchmark boxes in the media the annotator submitted (a media
 counts as submitted when it has a box of theirs or a file of theirs, even an empty one), and
 of those the ones missed: matched by none of the annotator's boxes.
+
+Variable frame rate: boxes are compared by frame number, and on a variable-rate video two
+tools can mean different pictures by one number. Decoders (FFmpeg, Encord) number the
+frames a player shows; tools that seek by time turn a time into a number with an average
+rate (Label Studio's video tag takes a frame rate; so do frame-extraction scripts). On a
+constant-rate video both agree; on a variable-rate one they drift apart by every dropped or
+repeated frame, so a correct box would score as wrong. A CSV does not say which numbering
+made it, and Tator-style rows carry no timestamp to map by, so frames cannot be matched by
+time here. The media of a variable-rate video (known from the catalog: `media_rates`) is
+therefore **not compared**, and the result says so (`MediaBasis`), unless the caller says
+both sets number decoded frames (`compare_variable`), which is then what the result says.
+A media whose rate is not known is compared by frame number, and says that too.
 """
 
 from __future__ import annotations
@@ -30,13 +42,15 @@ import csv
 import io
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from fractions import Fraction
 
 from pydantic import BaseModel, ConfigDict
 
 from media_ingest.annotations import Annotations, Box, Localization, LocalizationFile
+from media_ingest.archives.rules import media_base
 from media_ingest.errors import AnnotationError, ErrorCode
+from media_ingest.records import CatalogItem
 
 IOU_GOOD = 0.5
 CSV_COLUMNS = (
@@ -98,12 +112,69 @@ class AnnotatorSummary(BaseModel):
     missed: int
 
 
+class MediaBasis(BaseModel):
+    """How one candidate media's boxes were compared, in words a report can print."""
+
+    model_config = ConfigDict(frozen=True)
+
+    media: str
+    compared: bool
+    basis: str
+
+
 class Evaluation(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     matches: tuple[Match, ...]
     summaries: tuple[AnnotatorSummary, ...]
     unknown_media: tuple[str, ...]  # candidate media the benchmark has no file for
+    # Every candidate media, in name order: compared by frame number, or not (and why).
+    bases: tuple[MediaBasis, ...] = ()
+
+    @property
+    def refused_media(self) -> tuple[str, ...]:
+        return tuple(b.media for b in self.bases if not b.compared)
+
+
+# Media base name (clip for clip.mp4) -> variable frame rate (True, False, None: unknown).
+type MediaRates = Mapping[str, bool | None]
+
+
+def media_rates(items: Iterable[CatalogItem]) -> dict[str, bool | None]:
+    """Each video's base name (as annotation trees name media) and whether its frame rate is
+    variable. Two videos of one name: variable if either is, unknown if either is unknown."""
+    rates: dict[str, bool | None] = {}
+    for item in items:
+        if item.media.video is None:
+            continue
+        name = media_base(item.key)[1]
+        rate = item.media.video.variable_rate
+        if name in rates:
+            known = rates[name]
+            rate = True if True in (known, rate) else (None if None in (known, rate) else False)
+        rates[name] = rate
+    return rates
+
+
+def basis(media: str, rates: MediaRates | None, compare_variable: bool) -> MediaBasis:
+    """Whether `media` is compared by frame number, and the sentence that says why."""
+    variable = rates.get(media) if rates is not None else None
+    if variable and not compare_variable:
+        return MediaBasis(
+            media=media,
+            compared=False,
+            basis="not compared: variable frame rate, where frame numbers of different tools "
+            "can mean different pictures (compare anyway with --compare-variable-rate)",
+        )
+    if variable:
+        why = "variable frame rate, compared as asked: both sets number decoded frames"
+    elif variable is False:
+        why = "constant frame rate"
+    elif rates is None:
+        why = "frame rate not checked (no --media-info)"
+    else:
+        why = "frame rate unknown (not in --media-info, or not read from its container)"
+    return MediaBasis(media=media, compared=True, basis=f"compared by frame number: {why}")
 
 
 def best_match(box: Localization, annotator: str, benchmark: Iterable[Localization]) -> Match:
@@ -123,17 +194,33 @@ def best_match(box: Localization, annotator: str, benchmark: Iterable[Localizati
     )
 
 
-def evaluate(benchmark: Annotations, candidate: Annotations, root_name: str) -> Evaluation:
-    """Score every candidate box; `root_name` is the annotator of files directly under it."""
+def evaluate(
+    benchmark: Annotations,
+    candidate: Annotations,
+    root_name: str,
+    rates: MediaRates | None = None,
+    compare_variable: bool = False,
+) -> Evaluation:
+    """Score every candidate box; `root_name` is the annotator of files directly under it.
+
+    `rates` (media_rates of the catalog) decides which media are compared by frame number
+    (see the module's rules); None: not known, every media is compared and says so."""
+    bases = {
+        media: basis(media, rates, compare_variable)
+        for media in sorted({f.location.media for f in candidate.localizations})
+    }
     frames: dict[tuple[str, int], list[Localization]] = defaultdict(list)
     for file in benchmark.localizations:
         for box in file.localizations:
-            frames[(box.media, box.frame)].append(box)
+            if bases.get(box.media, _COMPARED).compared:
+                frames[(box.media, box.frame)].append(box)
     submitted: dict[str, set[str]] = defaultdict(set)
     matches = []
     for file in candidate.localizations:
-        _check_units(file, benchmark.localizations)
         media = file.location.media
+        if not bases[media].compared:
+            continue
+        _check_units(file, benchmark.localizations)
         folder_annotator = file.location.folders[0] if file.location.folders else root_name
         submitted[folder_annotator].add(media)
         for box in file.localizations:
@@ -159,8 +246,14 @@ def evaluate(benchmark: Annotations, candidate: Annotations, root_name: str) -> 
     ]
     unknown = sorted({f.location.media for f in candidate.localizations} - benchmark.media)
     return Evaluation(
-        matches=tuple(matches), summaries=tuple(summaries), unknown_media=tuple(unknown)
+        matches=tuple(matches),
+        summaries=tuple(summaries),
+        unknown_media=tuple(unknown),
+        bases=tuple(bases.values()),
     )
+
+
+_COMPARED = MediaBasis(media="", compared=True, basis="")
 
 
 def summarize(

@@ -1,8 +1,10 @@
 """The export command's work: one dataset written as files a labelling platform imports.
 
-Formats: `encord-json` (the manifest parts and index, copied as stored), `encord-csv` and
-`nucleus` (from the dataset's catalog items). Reads through two small interfaces, writes
-only under `OUT/<format>/`, which it replaces whole; never calls AWS itself.
+Formats: `encord-json` (the manifest parts and index as stored, a part still using a legacy
+section name repaired), `encord-csv`, `nucleus`, `label-studio` and `cvat` (from the
+dataset's catalog items and sealed groups). Each format's content is its platform module's
+(platforms/); this module lays the files out. Reads through small interfaces, writes only
+under `OUT/<format>/`, which it replaces whole; never calls AWS itself.
 """
 
 from __future__ import annotations
@@ -17,13 +19,14 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from enum import StrEnum
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TextIO
 
 from pydantic import BaseModel, Field
 
-from media_ingest.groups.rules import GroupKind, GroupMeta, ordered
+from media_ingest.groups.rules import GroupKind, GroupMeta, GroupRef, ordered
 from media_ingest.manifests.writer import Part
-from media_ingest.platforms import encord, nucleus
+from media_ingest.media import MediaKind
+from media_ingest.platforms import cvat, encord, label_studio, nucleus
 from media_ingest.platforms.encord import entry_for, group_entry
 from media_ingest.records import CatalogItem, Refusal, utcnow
 
@@ -40,6 +43,8 @@ class ExportFormat(StrEnum):
     ENCORD_JSON = "encord-json"
     ENCORD_CSV = "encord-csv"
     NUCLEUS = "nucleus"
+    LABEL_STUDIO = "label-studio"
+    CVAT = "cvat"
 
 
 class CatalogReader(Protocol):
@@ -66,6 +71,7 @@ class ExportSummary(BaseModel):
     entries: int = Field(description="entries (Encord) or items and scenes (Nucleus) written")
     refused: dict[str, int] = Field(default_factory=dict, description="refused objects by kind")
     update: bool | None = None
+    notes: list[str] = Field(default_factory=list, description="what the export had to repair")
 
 
 class NucleusExportInfo(BaseModel):
@@ -78,8 +84,33 @@ class NucleusExportInfo(BaseModel):
     )
     items_file: str = "items.jsonl"
     scenes_file: str = "scenes.jsonl"
+    items_files: list[str] = Field(
+        default=["items.jsonl"],
+        description="every items file: append each on its own (scale-nucleus caps one "
+        "asynchronous append at 0x1FFFFFE8 bytes; a file stays below it)",
+    )
+    scenes_files: list[str] = Field(default=["scenes.jsonl"], description="as items_files")
     items: int
     scenes: int
+    exported_at: str
+
+
+class LabelStudioFile(BaseModel):
+    """One kind's tasks: a project with `config` as its labelling config imports `tasks`."""
+
+    kind: MediaKind
+    tasks: str
+    config: str
+    count: int
+
+
+class LabelStudioExportInfo(BaseModel):
+    """`export.json` beside the Label Studio files: one project per kind, and the buckets a
+    project's S3 source storage must cover for its `s3://` URIs to resolve."""
+
+    dataset: str
+    files: list[LabelStudioFile]
+    buckets: list[str]
     exported_at: str
 
 
@@ -105,16 +136,21 @@ def export(
     stage = Path(tempfile.mkdtemp(prefix=f".{fmt.value}-", dir=out))
     try:
         refused: list[Refusal] = []
+        notes: list[str] = []
         if fmt is ExportFormat.ENCORD_JSON:
-            entries = _encord_json(dataset, manifests, stage, tick)
+            entries = _encord_json(dataset, manifests, stage, tick, notes)
         else:
             sealed = list(groups.sealed_groups(dataset)) if groups is not None else []
             members = {m.object_url for _, group in sealed for m in group}
             items = (i for i in catalog.dataset_items(dataset) if i.object_url not in members)
             if fmt is ExportFormat.ENCORD_CSV:
                 entries, refused = _encord_csv(sealed, items, stage, tick)
-            else:
+            elif fmt is ExportFormat.NUCLEUS:
                 entries, refused = _nucleus(dataset, sealed, items, stage, tick, update=update)
+            elif fmt is ExportFormat.LABEL_STUDIO:
+                entries, refused = _label_studio(dataset, sealed, items, stage, tick)
+            else:
+                entries, refused = _cvat(sealed, items, stage, tick)
         if entries == 0 and not refused:
             raise LookupError(f"dataset {dataset!r} has no registered items")
         if refused:
@@ -130,15 +166,20 @@ def export(
         dataset=dataset,
         format=fmt,
         folder=str(target),
-        files=sorted(p.name for p in target.iterdir()),
+        files=sorted(str(p.relative_to(target)) for p in target.rglob("*") if p.is_file()),
         entries=entries,
         refused=dict(Counter(r.kind for r in refused)),
         update=update if fmt is ExportFormat.NUCLEUS else None,
+        notes=notes,
     )
 
 
-def _encord_json(dataset: str, manifests: ManifestFiles, stage: Path, tick: Progress) -> int:
-    """Every part byte for byte (each an importable Encord file), and the index."""
+def _encord_json(
+    dataset: str, manifests: ManifestFiles, stage: Path, tick: Progress, notes: list[str]
+) -> int:
+    """Every part byte for byte (each an importable Encord file), and the index. A part
+    written before the SDK check still names a section as Encord does not (`pdfs`): it is
+    written again with Encord's name, and said so in `notes`."""
     index = manifests.index_body(dataset)
     known: set[int] = set()
     if index is not None:
@@ -155,8 +196,19 @@ def _encord_json(dataset: str, manifests: ManifestFiles, stage: Path, tick: Prog
         if body is None and number > last:
             break
         if body is not None:
-            (stage / f"part-{number:05d}.json").write_bytes(body)
-            entries += Part.from_encord(json.loads(body), sealed=False).entry_count
+            name = f"part-{number:05d}.json"
+            doc = json.loads(body)
+            part = Part.from_encord(doc, sealed=False)
+            if encord.has_legacy_sections(doc):
+                repaired = json.dumps(part.to_encord(), ensure_ascii=False, separators=(",", ":"))
+                body = repaired.encode()
+                notes.extend(
+                    f"{name}: section {old!r} renamed {new!r} (Encord's name)"
+                    for old, new in encord.LEGACY_SECTIONS.items()
+                    if old in doc
+                )
+            (stage / name).write_bytes(body)
+            entries += part.entry_count
             written += 1
             tick(written)
         number += 1
@@ -202,6 +254,46 @@ def _sequence_scene(meta: GroupMeta, members: list[CatalogItem]) -> nucleus.Nucl
         return Refusal(object_url=frames[0].object_url, kind=ref.kind.value, reason=str(exc))
 
 
+class _JsonLines:
+    """`items.jsonl`, then `items-00002.jsonl`, ...: each file stays within `limit` bytes, the
+    most one scale-nucleus asynchronous append takes (platforms/nucleus.MAX_PAYLOAD_BYTES)."""
+
+    def __init__(self, stage: Path, stem: str, limit: int) -> None:
+        self.stage, self.stem, self.limit = stage, stem, limit
+        self.files: list[str] = []
+        self.size = 0
+        self.count = 0
+        self._stream: TextIO | None = None
+
+    def write(self, line: str) -> None:
+        data = line + "\n"
+        size = len(data.encode())
+        if self._stream is None or (self.size and self.size + size > self.limit):
+            self._next()
+        assert self._stream is not None
+        self._stream.write(data)
+        self.size += size
+        self.count += 1
+
+    def _next(self) -> None:
+        self._close_stream()
+        number = len(self.files) + 1
+        name = f"{self.stem}.jsonl" if number == 1 else f"{self.stem}-{number:05d}.jsonl"
+        self.files.append(name)
+        self._stream = (self.stage / name).open("w", encoding="utf-8")
+        self.size = 0
+
+    def close(self) -> None:
+        if not self.files:  # an empty file says "none" better than a missing one
+            self._next()
+        self._close_stream()
+
+    def _close_stream(self) -> None:
+        if self._stream is not None:
+            self._stream.close()
+            self._stream = None
+
+
 def _nucleus(
     dataset: str,
     sealed: list[Sealed],
@@ -212,44 +304,116 @@ def _nucleus(
     update: bool,
 ) -> tuple[int, list[Refusal]]:
     refused: list[Refusal] = []
-    counts = Counter[str]()
+    item_lines = _JsonLines(stage, "items", nucleus.MAX_PAYLOAD_BYTES)
+    scene_lines = _JsonLines(stage, "scenes", nucleus.MAX_PAYLOAD_BYTES)
+    item_ids, scene_ids = nucleus.ReferenceIds(), nucleus.ReferenceIds()
+
+    def emit(
+        url: str, kind: str, result: nucleus.NucleusItem | nucleus.NucleusScene | Refusal
+    ) -> None:
+        if isinstance(result, Refusal):
+            refused.append(result)
+            return
+        if isinstance(result, nucleus.NucleusScene):
+            ids, lines = scene_ids, scene_lines
+            line = json.dumps(result.payload(), separators=(",", ":"), ensure_ascii=False)
+        else:
+            ids, lines, line = item_ids, item_lines, result.model_dump_json()
+        repeat = ids.admit(result, url, kind)
+        if repeat is not None:
+            refused.append(repeat)
+        else:
+            lines.write(line)
+
     # Nucleus has scenes, not groups: a sealed sequence is a scene; the frames of an image
     # group (and any frame of a sequence not yet sealed) are items of their own.
     sequences = [(m, g) for m, g in sealed if m.ref.kind is GroupKind.IMAGE_SEQUENCES]
     singles = [i for m, g in sealed if m.ref.kind is not GroupKind.IMAGE_SEQUENCES for i in g]
-    converted_groups = [_sequence_scene(meta, members) for meta, members in sequences]
-    with (
-        (stage / "items.jsonl").open("w", encoding="utf-8") as item_lines,
-        (stage / "scenes.jsonl").open("w", encoding="utf-8") as scene_lines,
-    ):
-        for scene in converted_groups:
-            if isinstance(scene, Refusal):
-                refused.append(scene)
-                continue
-            line = json.dumps(scene.payload(), separators=(",", ":"), ensure_ascii=False)
-            scene_lines.write(line + "\n")
-            counts["scenes"] += 1
+    try:
+        for meta, members in sequences:
+            emit(members[0].object_url, meta.ref.kind.value, _sequence_scene(meta, members))
         for count, item in enumerate(itertools.chain(singles, items), 1):
-            converted = nucleus.convert(item)
-            if isinstance(converted, Refusal):
-                refused.append(converted)
-            elif isinstance(converted, nucleus.NucleusScene):
-                line = json.dumps(converted.payload(), separators=(",", ":"), ensure_ascii=False)
-                scene_lines.write(line + "\n")
-                counts["scenes"] += 1
-            else:
-                item_lines.write(converted.model_dump_json() + "\n")
-                counts["items"] += 1
+            emit(item.object_url, item.kind.value, nucleus.convert(item))
             tick(count)
+    finally:
+        item_lines.close()
+        scene_lines.close()
     info = NucleusExportInfo(
         dataset=dataset,
         update=update,
-        items=counts["items"],
-        scenes=counts["scenes"],
+        items=item_lines.count,
+        scenes=scene_lines.count,
+        items_files=item_lines.files,
+        scenes_files=scene_lines.files,
         exported_at=utcnow().isoformat(),
     )
     (stage / "export.json").write_text(info.model_dump_json(indent=2) + "\n", encoding="utf-8")
-    return counts["items"] + counts["scenes"], refused
+    return item_lines.count + scene_lines.count, refused
+
+
+def _with_groups(
+    sealed: list[Sealed], items: Iterable[CatalogItem]
+) -> Iterable[tuple[CatalogItem, GroupRef | None]]:
+    """Every object once: the members of sealed groups (in frame order, with their group),
+    then the items in no sealed group."""
+    for meta, members in sealed:
+        for member in ordered(meta.ref.kind, members):
+            yield member, meta.ref
+    for item in items:
+        yield item, None
+
+
+def _label_studio(
+    dataset: str, sealed: list[Sealed], items: Iterable[CatalogItem], stage: Path, tick: Progress
+) -> tuple[int, list[Refusal]]:
+    """One tasks file and one labelling config per kind (a Label Studio project labels one
+    kind: every task must hold the key of every object tag of its config)."""
+    by_kind: dict[MediaKind, list[label_studio.LabelStudioTask]] = {}
+    refused: list[Refusal] = []
+    for count, (item, group) in enumerate(_with_groups(sealed, items), 1):
+        task = label_studio.task_for(item, group)
+        if isinstance(task, Refusal):
+            refused.append(task)
+        else:
+            by_kind.setdefault(task.kind, []).append(task)
+        tick(count)
+    files = []
+    for kind, tasks in sorted(by_kind.items()):
+        name = label_studio.DATA_KEYS[kind]
+        tasks_file, config_file = f"tasks-{name}.json", f"label-config-{name}.xml"
+        with (stage / tasks_file).open("w", encoding="utf-8") as stream:
+            json.dump([t.payload() for t in tasks], stream, ensure_ascii=False, indent=1)
+        (stage / config_file).write_text(label_studio.LABEL_CONFIGS[kind] + "\n", "utf-8")
+        files.append(
+            LabelStudioFile(kind=kind, tasks=tasks_file, config=config_file, count=len(tasks))
+        )
+    buckets = sorted({t.meta["bucket"] for tasks in by_kind.values() for t in tasks})
+    info = LabelStudioExportInfo(
+        dataset=dataset, files=files, buckets=buckets, exported_at=utcnow().isoformat()
+    )
+    (stage / "export.json").write_text(info.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    return sum(f.count for f in files), refused
+
+
+def _cvat(
+    sealed: list[Sealed], items: Iterable[CatalogItem], stage: Path, tick: Progress
+) -> tuple[int, list[Refusal]]:
+    """One `manifest.jsonl` per source bucket (`<bucket>/manifest.jsonl`, for that bucket's
+    root): every image, group members included; everything else refused."""
+    by_bucket: dict[str, list[cvat.ManifestImage]] = {}
+    refused: list[Refusal] = []
+    for count, (item, _group) in enumerate(_with_groups(sealed, items), 1):
+        line = cvat.manifest_image(item)
+        if isinstance(line, Refusal):
+            refused.append(line)
+        else:
+            by_bucket.setdefault(item.bucket, []).append(line)
+        tick(count)
+    for bucket, images in sorted(by_bucket.items()):
+        (stage / bucket).mkdir()
+        with (stage / bucket / cvat.MANIFEST_FILE).open("w", encoding="utf-8") as stream:
+            stream.writelines(cvat.manifest_lines(images))
+    return sum(len(images) for images in by_bucket.values()), refused
 
 
 def _write_refusals(refused: list[Refusal], path: Path) -> None:

@@ -1,4 +1,5 @@
-"""Redrive after a fix: dead-lettered messages and chosen failure records back to ingestion.
+"""Redrive after a fix: dead-lettered messages and chosen failure records back to ingestion,
+and the sink's dead-lettered change batches back to the sink queue.
 
 Owns which messages move and which failures get another attempt, and the summary. Takes
 the queues and an object lookup as interfaces; never creates a client.
@@ -18,10 +19,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
+from media_ingest.errors import Stage
 from media_ingest.events import REDRIVE_EVENT, NotAnS3Event, backfill_body, parse_body
 from media_ingest.records import FailureRecord
+from media_ingest.sinks.changes import ChangeBatch
 
 SQS_BATCH = 10
 
@@ -44,6 +47,12 @@ class MessageQueue(Protocol):
     def send(self, bodies: list[str]) -> None: ...
 
 
+class ChangeQueue(Protocol):
+    """The sink queue (FIFO): each batch in its dataset's group, deduplicated by `ids`."""
+
+    def send_batches(self, batches: list[ChangeBatch], ids: list[str]) -> None: ...
+
+
 class ObjectLookup(Protocol):
     def head(self, bucket: str, key: str) -> tuple[int, str] | None:
         """(size, ETag) of the object as it is now; None when it no longer exists."""
@@ -55,6 +64,10 @@ class RedriveCounts(BaseModel):
     poison_left: int = 0
     redriven: int = 0
     gone: int = 0
+    sink_moved: int = 0
+    # Failure records of the sink (stage `sink`): the file is registered, the platform does
+    # not have it; a new ingestion would be a duplicate, so --failures leaves them to --sink.
+    sink_records_left: int = 0
 
 
 def redrive_request_id(record: FailureRecord) -> str:
@@ -91,6 +104,9 @@ class Redrive:
         """One new event per failure record, for the object as it is now."""
         bodies: list[str] = []
         for record in records:
+            if record.stage is Stage.SINK:
+                counts.sink_records_left += 1
+                continue
             found = objects.head(record.bucket, record.key)
             if found is None:
                 counts.gone += 1
@@ -113,11 +129,41 @@ class Redrive:
         if bodies:
             self._send(bodies, counts)
 
+    def sink_dead_letters(self, dlq: DeadLetters, sink: ChangeQueue, counts: RedriveCounts) -> None:
+        """Move every change batch of the sink's dead-letter queue back to the sink queue
+        (sent, then deleted). A copy moved twice (an interrupted redrive) carries the same
+        deduplication id, derived from the dead letter's id: SQS keeps one."""
+        seen: set[str] = set()
+        while batch := [m for m in dlq.receive() if m.message_id not in seen]:
+            seen.update(m.message_id for m in batch)
+            good = [(m, _change_batch(m.body)) for m in batch]
+            movable = [(m, b) for m, b in good if b is not None]
+            counts.poison_left += len(batch) - len(movable)
+            if movable:
+                sink.send_batches(
+                    [b for _, b in movable if b is not None],
+                    [
+                        "redrive-" + hashlib.sha256(m.message_id.encode()).hexdigest()[:40]
+                        for m, _ in movable
+                    ],
+                )
+                dlq.delete([m for m, _ in movable])
+                counts.sink_moved += len(movable)
+            if self.progress:
+                self.progress(counts)
+
     def _send(self, bodies: list[str], counts: RedriveCounts) -> None:
         self.ingest.send(bodies)
         counts.redriven += len(bodies)
         if self.progress:
             self.progress(counts)
+
+
+def _change_batch(body: str) -> ChangeBatch | None:
+    try:
+        return ChangeBatch.model_validate_json(body)
+    except ValidationError:
+        return None
 
 
 def _is_s3_event(body: str) -> bool:

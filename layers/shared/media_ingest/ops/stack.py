@@ -35,6 +35,8 @@ class StackOutputs(BaseModel):
     SourceBuckets: str | None = None  # "none" when no bucket is attached
     SourceBucketsRuleName: str | None = None
     ReconcileFunctionName: str | None = None  # only with ReconcileSchedule set
+    SinkQueueUrl: str | None = None  # stacks without the Label Studio sink have none
+    SinkDeadLetterQueueUrl: str | None = None
 
 
 def stack_outputs(name: str, stacks: CloudFormationStacks | None = None) -> StackOutputs:

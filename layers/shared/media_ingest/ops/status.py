@@ -26,6 +26,10 @@ class QueueDepth(BaseModel):
     in_flight: int
 
 
+# Queues after an event's outcome: their messages say nothing about unaccounted events.
+_DOWNSTREAM = frozenset({"failures", "sink", "sink-dead-letter"})
+
+
 class Status(BaseModel):
     events: int
     outcomes: dict[str, int]
@@ -34,8 +38,9 @@ class Status(BaseModel):
 
     @property
     def accounted(self) -> bool:
-        """Every event with a recorded outcome; nothing waiting or dead-lettered."""
-        waiting = sum(q.visible + q.in_flight for q in self.queues if q.name != "failures")
+        """Every event with a recorded outcome; nothing waiting or dead-lettered. The sink's
+        queues are downstream of outcomes (a Label Studio outage must not stall this)."""
+        waiting = sum(q.visible + q.in_flight for q in self.queues if q.name not in _DOWNSTREAM)
         return self.in_progress == 0 and waiting == 0
 
 
@@ -61,6 +66,11 @@ def queue_depths(outputs: StackOutputs, depths: QueueDepths | None = None) -> li
         queues += [
             ("extract", outputs.ExtractQueueUrl),
             ("extract-dead-letter", outputs.ExtractDeadLetterQueueUrl),
+        ]
+    if outputs.SinkQueueUrl and outputs.SinkDeadLetterQueueUrl:  # stacks with the sink
+        queues += [
+            ("sink", outputs.SinkQueueUrl),
+            ("sink-dead-letter", outputs.SinkDeadLetterQueueUrl),
         ]
     found = []
     for name, url in queues:

@@ -4,6 +4,23 @@ the CSV form, and every Encord limit. The one home of what Encord accepts.
 An entry Encord would refuse cannot be built here (`EntryTooLarge`), so no caller can
 forget a check. Pure: catalog items and group members in, entries and rows out; how parts
 of a manifest are stored and appended is manifests/writer.py's business.
+
+Checked against the official `encord` SDK (0.1.211, `encord/orm/storage.py`): the tests
+validate every part they write with `DataUploadItems` and also fail on any key its models
+do not know (they drop unknown keys silently; tests/support/encord_oracle.py). What that
+settled:
+- the PDF section is `pdf` (`DataUploadItems.pdf: List[DataUploadPDF]`; `StorageFolder
+  .upload_pdf` builds `DataUploadItems(pdf=[...])`); no `pdfs` exists anywhere in the SDK or
+  on docs.encord.com. Parts written before this fix say `pdfs`, which Encord ignores: they
+  are read back as `pdf` (LEGACY_SECTIONS), so the writer and the export repair them.
+- `upsert_metadata` is a top-level flag beside `skip_duplicate_urls` ("update metadata of
+  existing items with the same URL in the same folder. This flag has no effect if
+  skip_duplicate_urls is set to False"). Parts of an `UpdateDatasets` dataset carry it, so an
+  update re-registered in a later part replaces the metadata Encord holds. Encord's JSON
+  page (index-register-cloud-data) does not list the flag; the SDK's structured form has it.
+- the SDK enforces none of Encord's documented limits; they are enforced here: 16 KB per URL
+  and per-file counts (index-register-cloud-data), and 300 characters for a name
+  ("Encord supports file names up to 300 characters", annotate-register-gcp-data).
 """
 
 from __future__ import annotations
@@ -11,7 +28,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import Any, Literal, TextIO
 
 from pydantic import BaseModel, ConfigDict
 
@@ -24,16 +41,24 @@ from media_ingest.records import CatalogItem, Refusal
 MAX_ITEMS_PER_FILE = 500_000
 MAX_URLS_PER_FILE = 1_000_000
 MAX_URL_BYTES = 16 * 1024
+# "Encord supports file names up to 300 characters in length": a longer title is shortened
+# (encord_title), never refused: it is a display name, and the full key stays in
+# clientMetadata.
+MAX_TITLE_CHARS = 300
+TITLE_ELLIPSIS = "…"
 
 # The file's top-level keys, in the order a part is written. An image sequence is an
 # `image_groups` entry with `"createVideo": true`: there is no `image_sequences` key.
-SECTIONS = ("videos", "images", "image_groups", "dicom_series", "audio", "pdfs", "text")
+SECTIONS = ("videos", "images", "image_groups", "dicom_series", "audio", "pdf", "text")
+# Section names our parts used before they were checked with the SDK: `pdfs` (Encord's name
+# is `pdf`; it ignored ours). Read as the current name, never written.
+LEGACY_SECTIONS = {"pdfs": "pdf"}
 _SECTION_OF_KIND = {
     MediaKind.VIDEO: "videos",
     MediaKind.IMAGE: "images",
     MediaKind.DICOM: "dicom_series",
     MediaKind.AUDIO: "audio",
-    MediaKind.PDF: "pdfs",
+    MediaKind.PDF: "pdf",
     MediaKind.TEXT: "text",
 }
 _SECTION_OF_GROUP = {
@@ -47,6 +72,18 @@ _SECTION_OF_GROUP = {
 # per second sampled as well, frame numbers (not seconds) in `keyframes`.
 ENCORD_BLOCK = "$encord"
 KEYFRAME_CONFIG = {"sampling_rate": 1, "keyframe_mode": "frame"}
+
+# When a video entry carries `videoMetadata` (template parameter EncordVideoMetadata).
+# https://docs.encord.com/platform-documentation/General/annotate-data-integrations: it is
+# "crucial for aligning annotations to the correct frame"; when it is given Encord uses it
+# "without performing any additional validation", and it is required with a Strict
+# client-only access integration. So an average rate given for a variable-rate video puts
+# labels on the wrong frames. `constant`: only when the container index proves a constant
+# rate; `unless-variable`: also when the rate could not be read (AVI, MPEG-TS, a Matroska
+# file past its first range: what every video got before the index was read); `always`:
+# every video, variable ones with their average rate (Strict client-only access needs it).
+type VideoMetadataPolicy = Literal["constant", "unless-variable", "always"]
+DEFAULT_VIDEO_METADATA: VideoMetadataPolicy = "constant"
 
 
 class EntryTooLarge(MediaError):
@@ -105,6 +142,8 @@ class Entry(BaseModel):
             )
         if any(len(url.encode()) > MAX_URL_BYTES for url in urls):
             raise EntryTooLarge("object URL is longer than Encord's 16 KB")
+        if len(str(self.payload.get("title", ""))) > MAX_TITLE_CHARS:
+            raise ValueError(f"an Encord title holds at most {MAX_TITLE_CHARS} characters")
 
     @property
     def urls(self) -> tuple[str, ...]:
@@ -128,16 +167,40 @@ def urls_of(payload: dict[str, Any]) -> tuple[str, ...]:
     return tuple(url for _, url in numbered)
 
 
-def registration_file(sections: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
-    """The file as Encord imports it: sections in a fixed order, duplicates skipped."""
+def registration_file(
+    sections: dict[str, list[dict[str, Any]]], *, upsert_metadata: bool = False
+) -> dict[str, Any]:
+    """The file as Encord imports it: sections in a fixed order, duplicates skipped; with
+    `upsert_metadata`, an entry whose URL Encord holds already replaces its metadata."""
     doc: dict[str, Any] = {name: sections[name] for name in SECTIONS if name in sections}
     doc["skip_duplicate_urls"] = True
+    if upsert_metadata:
+        doc["upsert_metadata"] = True
     return doc
 
 
 def file_sections(doc: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
-    """The non-empty sections of a registration file (the inverse of registration_file)."""
-    return {name: list(doc[name]) for name in SECTIONS if doc.get(name)}
+    """The non-empty sections of a registration file (the inverse of registration_file);
+    a legacy section name is read as the current one."""
+    sections: dict[str, list[dict[str, Any]]] = {}
+    for name, value in doc.items():
+        current = LEGACY_SECTIONS.get(name, name)
+        if current in SECTIONS and value:
+            sections.setdefault(current, []).extend(value)
+    return {name: sections[name] for name in SECTIONS if name in sections}
+
+
+def has_legacy_sections(doc: dict[str, Any]) -> bool:
+    """Whether a stored file still uses a section name Encord does not know."""
+    return any(name in doc for name in LEGACY_SECTIONS)
+
+
+def encord_title(text: str) -> str:
+    """A title within Encord's 300 characters: a longer one keeps its end (the file name
+    and extension are what an annotator reads), led by an ellipsis."""
+    if len(text) <= MAX_TITLE_CHARS:
+        return text
+    return TITLE_ELLIPSIS + text[-(MAX_TITLE_CHARS - len(TITLE_ELLIPSIS)) :]
 
 
 def encord_block(keyframes: tuple[int, ...], owned: object) -> dict[str, Any]:
@@ -149,7 +212,9 @@ def encord_block(keyframes: tuple[int, ...], owned: object) -> dict[str, Any]:
     return block
 
 
-def entry_for(item: CatalogItem) -> Entry:
+def entry_for(
+    item: CatalogItem, video_metadata: VideoMetadataPolicy = DEFAULT_VIDEO_METADATA
+) -> Entry:
     """The Encord entry for one registered item, with the probe's metadata filled in.
 
     Raises EntryTooLarge for an item Encord would refuse."""
@@ -168,9 +233,9 @@ def entry_for(item: CatalogItem) -> Entry:
     if item.content is not None and item.content.duplicate_of:
         # The same bytes are registered under this URL first (ingest/identity.py).
         client["duplicate_of"] = item.content.duplicate_of
-    payload: dict[str, Any] = {"objectUrl": item.object_url, "title": item.title}
+    payload: dict[str, Any] = {"objectUrl": item.object_url, "title": encord_title(item.title)}
     if media.video is not None:
-        _add_video(media.video, item, payload, client)
+        _add_video(media.video, item, payload, client, video_metadata)
     elif media.audio is not None:
         audio = media.audio
         if audio.duration is not None and audio.bit_depth is not None:
@@ -196,17 +261,33 @@ def entry_for(item: CatalogItem) -> Entry:
         # A DICOM series entry lists its files as objectUrl_0..n. With grouping on (a group
         # table), files join their series (groups/) and this entry is never written;
         # without it each file is its own one-file series.
-        payload = {"title": item.title, "objectUrl_0": item.object_url}
+        payload = {"title": encord_title(item.title), "objectUrl_0": item.object_url}
     if media.annotations is not None:
         client["annotations"] = media.annotations.model_dump()
     payload["clientMetadata"] = client
     return Entry(section=_SECTION_OF_KIND[item.kind], payload=payload)
 
 
+def sends_video_metadata(video: VideoInfo, policy: VideoMetadataPolicy) -> bool:
+    """Whether this video's entry carries `videoMetadata` under `policy` (see above)."""
+    if video.duration is None:
+        return False  # Encord needs every field of the block
+    variable = video.variable_rate
+    if policy == "constant":
+        return variable is False
+    if policy == "unless-variable":
+        return variable is not True
+    return True
+
+
 def _add_video(
-    video: VideoInfo, item: CatalogItem, payload: dict[str, Any], client: dict[str, Any]
+    video: VideoInfo,
+    item: CatalogItem,
+    payload: dict[str, Any],
+    client: dict[str, Any],
+    policy: VideoMetadataPolicy,
 ) -> None:
-    if video.duration is not None:
+    if video.duration is not None and sends_video_metadata(video, policy):
         payload["videoMetadata"] = EncordVideoMetadata(
             fps=video.fps,
             duration=video.duration,
@@ -217,11 +298,14 @@ def _add_video(
         ).model_dump()
     client.update(
         codec=video.codec,
-        fps_fraction=video.fps_fraction,
         rotation=video.rotation,
         coded_width=video.coded_width,
         coded_height=video.coded_height,
     )
+    # A variable rate has no fps: its average is named as one, never as the rate.
+    client["avg_fps_fraction" if video.variable_rate else "fps_fraction"] = video.fps_fraction
+    if video.timing is not None:
+        client.update(video.timing.metadata())
     if video.audio_codec:
         client["audio_codec"] = video.audio_codec
     if video.keyframes is not None:
@@ -233,7 +317,7 @@ def group_entry(ref: GroupRef, members: Sequence[CatalogItem]) -> Entry:
     frames = ordered(ref.kind, members)
     if not frames:
         raise ValueError(f"group {ref.group_id} has no members")
-    payload: dict[str, Any] = {"title": ref.title}
+    payload: dict[str, Any] = {"title": encord_title(ref.title)}
     payload |= {f"objectUrl_{i}": item.object_url for i, item in enumerate(frames)}
     client: dict[str, Any] = {
         "dataset": ref.dataset,

@@ -2,23 +2,49 @@
 videos and image sequences, as the official client's `from_json` reads them.
 
 Pure: takes catalog items, returns models; never calls Nucleus. Key names and limits are
-those of the `scale-nucleus` package (`nucleus/dataset_item.py`, `nucleus/scene.py`):
+those of the `scale-nucleus` package (0.17.14; `nucleus/dataset_item.py`, `nucleus/scene.py`):
 a `DatasetItem` is read from `image_url`, a `VideoScene` from `video_url` or `frames`.
+
+Limits the client enforces, each enforced here so an export never fails the import:
+- a `DatasetItem` needs a reference id and exactly one location (`__post_init__`);
+- reference ids are unique among the items of one `Dataset.append`
+  (`check_for_duplicate_reference_ids`): unique per export (the export refuses a repeat);
+- an asynchronous append (videos must be: `Dataset.append` asserts `asynchronous=True` for
+  video scenes) needs remote URLs, schemes https, http, s3 or gs (`annotation.is_local_path`,
+  `check_all_paths_remote`);
+- metadata must serialize with `json.dumps(..., allow_nan=False)` (`to_json`): no NaN or
+  infinity (refused by name);
+- a `VideoScene` of frames needs `frame_rate` > 0 and at least one frame; one from a video
+  URL takes no `frame_rate` and no frames (`VideoScene.validate`);
+- an asynchronous append's JSON lines may not pass `MAX_PAYLOAD_SIZE` = 0x1FFFFFE8 bytes
+  (`constants.py`, checked in `utils.serialize_and_write_to_presigned_url`): the export
+  splits its files below it.
+Documented, not enforced by the client (the server is the judge): "A video scene can contain
+a maximum of 3000 items" (`VideoScene` docstring); enforced here. Scenes' reference ids are
+not checked for duplicates client-side; ours are unique by construction (`bucket/key`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import urlparse
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError
 
 from media_ingest.media import MediaKind
 from media_ingest.records import CatalogItem, Refusal
 
 # VideoScene's documented ceiling: "A video scene can contain a maximum of 3000 items."
 MAX_SCENE_FRAMES = 3000
+# The client's cap on one asynchronous append's JSON lines (nucleus/constants.py).
+MAX_PAYLOAD_BYTES = 0x1FFFFFE8
+# URL schemes an asynchronous append accepts (nucleus/annotation.py is_local_path).
+REMOTE_SCHEMES = frozenset({"https", "http", "s3", "gs"})
 REASON = "Nucleus takes images (DatasetItem) and videos (VideoScene) only"
+NOT_REMOTE = "scale-nucleus appends only remote URLs (https, http, s3, gs)"
+NOT_FINITE = "scale-nucleus refuses NaN or infinite metadata values (json allow_nan=False)"
+DUPLICATE = "scale-nucleus refuses a reference_id twice in one append"
 
 type Scalar = str | int | float | bool
 type Metadata = dict[str, Scalar]
@@ -31,7 +57,7 @@ class SceneError(ValueError):
 class NucleusItem(BaseModel):
     """A `DatasetItem` as `DatasetItem.from_json` reads it (also a frame of a scene)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, allow_inf_nan=False)
 
     reference_id: str
     image_url: str
@@ -43,10 +69,13 @@ class NucleusScene(BaseModel):
 
     A scene from a video URL carries no `frame_rate`: the client's `VideoScene.validate`
     refuses one ("No frame rate is accepted when uploading a video_location"), so the probed
-    rate goes in `metadata` (`fps`, `fps_fraction`). `frame_rate` is an integer in the client.
+    rate goes in `metadata` (`fps`, `fps_fraction`; for a variable rate `avg_fps` and
+    `avg_fps_fraction`: an average is never named as the rate), with the frame timing read
+    from the container index (frame count, rate mode, frame duration range, edit list:
+    `FrameTiming.metadata`). `frame_rate` is an integer in the client.
     """
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, allow_inf_nan=False)
 
     reference_id: str
     video_url: str | None = None
@@ -107,9 +136,10 @@ def video_scene(item: CatalogItem) -> NucleusScene:
     video = item.media.video
     if item.kind is not MediaKind.VIDEO or video is None:
         raise ValueError(f"{item.object_url} is {item.kind.value}, not a video")
+    average = "avg_" if video.variable_rate else ""
     metadata = _common(item) | {
-        "fps": video.fps,
-        "fps_fraction": video.fps_fraction,
+        f"{average}fps": video.fps,
+        f"{average}fps_fraction": video.fps_fraction,
         "duration": video.duration,
         "width": video.width,
         "height": video.height,
@@ -117,6 +147,8 @@ def video_scene(item: CatalogItem) -> NucleusScene:
         "codec": video.codec,
         "audio_codec": video.audio_codec,
     }
+    if video.timing is not None:
+        metadata |= video.timing.metadata()
     return NucleusScene(
         reference_id=reference_id(item), video_url=item.object_url, metadata=_clean(metadata)
     )
@@ -150,9 +182,33 @@ def sequence_scene(
 
 
 def convert(item: CatalogItem) -> NucleusItem | NucleusScene | Refusal:
-    """One catalog item in Nucleus's form, or why it has none."""
-    if item.kind is MediaKind.IMAGE and item.media.image is not None:
-        return dataset_item(item)
-    if item.kind is MediaKind.VIDEO and item.media.video is not None:
-        return video_scene(item)
-    return Refusal(object_url=item.object_url, kind=item.kind.value, reason=REASON)
+    """One catalog item in Nucleus's form, or why it has none (a limit the client enforces)."""
+
+    def refused(reason: str) -> Refusal:
+        return Refusal(object_url=item.object_url, kind=item.kind.value, reason=reason)
+
+    if urlparse(item.object_url).scheme not in REMOTE_SCHEMES:
+        return refused(NOT_REMOTE)
+    try:
+        if item.kind is MediaKind.IMAGE and item.media.image is not None:
+            return dataset_item(item)
+        if item.kind is MediaKind.VIDEO and item.media.video is not None:
+            return video_scene(item)
+    except ValidationError as exc:
+        if any(e["type"] == "finite_number" for e in exc.errors()):
+            return refused(NOT_FINITE)
+        raise
+    return refused(REASON)
+
+
+class ReferenceIds:
+    """The reference ids one append has seen: a repeat is refused, as the client would."""
+
+    def __init__(self) -> None:
+        self.seen: set[str] = set()
+
+    def admit(self, converted: NucleusItem | NucleusScene, url: str, kind: str) -> Refusal | None:
+        if converted.reference_id in self.seen:
+            return Refusal(object_url=url, kind=kind, reason=DUPLICATE)
+        self.seen.add(converted.reference_id)
+        return None

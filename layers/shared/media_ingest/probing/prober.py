@@ -3,6 +3,12 @@
 Audio and video go to ffprobe over a short-lived presigned URL (ffprobe range-reads the
 container index); images and DICOM are read from header bytes; PDFs and text need nothing
 past the first range. Never downloads a whole object.
+
+An MP4/MOV's own index (`moov`) is read first, with bounded range reads (none when it is in
+the first range): an index no object of this size could hold, or samples kept in another
+file, are refused before ffprobe trusts them, and every video's frame timing (count,
+constant or variable rate, edit list) comes from it; a Matroska video's from its first
+range (mkv_index). Frame timing never fails a video: what cannot be read is None, with why.
 """
 
 from __future__ import annotations
@@ -19,12 +25,14 @@ from media_ingest.media import (
     ANNOTATIONS_METADATA,
     AnnotationLinks,
     DicomInfo,
+    FrameTiming,
     ImageInfo,
     MediaInfo,
     MediaKind,
+    VideoInfo,
 )
 from media_ingest.observability import logger
-from media_ingest.probing import mp4_index
+from media_ingest.probing import frame_timing, mkv_index, mp4_frames, mp4_index
 from media_ingest.probing.dicom_header import read_dicom
 from media_ingest.probing.ffprobe import FfprobeRunner, interpret
 from media_ingest.probing.image_header import read_image
@@ -34,8 +42,9 @@ FIRST_RANGE_BYTES = 64 * 1024
 MAX_HEADER_BYTES = 8 * 1024 * 1024
 # Archive containers the extract function opens (7z is detected but never extracted).
 EXTRACTED_CONTAINERS = frozenset({"zip", "tar", "gzip"})
-# ISO-BMFF (MP4, MOV, M4V, 3GP): the containers whose index keyframes.py reads.
+# ISO-BMFF (MP4, MOV, M4V, 3GP): the containers whose index mp4_index.py reads.
 ISO_BMFF_DEMUXER = "mov"
+MATROSKA_DEMUXER = "matroska"
 
 
 class Head(NamedTuple):
@@ -84,8 +93,9 @@ class ObjectProber:
     max_header: int = MAX_HEADER_BYTES
     # "" (off) or the suffix that names a media object's sidecar JSON: `clip.mp4.json`.
     sidecar_suffix: str = ""
-    # Key frames from the MP4/MOV index (keyframes.py): extra range reads when moov is not
-    # in the first range (moov at the end, or a long moov), none otherwise.
+    # Key frames from the container index (mp4_frames.py, mkv_index.py) kept in VideoInfo.
+    # The index is read for every MP4/MOV either way (extra range reads only when moov is
+    # not in the first range); this only decides whether the list is kept.
     keyframes: bool = False
 
     def probe(self, event: ObjectEvent) -> MediaInfo:
@@ -132,13 +142,14 @@ class ObjectProber:
         self, event: ObjectEvent, found: Detection, owner: dict[str, Any], head: bytes
     ) -> MediaInfo:
         assert found.demuxer is not None  # every AV/audio detection names its demuxer
-        if found.demuxer == ISO_BMFF_DEMUXER and (
-            cut := mp4_index.top_level_overrun(head, event.size)
-        ):
-            raise MediaError(ErrorCode.CORRUPT_MEDIA, cut)
+        movie: mp4_index.Movie | str | None = None
+        if found.demuxer == ISO_BMFF_DEMUXER:
+            if cut := mp4_index.top_level_overrun(head, event.size):
+                raise MediaError(ErrorCode.CORRUPT_MEDIA, cut)
+            movie = self._movie(event, head)  # before ffprobe: it trusts what moov declares
         kind, video, audio = interpret(self.ffprobe.run(self.reader.presign(event), found.demuxer))
-        if video is not None and self.keyframes and found.demuxer == ISO_BMFF_DEMUXER:
-            video = video.model_copy(update={"keyframes": self._keyframes(event, head)})
+        if video is not None:
+            video = self._with_frames(video, found, movie, head, event.size)
         mime = found.mime_type
         if kind is MediaKind.AUDIO and mime.startswith("video/"):
             mime = "audio/" + mime.split("/", 1)[1]
@@ -154,28 +165,47 @@ class ObjectProber:
             annotations=owner["annotations"],
         )
 
-    def _keyframes(self, event: ObjectEvent, head: bytes) -> tuple[int, ...] | None:
-        """Key frames from the container index; None (and a log line) when unknown.
+    def _movie(self, event: ObjectEvent, head: bytes) -> mp4_index.Movie | str:
+        """The MP4/MOV index, checked against the object's size, or why it was not read.
 
-        Optional enrichment: an index this parser cannot read never fails the media that
-        ffprobe already accepted."""
+        Raises MediaError for an impossible index or external samples; an index this parser
+        cannot read is left to ffprobe (and the frame timing says why it is unknown)."""
         try:
             moov = mp4_index.find_moov(
                 head, event.size, lambda start, length: self.reader.read_at(event, start, length)
             )
-            found = mp4_index.mp4_keyframes(moov) if moov is not None else None
-        except mp4_index.KeyframeIndexError as exc:
-            logger.warning(
-                "key frames unknown: container index not read", extra={"reason": str(exc)}
-            )
-            return None
-        if found is not None and len(found) > mp4_index.MAX_KEYFRAMES:
-            logger.warning(
-                "key frames left out: too many",
-                extra={"keyframes": len(found), "limit": mp4_index.MAX_KEYFRAMES},
-            )
-            return None
-        return found
+            if moov is None:
+                return (
+                    f"no moov box within {mp4_index.MAX_TOP_LEVEL_READS} reads past the first "
+                    "range, or a fragmented file (moof before moov)"
+                )
+            return mp4_index.read_movie(moov, event.size)
+        except mp4_index.IndexUnreadable as exc:
+            return f"MP4 index not read: {exc}"
+
+    def _with_frames(
+        self,
+        video: VideoInfo,
+        found: Detection,
+        movie: mp4_index.Movie | str | None,
+        head: bytes,
+        size: int,
+    ) -> VideoInfo:
+        """The video with its frame timing (and its key frames when they are kept)."""
+        keyframes: tuple[int, ...] | None = None
+        if isinstance(movie, mp4_index.Movie):
+            timing, keyframes = mp4_frames.video_frames(movie, self.keyframes)
+        elif isinstance(movie, str):
+            timing = frame_timing.unknown(mp4_frames.SOURCE, movie)
+        elif found.demuxer == MATROSKA_DEMUXER:
+            timing, keyframes = mkv_index.video_frames(head, size)
+        else:
+            timing = _not_indexed(found.container)
+        if timing.unknown:
+            logger.info("frame timing unknown", extra={"reason": timing.unknown})
+        return video.model_copy(
+            update={"timing": timing, "keyframes": keyframes if self.keyframes else None}
+        )
 
     def _client_metadata(self, event: ObjectEvent, first: Head) -> dict[str, Any]:
         """Tags cost a call only when the object has some; the sidecar only when enabled."""
@@ -206,6 +236,13 @@ class ObjectProber:
             if complete:  # pragma: no cover - readers raise when complete
                 raise MediaError(ErrorCode.CORRUPT_MEDIA, "header could not be read")
             data = self.reader.read_range(event, min(len(data) * 8, self.max_header, event.size))
+
+
+def _not_indexed(container: str) -> FrameTiming:
+    return frame_timing.unknown(
+        "none",
+        f"frame timing is read from MP4/MOV and Matroska indexes; {container} has none read",
+    )
 
 
 class _HeaderReader[T](Protocol):

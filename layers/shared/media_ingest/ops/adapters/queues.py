@@ -1,15 +1,45 @@
-"""The queues as operator commands read them (SQS): the dead-letter queue (redrive) and every
-queue's depth (status). Sending to the ingest queue is adapters/queues.SqsIngestQueue."""
+"""The queues as operator commands use them (SQS): sending to the sink queue (redrive
+--sink), reading dead-letter queues (redrive), and every queue's depth (status). Sending to
+the ingest queue (backfill, redrive, reconcile) is adapters/queues.SqsIngestQueue."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 from media_ingest.adapters.clients import ClientSlot
+from media_ingest.adapters.queues import SendFailed
 from media_ingest.ops.redrive import Message
+from media_ingest.sinks.changes import ChangeBatch
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
+
+
+class SqsSinkQueue:
+    """The sink queue (FIFO) as a redrive sends to it."""
+
+    sqs: ClientSlot[SQSClient] = ClientSlot("sqs")
+
+    def __init__(self, queue_url: str, client: SQSClient | None = None) -> None:
+        self.queue_url = queue_url
+        self.sqs = client
+
+    def send_batches(self, batches: list[ChangeBatch], ids: list[str]) -> None:
+        response = self.sqs.send_message_batch(
+            QueueUrl=self.queue_url,
+            Entries=[
+                {
+                    "Id": str(number),
+                    "MessageBody": batch.body(),
+                    "MessageGroupId": batch.dataset,
+                    "MessageDeduplicationId": dedup,
+                }
+                for number, (batch, dedup) in enumerate(zip(batches, ids, strict=True))
+            ],
+        )
+        failed = response.get("Failed", [])
+        if failed:
+            raise SendFailed(f"the sink queue refused {len(failed)} batches: {failed[0]}")
 
 
 class SqsDeadLetters:

@@ -32,7 +32,7 @@ from media_ingest.ops.adapters.buckets import BucketConfig, account_of, session
 from media_ingest.ops.adapters.catalog import CatalogReader
 from media_ingest.ops.adapters.groups import GroupReader
 from media_ingest.ops.adapters.manifests import ManifestFiles
-from media_ingest.ops.adapters.queues import SqsDeadLetters
+from media_ingest.ops.adapters.queues import SqsDeadLetters, SqsSinkQueue
 from media_ingest.ops.cli import render
 from media_ingest.ops.export import ExportFormat, export
 from media_ingest.ops.progress import ProgressBar
@@ -40,7 +40,7 @@ from media_ingest.ops.redrive import Redrive, RedriveCounts
 from media_ingest.ops.stack import StackOutputs, function_settings, stack_parameters
 from media_ingest.reconcile.runner import FileStore, Reconciler, ReconcileState
 from media_ingest.reconcile.snapshot import Snapshot
-from media_ingest.records import FailureRecord, OutcomeKind
+from media_ingest.records import CatalogItem, FailureRecord, OutcomeKind
 from media_ingest.routing import Router
 from media_ingest.sources import parse_accounts, parse_sources
 
@@ -89,7 +89,7 @@ def cmd_items(outputs: StackOutputs, args: argparse.Namespace) -> str:
     found = [
         i
         for i in CatalogReader(outputs.RegistryTableName).items()
-        if args.dataset in (None, i.dataset)
+        if args.dataset in (None, i.dataset) and args.vfr in (None, render.vfr(i))
     ]
     return render.dump(found) if args.json else render.items(found)
 
@@ -287,8 +287,10 @@ def _phase_note(state: ReconcileState) -> str:
 
 
 def cmd_redrive(outputs: StackOutputs, args: argparse.Namespace) -> str:
-    if not (args.dead_letters or args.failures):
-        raise ValueError("say what to redrive: --dead-letters, --failures, or both")
+    if not (args.dead_letters or args.failures or args.sink):
+        raise ValueError("say what to redrive: --dead-letters, --failures, --sink, or several")
+    if args.sink and not (outputs.SinkQueueUrl and outputs.SinkDeadLetterQueueUrl):
+        raise ValueError("--sink: this stack has no Label Studio sink (LabelStudioSecretArn)")
     counts = RedriveCounts()
     bar = ProgressBar(total=None)
     ingest = SqsIngestQueue(outputs.IngestQueueUrl)
@@ -300,16 +302,24 @@ def cmd_redrive(outputs: StackOutputs, args: argparse.Namespace) -> str:
     chosen = _failed(outputs, args) if args.failures else []
     bar.total = len(chosen) or None
     if args.dry_run:
-        return f"would redrive {len(chosen)} failure records" + (
-            " and every S3 event in the dead-letter queue" if args.dead_letters else ""
+        return (
+            f"would redrive {len(chosen)} failure records"
+            + (" and every S3 event in the dead-letter queue" if args.dead_letters else "")
+            + (" and every change batch in the sink's dead-letter queue" if args.sink else "")
         )
     try:
         if args.dead_letters:
             run.dead_letters(SqsDeadLetters(outputs.DeadLetterQueueUrl), counts)
+        if args.sink and outputs.SinkQueueUrl and outputs.SinkDeadLetterQueueUrl:
+            run.sink_dead_letters(
+                SqsDeadLetters(outputs.SinkDeadLetterQueueUrl),
+                SqsSinkQueue(outputs.SinkQueueUrl),
+                counts,
+            )
         if chosen:
             run.failures(chosen, S3Objects(), counts)
     finally:
-        bar.close(counts.moved + counts.redriven)
+        bar.close(counts.moved + counts.redriven + counts.sink_moved)
     return counts.model_dump_json(indent=2) if args.json else render.redrive_counts(counts)
 
 
@@ -377,9 +387,17 @@ def cmd_evaluate(args: argparse.Namespace) -> str:
             raise ValueError(
                 f"no <media>/localizations/<type>.csv under the {name} {getattr(args, name)}"
             )
+    rates = None
+    if args.media_info:
+        listed = json.loads(Path(args.media_info).read_text())
+        rates = evaluate.media_rates(CatalogItem.model_validate(i) for i in listed)
     # Media directly under --candidate belong to an annotator named after the directory.
     result = evaluate.evaluate(
-        trees["benchmark"], trees["candidate"], root_name=candidate.resolve().name
+        trees["benchmark"],
+        trees["candidate"],
+        root_name=candidate.resolve().name,
+        rates=rates,
+        compare_variable=args.compare_variable_rate,
     )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -387,6 +405,9 @@ def cmd_evaluate(args: argparse.Namespace) -> str:
     for media in result.unknown_media:
         warning = f"the benchmark has no annotations for media {media!r}: its boxes score 0"
         print(f"warning: {warning}", file=sys.stderr)
+    for basis in result.bases:
+        if rates is not None or not basis.compared:
+            print(f"{basis.media}: {basis.basis}", file=sys.stderr)
     if args.json:
         return json.dumps([s.model_dump() for s in result.summaries], indent=2)
     return render.annotator_summaries(

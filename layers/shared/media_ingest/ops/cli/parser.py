@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 from media_ingest import __version__
 from media_ingest.ops.cli.commands import LOCAL_COMMANDS, STACK_COMMANDS, STATE_DIR
+from media_ingest.ops.cli.render import VFR_STATES
 from media_ingest.ops.export import ExportFormat
 
 DEFAULT_STACK = os.environ.get("MEDIA_INGEST_STACK", "media-ingest")
@@ -42,6 +43,14 @@ def parser() -> argparse.ArgumentParser:
 
 def _items_options(command: argparse.ArgumentParser) -> None:
     command.add_argument("--dataset", help="only items of this dataset")
+    command.add_argument(
+        "--vfr",
+        nargs="?",
+        const="yes",
+        choices=VFR_STATES,
+        help="only videos whose frame rate is variable (yes, the default), constant (no), or "
+        "could not be read from the container index (unknown)",
+    )
 
 
 def _duplicates_options(command: argparse.ArgumentParser) -> None:
@@ -164,7 +173,10 @@ def _export_options(command: argparse.ArgumentParser) -> None:
         help="encord-json: every manifest part as stored, and index.json; encord-csv: "
         "ObjectUrl, Title, Create video rows (videos and image groups only, the rest listed in "
         "refused.csv); nucleus: items.jsonl (images as DatasetItem), scenes.jsonl (videos as "
-        "VideoScene) and export.json",
+        "VideoScene) and export.json; label-studio: tasks-<kind>.json and "
+        "label-config-<kind>.xml per kind (one project each; s3:// URIs for an S3 source "
+        "storage) and export.json; cvat: <bucket>/manifest.jsonl, CVAT's image manifest for "
+        "the root of each source bucket (videos and other kinds in refused.csv)",
     )
     command.add_argument(
         "--out",
@@ -190,7 +202,14 @@ def _redrive_options(command: argparse.ArgumentParser) -> None:
     command.add_argument(
         "--failures",
         action="store_true",
-        help="send each file still failed (latest record per file) for another attempt",
+        help="send each file still failed (latest record per file) for another attempt; the "
+        "sink's records (stage sink: registered, not in Label Studio yet) are left to --sink",
+    )
+    command.add_argument(
+        "--sink",
+        action="store_true",
+        help="move every change batch of the Label Studio sink's dead-letter queue back to the "
+        "sink queue (after Label Studio or its secret is fixed)",
     )
     _failure_filters(command, "with --failures: ")
     command.add_argument("--dry-run", action="store_true", help="count, send nothing")
@@ -215,6 +234,19 @@ def _evaluate_options(command: argparse.ArgumentParser) -> None:
         default=".",
         metavar="DIR",
         help="where iou_results.csv is written (default: the current directory)",
+    )
+    command.add_argument(
+        "--media-info",
+        metavar="FILE",
+        help="the videos' catalog items (`media-ingest items --json > FILE`): the media of a "
+        "variable-frame-rate video are not compared by frame number, and every media says "
+        "how it was compared",
+    )
+    command.add_argument(
+        "--compare-variable-rate",
+        action="store_true",
+        help="compare variable-frame-rate media by frame number all the same: both sets "
+        "number the decoded frames (e.g. both were made in the same tool)",
     )
 
 

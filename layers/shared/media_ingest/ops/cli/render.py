@@ -22,6 +22,9 @@ from media_ingest.reconcile.runner import ReconcileState
 from media_ingest.records import CatalogItem, FailureRecord
 
 ASYNC_NOTE = "outcomes arrive asynchronously: media-ingest status --watch"
+# The `vfr` column of `items` (and its --vfr filter): variable frame rate, yes or no, or
+# unknown (the container index did not say; items probed before it was read say so too).
+VFR_STATES = ("yes", "no", "unknown")
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
@@ -49,7 +52,16 @@ def describe(item: CatalogItem) -> str:
         v = m.video
         dur = f" {v.duration:.2f}s" if v.duration is not None else ""
         turn = f" rot{v.rotation}" if v.rotation else ""
-        return f"{v.width}x{v.height} {v.fps:g}fps{dur} {v.codec}{turn}"
+        timing = v.timing
+        frames = f" {timing.frame_count}f" if timing and timing.frame_count is not None else ""
+        # A variable rate has no fps: the average is shown as one, with the duration range.
+        if v.variable_rate and timing and timing.min_frame_duration is not None:
+            assert timing.max_frame_duration is not None
+            span = f"{timing.min_frame_duration * 1000:g}-{timing.max_frame_duration * 1000:g}ms"
+            rate = f"avg {v.fps:g}fps ({span})"
+        else:
+            rate = f"{v.fps:g}fps"
+        return f"{v.width}x{v.height} {rate}{dur}{frames} {v.codec}{turn}"
     if m.audio:
         a = m.audio
         dur = f" {a.duration:.2f}s" if a.duration is not None else ""
@@ -80,9 +92,19 @@ def status(state: Status) -> str:
     return "\n".join(lines)
 
 
+def vfr(item: CatalogItem) -> str | None:
+    """A video's `vfr` state (VFR_STATES); None for anything else."""
+    video = item.media.video
+    if video is None:
+        return None
+    variable = video.variable_rate
+    return "unknown" if variable is None else ("yes" if variable else "no")
+
+
 def items(found: Sequence[CatalogItem]) -> str:
-    rows = [(i.dataset, i.kind.value, i.key, i.size, describe(i)) for i in found]
-    return table(["dataset", "kind", "key", "bytes", "metadata"], rows) + f"\n{len(found)} items"
+    rows = [(i.dataset, i.kind.value, i.key, i.size, vfr(i) or "", describe(i)) for i in found]
+    headers = ["dataset", "kind", "key", "bytes", "vfr", "metadata"]
+    return table(headers, rows) + f"\n{len(found)} items"
 
 
 def failures(records: Sequence[FailureRecord]) -> str:
@@ -115,8 +137,15 @@ def manifest_parts(parts: Sequence[PartRow], bucket: str) -> str:
     return table(["dataset", "part", "entries", "bytes", "state", "location"], rows)
 
 
+_EXPORTED = {
+    ExportFormat.NUCLEUS: "items and scenes",
+    ExportFormat.LABEL_STUDIO: "tasks",
+    ExportFormat.CVAT: "images",
+}
+
+
 def export_summary(summary: ExportSummary) -> str:
-    what = "entries" if summary.format is not ExportFormat.NUCLEUS else "items and scenes"
+    what = _EXPORTED.get(summary.format, "entries")
     lines = [
         f"export of dataset {summary.dataset} as {summary.format.value}: {summary.folder}",
         f"{len(summary.files)} files written: {', '.join(summary.files)}",
@@ -130,6 +159,7 @@ def export_summary(summary: ExportSummary) -> str:
         )
     if summary.update is not None:
         lines.append(f"update on reference_id collision: {str(summary.update).lower()}")
+    lines.extend(f"repaired {note}" for note in summary.notes)
     return "\n".join(lines)
 
 
@@ -153,6 +183,8 @@ def redrive_counts(counts: RedriveCounts) -> str:
         ("poison messages left in the dead-letter queue", counts.poison_left),
         ("failed files sent for another attempt", counts.redriven),
         ("failed files no longer in the bucket", counts.gone),
+        ("sink change batches moved back to the sink queue", counts.sink_moved),
+        ("sink failure records left to --sink", counts.sink_records_left),
     ]
     return table(["redrive", "count"], rows) + f"\n{ASYNC_NOTE}"
 
