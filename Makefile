@@ -16,7 +16,7 @@ check: setup  ## the fast gate, under 2 minutes (also the pre-commit hook): form
 	$(VENV)/ruff check .
 	$(VENV)/mypy
 	$(VENV)/cfn-lint template.yaml
-	$(VENV)/pytest -m "not integration" -q
+	$(VENV)/pytest -m "not integration and not slow" -q
 
 lint: setup  ## format check, lint, types, template checks (cfn-lint and checkov)
 	$(VENV)/ruff format --check .
@@ -31,8 +31,9 @@ unit: setup  ## unit and handler tests (moto), no LocalStack
 coverage: setup  ## unit and handler tests with the package's line coverage
 	$(VENV)/pytest -m "not integration" -q --cov=media_ingest --cov-report=term-missing:skip-covered
 
-test: check  ## everything: the fast gate, checkov, and the LocalStack integration tests
+test: check  ## everything: the fast gate, checkov, the slow moto tests, the LocalStack integration tests
 	.cache/checkov/bin/checkov --config-file .checkov.yaml --file template.yaml
+	$(VENV)/pytest -m "slow" -q
 	bash infra/integration.sh
 
 demo: setup  ## start LocalStack, deploy the stack, ingest a sample drop, show the result

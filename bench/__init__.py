@@ -11,8 +11,9 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT / "layers" / "shared"
@@ -50,6 +51,11 @@ class Context:
     ffprobe_version: str
     e2e: bool = False
     e2e_wait: float = 360.0  # seconds per configuration before the rate is taken as is
+    # The latency every simulated S3 request takes (bench/latency.py).
+    s3_first_byte_ms: float = 25.0
+    s3_mb_per_s: float = 90.0
+    # Figures one benchmark measured that a later one builds on (cost -> backfill).
+    shared: dict[str, Any] = field(default_factory=dict)
 
 
 def log(message: str) -> None:

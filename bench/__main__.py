@@ -44,19 +44,39 @@ BENCHMARKS = {
         "7: extra GETs and bytes per probe for reading the MP4 index (frame timing) "
         "vs the reading before it (10 MB .. 1 GB MP4s, one hour of tiny video)",
     ),
-    "reconcile_calls": (
-        "bench.reconcile_calls",
-        "8: reconcile's AWS calls per 1,000 objects (ListObjectsV2 or an S3 Inventory report) "
-        "and its rate, on moto, vs a per-object check; no object bytes read",
+    "fuzz": (
+        "bench.fuzz",
+        "8: fuzzing every reader of untrusted bytes (20,000 mutated files per target, 2 s and "
+        "256 MB per input) vs the readers before issue 11",
+    ),
+    "throughput": (
+        "bench.throughput",
+        "9: one dataset's manifest entries/s as writers are added (1..128), real writer at "
+        "S3's latency in virtual time, vs the one-open-part design",
+    ),
+    "cost": (
+        "bench.cost",
+        "10+11: billed time, calls, item sizes, memory per file through the real handler at "
+        "S3's latency; $ per 1,000,000 files on issue 14's mix vs a naive function",
+    ),
+    "backfill": (
+        "bench.backfill",
+        "12: a 1,000,000-file backfill at MaxConcurrency 10, 100, 1,000: time and cost, "
+        "modelled from the figures measured in 9-11 (SQS scaling, DynamoDB and S3 ceilings)",
     ),
     "own_buckets": (
         "bench.own_buckets",
-        "9: attach (200 files) and reconcile (1,000 objects, 50 lost, 20 deleted) on "
+        "13: attach (200 files) and reconcile (1,000 objects, 50 lost, 20 deleted) on "
         "LocalStack at the issue's counts (only with --e2e; never starts or stops LocalStack)",
+    ),
+    "reconcile_calls": (
+        "bench.reconcile_calls",
+        "14: reconcile's AWS calls per 1,000 objects (ListObjectsV2 or an S3 Inventory report) "
+        "and its rate, on moto, vs a per-object check; no object bytes read",
     ),
     "e2e": (
         "bench.e2e",
-        "6: files/s on LocalStack for 500 files, BatchSize 10 vs 1 "
+        "6: files/s on LocalStack for 500 files, BatchSize 100 vs 1 "
         "(only with --e2e; never starts or stops LocalStack)",
     ),
 }
@@ -91,7 +111,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--e2e",
         action="store_true",
         help="also run e2e (~10 minutes): deploys stack media-ingest-bench to the running "
-        "LocalStack twice (BatchSize=10, then 1) with infra/deploy.sh, which rebuilds "
+        "LocalStack twice (BatchSize=100, then 1) with infra/deploy.sh, which rebuilds "
         "build/layers; naming e2e in --only has the same effect",
     )
     parser.add_argument(
@@ -102,6 +122,20 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="e2e: longest wait for the outcomes of one configuration; past it, files/s is "
         "that of the files done and the rest is purged from the bench stack's queue "
         "(default: 360)",
+    )
+    parser.add_argument(
+        "--latency-ms",
+        type=float,
+        default=25.0,
+        metavar="MS",
+        help="first-byte latency of every simulated S3 request (default: 25)",
+    )
+    parser.add_argument(
+        "--bandwidth",
+        type=float,
+        default=90.0,
+        metavar="MB_PER_S",
+        help="bytes per second of one simulated S3 connection, in MB (default: 90)",
     )
     parser.add_argument(
         "--out",
@@ -179,6 +213,8 @@ def main(argv: list[str]) -> int:
         ffprobe_version=version,
         e2e=e2e,
         e2e_wait=args.e2e_wait,
+        s3_first_byte_ms=args.latency_ms,
+        s3_mb_per_s=args.bandwidth,
     )
     started, clock = datetime.now(UTC), time.monotonic()
     sections: list[Section] = []

@@ -115,7 +115,8 @@ def measure_file(ctx: Context, file: MediaFile, proxy: CountingProxy, s3: Any) -
 
     proxy.reset()
     reader.read_head(event, min(FIRST_RANGE_BYTES, event.size))
-    runner.run(reader.presign(event), file.demuxer)
+    signed = reader.presign(event)
+    runner.run(signed.url, file.demuxer, signed.headers)
     proxy.wait_idle()
     current = Reading.of(proxy.served())
 

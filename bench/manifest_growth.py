@@ -21,20 +21,17 @@ from __future__ import annotations
 
 import copy
 import gc
-import io
 import json
 import math
 import statistics
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from bench import Context, log
+from bench.memory_s3 import MemoryS3
 from bench.report import Section, Table, Target, kb, ratio
 from media_ingest.adapters.manifests import S3PartStore
 from media_ingest.events import ObjectEvent
@@ -50,50 +47,6 @@ QUICK_POSITIONS = (100, 10_000)
 PART_MAX = 1000  # the stack's default ManifestPartMaxEntries
 AMORTIZED_BATCH = 10  # the stack's default BatchSize
 TARGET_RATIO = 1.5
-
-
-@dataclass
-class MemoryS3:
-    """The two S3 calls S3PartStore makes, in memory, with S3's conditional-write answers."""
-
-    objects: dict[str, tuple[bytes, str, dict[str, str]]] = field(default_factory=dict)
-    gets: int = 0
-    puts: int = 0
-    read_bytes: int = 0
-    written_bytes: int = 0
-    versions: int = 0
-
-    def reset(self) -> None:
-        self.gets = self.puts = self.read_bytes = self.written_bytes = 0
-
-    def get_object(self, *, Bucket: str, Key: str) -> dict[str, Any]:
-        self.gets += 1
-        if Key not in self.objects:
-            raise ClientError({"Error": {"Code": "NoSuchKey", "Message": Key}}, "GetObject")
-        body, etag, metadata = self.objects[Key]
-        self.read_bytes += len(body)
-        return {"Body": io.BytesIO(body), "ETag": etag, "Metadata": dict(metadata)}
-
-    def put_object(
-        self,
-        *,
-        Bucket: str,
-        Key: str,
-        Body: bytes,
-        Metadata: dict[str, str],
-        IfMatch: str | None = None,
-        IfNoneMatch: str | None = None,
-        **_: Any,
-    ) -> dict[str, Any]:
-        self.puts += 1
-        current = self.objects.get(Key)
-        if (IfNoneMatch == "*" and current) or (IfMatch and (not current or current[1] != IfMatch)):
-            raise ClientError({"Error": {"Code": "PreconditionFailed"}}, "PutObject")
-        self.versions += 1
-        etag = f'"{self.versions:032x}"'
-        self.objects[Key] = (Body, etag, dict(Metadata))
-        self.written_bytes += len(Body)
-        return {"ETag": etag}
 
 
 def entries(count: int) -> list[Entry]:

@@ -38,6 +38,9 @@ TINY_RECIPE = shlex.split(
     "-segment_format_options movflags=+faststart"
 )
 TINY_POOL = 512
+PHOTO_RECIPE = shlex.split(
+    "-f lavfi -i testsrc2=size=4000x3000,noise=alls=20:allf=t -frames:v 1 -q:v 2 -f image2"
+)
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,10 @@ class MediaCache:
     def clip(self) -> Path:
         """10 s of 1280x720 30 fps H.264 (noisy, so ~8 Mbit/s is really spent) + AAC."""
         return self._make("clip-720p-10s.mp4", CLIP_RECIPE)
+
+    def photo(self) -> Path:
+        """A 12 MP JPEG (4000x3000, noisy: a few MB, as a camera writes)."""
+        return self._make("photo-12mp.jpg", PHOTO_RECIPE)
 
     def _copies(self, target_bytes: int) -> tuple[Path, int]:
         """The concat list that repeats the clip enough times to reach at least target_bytes."""

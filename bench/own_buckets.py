@@ -1,4 +1,4 @@
-"""Benchmark 9: the issue's own-bucket scenarios at full counts on LocalStack, through the real
+"""Benchmark 13: the issue's own-bucket scenarios at full counts on LocalStack, through the real
 event path (EventBridge rule -> ingest queue -> function), run as the integration tests
 themselves (tests/integration/test_own_buckets.py) with their counts raised:
 
@@ -33,7 +33,7 @@ OBJECTS = 1000
 def run(ctx: Context) -> list[Section]:
     section = Section(
         name="own_buckets",
-        title="9. Own buckets on LocalStack at the issue's counts (attach 200, reconcile 1,000)",
+        title="13. Own buckets on LocalStack at the issue's counts (attach 200, reconcile 1,000)",
         measured="tests/integration/test_own_buckets.py (attach and reconcile) on stack "
         f"{STACK}, MEDIA_INGEST_RECONCILE_OBJECTS={OBJECTS}",
         baseline="the report before --apply: what was lost; after: nothing (reconcile again)",

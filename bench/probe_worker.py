@@ -88,8 +88,9 @@ def _over_url(
     reader = S3Objects(presign_seconds=300, client=s3)
     event = event_of(job)
     reader.read_range(event, min(FIRST_RANGE_BYTES, event.size))
-    url = reader.presign(event)
-    args = ffprobe_args(binary, url, job["demuxer"])
+    signed = reader.presign(event)
+    url = signed.url
+    args = ffprobe_args(binary, url, job["demuxer"], headers=signed.headers)
     if debug:
         args[args.index("-v") + 1] = "debug"
     if open_ended:

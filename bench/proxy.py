@@ -1,5 +1,8 @@
 """A counting reverse proxy: forwards HTTP requests to an upstream endpoint and counts, per
-request, the response body bytes that reached the client.
+request, the response body bytes that reached the client. Optionally it also routes by
+bucket (the first path segment: path-style S3) to other upstreams, and holds every request
+for the latency of bench/latency.py (first byte, then the bodies at its bandwidth), so that
+the code under test meets S3's round trips on loopback.
 
 Clients use the proxy's URL as their endpoint (boto3 `endpoint_url`, presigned URLs made by
 such a client). A response relayed in full is charged its body length. A client that hangs
@@ -24,6 +27,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import urlsplit
 
+from bench.latency import Latency
 from bench.s3files import LocalServer
 
 CHUNK = 64 * 1024
@@ -55,9 +59,15 @@ class Served:
 
 
 class CountingProxy(LocalServer):
-    def __init__(self, upstream: str) -> None:
-        parts = urlsplit(upstream)
-        self.upstream = (parts.hostname or "127.0.0.1", parts.port or 80)
+    def __init__(
+        self,
+        upstream: str,
+        routes: dict[str, str] | None = None,
+        latency: Latency | None = None,
+    ) -> None:
+        self.upstream = _address(upstream)
+        self.routes = {bucket: _address(url) for bucket, url in (routes or {}).items()}
+        self.latency = latency
         self._lock = threading.Lock()
         self._served: list[Served] = []
         self._active = 0
@@ -80,6 +90,10 @@ class CountingProxy(LocalServer):
                     return
             time.sleep(0.01)
 
+    def upstream_for(self, path: str) -> tuple[str, int]:
+        bucket = path.lstrip("/").split("/", 1)[0].split("?", 1)[0]
+        return self.routes.get(bucket, self.upstream)
+
     def _begin(self) -> None:
         with self._lock:
             self._active += 1
@@ -89,6 +103,11 @@ class CountingProxy(LocalServer):
             self._active -= 1
             if served is not None:
                 self._served.append(served)
+
+
+def _address(url: str) -> tuple[str, int]:
+    parts = urlsplit(url)
+    return parts.hostname or "127.0.0.1", parts.port or 80
 
 
 def send_counted(sock: Any, data: bytes | memoryview) -> int:
@@ -134,6 +153,12 @@ class _RelayHandler(BaseHTTPRequestHandler):
     do_HEAD = do_PUT = do_POST = do_DELETE = do_GET
 
     def _relay(self) -> None:
+        if self.path == "/_bench/reset":  # the counts start again (a worker process asks)
+            self.owner.reset()
+            self.send_response(204)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         self.owner._begin()
         served = None
         try:
@@ -145,10 +170,15 @@ class _RelayHandler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         request_body = self.rfile.read(length) if length else None
         headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
-        upstream = http.client.HTTPConnection(*self.owner.upstream, timeout=120)
+        latency = self.owner.latency
+        began = time.monotonic()
+        upstream = http.client.HTTPConnection(*self.owner.upstream_for(self.path), timeout=120)
         try:
             upstream.request(self.command, self.path, body=request_body, headers=headers)
             response = upstream.getresponse()
+            if latency is not None:  # the first byte no sooner than S3's would arrive
+                due = latency.seconds(sent=len(request_body or b""))
+                time.sleep(max(due - (time.monotonic() - began), 0.0))
             sent, complete = self._respond(response)
         finally:
             upstream.close()
@@ -178,8 +208,11 @@ class _RelayHandler(BaseHTTPRequestHandler):
         sent = 0
         try:
             self.end_headers()
+            latency = self.owner.latency
             while chunk := response.read1(CHUNK):
                 sent += send_counted(self.connection, chunk)
+                if latency is not None:
+                    time.sleep(len(chunk) / (latency.mb_per_s * 1e6))
         except OSError as exc:
             self.close_connection = True
             acked_after = bytes_acked(self.connection)

@@ -1,4 +1,4 @@
-"""Benchmark 8: what reconcile costs in AWS calls per 1,000 objects, and how fast it runs.
+"""Benchmark 14: what reconcile costs in AWS calls per 1,000 objects, and how fast it runs.
 
 Measured: the real `Reconciler` (media_ingest.reconcile) with the real adapters against a moto
 server on loopback: a bucket of N objects (10,000; 2,000 with --quick), of which 5% have no
@@ -227,7 +227,7 @@ def section(
     listing, inventory, clean = ours["listing"], ours["inventory"], ours["clean"]
     out = Section(
         name="reconcile_calls",
-        title="8. reconcile: AWS calls per 1,000 objects, no object bytes read",
+        title="14. reconcile: AWS calls per 1,000 objects, no object bytes read",
         measured=f"Reconciler with the real adapters on moto, {n:,} objects, report mode; "
         "botocore before-call hooks on every client",
         baseline="per-object check: GetItem per listed object, HeadObject per catalog row",

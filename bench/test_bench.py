@@ -8,18 +8,25 @@ from __future__ import annotations
 import http.client
 import socket
 import struct
+import time
 from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bench.api_calls import CallCounter
+from bench.backfill import FILES, Plan, simulate
 from bench.cold_start import heavy_imports, parse_importtime, without_boto3
-from bench.manifest_growth import MemoryS3, entries, writer_over
+from bench.cost import item_size
+from bench.latency import Latency
+from bench.manifest_growth import entries, writer_over
 from bench.media import mkv_layout, mp4_layout
+from bench.memory_s3 import MemoryS3
 from bench.proxy import CountingProxy, send_counted
 from bench.s3files import S3FileServer, parse_range
+from bench.simclock import VirtualTime
 
 
 class ShortSocket:
@@ -177,7 +184,7 @@ def test_memory_s3_honours_conditional_writes() -> None:
     with pytest.raises(Exception, match="PreconditionFailed"):
         s3.put_object(Bucket="b", Key="k", Body=b"x", Metadata={}, IfMatch='"stale"')
     s3.put_object(Bucket="b", Key="k", Body=b"xy", Metadata={}, IfMatch=first["ETag"])
-    assert (s3.written_bytes, s3.puts) == (5, 4)
+    assert (s3.written_bytes, s3.puts) == (7, 4)  # refused bodies were sent too
 
 
 def test_manifest_writer_over_memory_s3_seals_parts() -> None:
@@ -221,3 +228,66 @@ def test_e2e_is_skipped_with_the_documented_message_without_localstack(
     ctx = Context(quick=True, cache=tmp_path, ffprobe="ffprobe", ffprobe_version="-", e2e=True)
     [section] = e2e.run(ctx)
     assert section.skipped == "skipped: LocalStack not running (make localstack-start)"
+
+
+def test_virtual_time_runs_actors_in_time_order_and_charges_their_cpu() -> None:
+    clock = VirtualTime(cpu_scale=0.0)  # CPU free: only the sleeps move the clocks
+    seen: list[tuple[str, float]] = []
+
+    def actor(name: str, naps: list[float]) -> None:
+        for nap in naps:
+            clock.sleep(nap)
+            seen.append((name, clock.seconds()))
+
+    clock.spawn("a", actor, "a", [0.3, 0.3])
+    clock.spawn("b", actor, "b", [0.5])
+    assert clock.run() == pytest.approx(0.6)
+    assert [n for n, _ in seen] == ["a", "b", "a"]
+    assert [round(t, 6) for _, t in seen] == [0.3, 0.5, 0.6]
+
+    busy = VirtualTime(cpu_scale=1.0)
+
+    def spin() -> None:
+        end = time.thread_time() + 0.05
+        while time.thread_time() < end:
+            pass
+        busy.sleep(0)
+
+    busy.spawn("spin", spin)
+    assert busy.run() >= 0.05  # its CPU moved its clock
+
+
+def test_memory_s3_lists_pages_and_delays_by_the_latency() -> None:
+    slept: list[float] = []
+
+    class Clock:
+        def sleep(self, seconds: float) -> None:
+            slept.append(seconds)
+
+        def now(self) -> Any:
+            return datetime.now(UTC)
+
+    s3 = MemoryS3(latency=Latency(20, 10), clock=Clock())
+    for n in range(1, 2502):
+        s3.objects[f"m/d/part-{n:05d}.json"] = (b"x", '"e"', {}, datetime.now(UTC))
+    pages = list(s3.get_paginator("list_objects_v2").paginate(Bucket="b", Prefix="m/d/part-"))
+    assert [len(p["Contents"]) for p in pages] == [1000, 1000, 501]
+    slept.clear()
+    s3.put_object(Bucket="b", Key="k", Body=b"y" * 1_000_000, Metadata={})
+    assert sum(slept) == pytest.approx(0.020 + 0.1)  # first byte, then 1 MB at 10 MB/s
+
+
+def test_the_backfill_model_ramps_and_stops_at_the_first_ceiling() -> None:
+    plan = Plan("p", batch=10, batch_seconds=0.5, manifest_ceiling=1e9, dollars_per_file=0.0)
+    slow = simulate(plan, concurrency=10, dynamodb_writes=1e9)
+    assert slow.limited_by == "functions"
+    assert slow.seconds == pytest.approx(FILES / (10 * 10 / 0.5), rel=0.01)
+    capped = simulate(plan, concurrency=1000, dynamodb_writes=4000)
+    assert capped.limited_by == "DynamoDB writes"
+    # five functions at first, 300 more a minute: the ramp takes its share of the time
+    assert capped.seconds > FILES / 4000
+
+
+def test_dynamodb_item_size_counts_names_and_values() -> None:
+    row = {"pk": {"S": "item#ab"}, "docz": {"B": b"\x00" * 10}, "n": {"N": "12345"}}
+    assert item_size(row) == (2 + 7) + (4 + 10) + (1 + 4)

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from aws_lambda_powertools.utilities.typing import LambdaContext
+from typing import TYPE_CHECKING, Any
 
 from media_ingest.ingest.batch_runner import BatchRunner
 from media_ingest.observability import logger, metrics, tracer
 from media_ingest.settings import load_settings
 from media_ingest.wiring import build_runner
+
+if TYPE_CHECKING:  # 40 ms to import, for a type: not on the cold start
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 _runner: BatchRunner | None = None
 

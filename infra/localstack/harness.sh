@@ -130,6 +130,10 @@ cmd_start() {
     "$HERE/install.sh" 2>&1 | sed 's/^/  /' >&2
     mkdir -p "$LS_HOME"
     : > "$LOG_FILE"
+    # Nothing LocalStack keeps survives a restart, so nothing derived from it may either:
+    # unzipped code and merged layer sets from an earlier run (keyed by ids a fresh LocalStack
+    # hands out again) would otherwise be run in place of what is deployed now.
+    rm -rf "$LS_HOME/tmp/lambda"
     mkdir -p "$LS_HOME/tmp"
     # setsid: LocalStack leads its own process group, so stop can take the whole tree.
     # Function processes (own groups) die with it through their watchdog pipe.

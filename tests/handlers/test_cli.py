@@ -493,3 +493,37 @@ def test_export_encord_json_equals_the_stored_parts(
     assert json.loads((folder / "part-00001.json").read_text()) == deployed.manifest_parts()[0]
     urls = {u.rsplit("/", 1)[-1] for u in deployed.manifest_urls()}
     assert urls == {"clip.mp4", "tone.wav", "portrait.jpg", "plain.png", "scan.dcm"}
+
+
+def test_backfill_refuses_a_bucket_the_stack_may_not_read_before_enqueuing_anything(
+    deployed: Stack, capsys: pytest.CaptureFixture[str], media: MediaSet, tmp_path: Path
+) -> None:
+    deployed.s3.create_bucket(Bucket="legacy")
+    deployed.s3.put_object(Bucket="legacy", Key="old/a.png", Body=media.bytes("plain.png"))
+    queue = deployed.sqs.get_queue_url(QueueName="ingest")["QueueUrl"]
+    state = str(tmp_path / "s.json")
+    capsys.readouterr()
+    assert main(["--stack", "media-ingest", "backfill", "s3://legacy/old/", "--state", state]) == 2
+    err = capsys.readouterr().err
+    assert "may not read s3://legacy" in err and "ExtraSourceBucketArns" in err
+    assert _visible(deployed, queue) == 0
+    # Deployed with the bucket among its extra sources, the same backfill goes ahead.
+    cfn = boto3.client("cloudformation", endpoint_url=deployed.endpoint)
+    template = dict(cfn.get_template(StackName="media-ingest")["TemplateBody"])  # moto: a dict
+    template["Parameters"] = {"ExtraSourceBucketArns": {"Type": "String", "Default": ""}}
+    cfn.create_stack(
+        StackName="with-legacy",
+        TemplateBody=json.dumps(template),
+        Parameters=[
+            {"ParameterKey": "ExtraSourceBucketArns", "ParameterValue": "arn:aws:s3:::legacy"}
+        ],
+    )
+    assert main(["--stack", "with-legacy", "backfill", "s3://legacy/old/", "--state", state]) == 0
+    assert _visible(deployed, queue) == 1
+
+
+def _visible(stack: Stack, queue: str) -> int:
+    got = stack.sqs.get_queue_attributes(
+        QueueUrl=queue, AttributeNames=["ApproximateNumberOfMessages"]
+    )
+    return int(got["Attributes"]["ApproximateNumberOfMessages"])

@@ -120,9 +120,11 @@ def test_an_index_claiming_more_samples_than_bytes_never_reaches_ffprobe(
     probed: list[str] = []
     real_run = FfprobeRunner.run
 
-    def watched(self: FfprobeRunner, url: str, demuxer: str) -> dict[str, Any]:
+    def watched(
+        self: FfprobeRunner, url: str, demuxer: str, headers: dict[str, str] | None = None
+    ) -> dict[str, Any]:
         probed.append(url.split("?", 1)[0])
-        return real_run(self, url, demuxer)
+        return real_run(self, url, demuxer, headers)
 
     monkeypatch.setattr(FfprobeRunner, "run", watched)
     data = bytearray(media.bytes("rate-25-moov-end.mp4"))

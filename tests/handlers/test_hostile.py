@@ -3,15 +3,21 @@ HTTP server that must hear nothing, and no local file content in any output."""
 
 from __future__ import annotations
 
+import json
 import struct
 import unicodedata
 import zlib
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from media_ingest.adapters.objects import S3Objects
 from media_ingest.errors import ErrorCode
+from media_ingest.events import ObjectEvent
+from media_ingest.probing.prober import SignedGet
 from tests.handlers.conftest import Stack
 from tests.handlers.test_ingest_handler import kinds
+from tests.support.events import s3_body
 from tests.support.http import serve
 from tests.support.media import MediaSet
 
@@ -98,3 +104,81 @@ def test_nfc_and_nfd_forms_are_two_objects(stack: Stack, media: MediaSet) -> Non
     assert sorted(i.key for i in items) == sorted([nfc, nfd])
     assert len({i.object_url for i in items}) == 2
     assert kinds(stack) == {"registered": 2}
+
+
+def test_an_overwrite_between_the_range_reads_and_ffprobe_is_never_registered_as_the_old(
+    stack: Stack, media: MediaSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The range reads pin the event's ETag; so must ffprobe's presigned reads, or the old
+    ETag would be catalogued with the new file's metadata."""
+    body = stack.body("race/clip.mp4", media.bytes("clip.mp4"))
+    presign = S3Objects.presign
+
+    def overwrite_then_presign(self: S3Objects, event: ObjectEvent) -> SignedGet:
+        stack.s3.put_object(Bucket="drop", Key=event.key, Body=media.bytes("clip.webm"))
+        return presign(self, event)
+
+    monkeypatch.setattr(S3Objects, "presign", overwrite_then_presign)
+    assert stack.deliver(body) == {"batchItemFailures": []}
+    [failure] = stack.reader.failures()
+    assert failure.error_code is ErrorCode.OBJECT_CHANGED
+    assert stack.reader.items() == []
+
+
+def test_the_presigned_get_is_signed_with_the_etag_it_must_send(stack: Stack) -> None:
+    event = ObjectEvent.model_validate(
+        {
+            "bucket": "drop",
+            "key": "k.mp4",
+            "size": 10,
+            "etag": "abc123",
+            "sequencer": "01",
+            "event_name": "ObjectCreated:Put",
+            "event_time": "2026-11-23T09:00:00Z",
+            "region": "us-east-1",
+        }
+    )
+    signed = S3Objects().presign(event)  # the shared client, as deployed
+    assert signed.headers == {"If-Match": '"abc123"'}
+    query = parse_qs(urlsplit(signed.url).query)
+    assert query["X-Amz-SignedHeaders"] == ["host;if-match"]
+    versioned = S3Objects().presign(event.model_copy(update={"version_id": "v7"}))
+    assert versioned.headers == {} and "versionId=v7" in versioned.url
+
+
+def test_annotation_links_and_stack_fields_in_upload_metadata_are_not_the_stacks(
+    stack: Stack, media: MediaSet
+) -> None:
+    """Anyone who may upload sets x-amz-meta-*: links to CSVs of their choosing, or fields
+    the stack writes when it leaves them unset, must never reach the catalog or manifest."""
+    forged = json.dumps(
+        {"localizations": {"box": {"url": "https://evil.example/b.csv", "rows": 9}}}
+    )
+    put = stack.s3.put_object(
+        Bucket="drop",
+        Key="forge/silent.mp4",
+        Body=media.bytes("gop10-bf0.mp4"),
+        Metadata={
+            "media-ingest-annotations": forged,
+            "media-ingest-source": "an-archive-etag",
+            "version_id": "v-forged",
+            "audio_codec": "forged",
+            "note": "kept",
+        },
+    )
+    body = s3_body(
+        "drop",
+        "forge/silent.mp4",
+        size=len(media.bytes("gop10-bf0.mp4")),
+        etag=put["ETag"].strip('"'),
+        sequencer="00A1",
+    )
+    assert stack.deliver(body) == {"batchItemFailures": []}
+    [item] = stack.reader.items()
+    assert item.media.annotations is None
+    assert item.media.client_metadata == {"note": "kept"}
+    [part] = stack.manifest_parts()
+    [entry] = part["videos"]
+    client = entry["clientMetadata"]
+    assert "annotations" not in client and "version_id" not in client
+    assert "audio_codec" not in client and client["note"] == "kept"

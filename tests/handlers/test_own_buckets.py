@@ -66,6 +66,7 @@ def attached(stack: Stack) -> Stack:
             ).source_buckets,
             "skip_duplicate_datasets": ("test",),
             "dataset_routes": {"updates/": "live", "test/": "test"},
+            "content_identity": "on",  # not the default (ContentIdentity)
         }
     )
     return Stack(stack.endpoint, settings, stack.handler, stack.s3, stack.sqs, stack.ddb)

@@ -142,17 +142,24 @@ def inventory_location(name: str) -> str:
     return f"s3://{buckets['inventory']}/inventory/{buckets['scheduled']}/daily/"
 
 
+def legacy_bucket(stack: str) -> str:
+    """The bucket the stack is deployed to read besides its drop bucket (backfill's source)."""
+    return f"{stack}-legacy"
+
+
 @pytest.fixture(scope="session")
 def deployed() -> Iterator[Deployed]:
     name = stack_name()
     yield deploy(
         name,
+        f"ExtraSourceBucketArns=arn:aws:s3:::{legacy_bucket(name)}",
         f"GroupRoutes={GROUP_ROUTES}",
         f"GroupQuietSeconds={GROUP_QUIET_SECONDS}",
         "KeyFrames=on",
         f"SidecarSuffix={SIDECAR_SUFFIX}",
         f"SourceBuckets={source_buckets(name)}",
         f"SkipDuplicateDatasets={SKIP_DUPLICATE_DATASETS}",
+        "ContentIdentity=on",  # not the default: the content-group tests need it
         f"DatasetRoutes={DATASET_ROUTES}",
         # Daily: never fires during a test run; the test invokes the function itself.
         "ReconcileSchedule=rate(1 day)",

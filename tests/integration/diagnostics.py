@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,10 +49,10 @@ def _queues(outputs: StackOutputs) -> str:
     )
 
 
-def _function_name(stack: str) -> str:
+def _function_name(stack: str, output: str = "IngestFunctionName") -> str:
     cfn = boto3.client("cloudformation")
     outputs = cfn.describe_stacks(StackName=stack)["Stacks"][0].get("Outputs", [])
-    return next(o["OutputValue"] for o in outputs if o["OutputKey"] == "IngestFunctionName")
+    return next(o["OutputValue"] for o in outputs if o["OutputKey"] == output)
 
 
 def _mappings(stack: str) -> str:
@@ -66,10 +68,13 @@ def _mappings(stack: str) -> str:
     return _guard(read)
 
 
-def function_log(stack: str, since: float | None = None) -> list[str]:
-    """Every line the stack's ingest function logged (since a Unix time), oldest first."""
+def function_log(
+    stack: str, since: float | None = None, function: str = "IngestFunctionName"
+) -> list[str]:
+    """Every line one of the stack's functions (by its output's name: IngestFunctionName,
+    ExtractFunctionName) logged, since a Unix time, oldest first."""
     logs = boto3.client("logs")
-    group = f"/aws/lambda/{_function_name(stack)}"
+    group = f"/aws/lambda/{_function_name(stack, function)}"
     window = {"startTime": int(since * 1000)} if since is not None else {}
     events: list[dict[str, Any]] = []
     for page in logs.get_paginator("filter_log_events").paginate(logGroupName=group, **window):
@@ -105,3 +110,28 @@ def _localstack_warnings() -> str:
         return "\n".join(picked[-40:]) or "(none)"
 
     return _guard(read)
+
+
+_REPORT = re.compile(r"^REPORT RequestId: .*?Max Memory Used: (\d+) MB(.*)$")
+
+
+@dataclass(frozen=True)
+class Reports:
+    """What a function's REPORT lines say: its invocations, their peak memory, their errors."""
+
+    invocations: int
+    peak_mb: int
+    out_of_memory: int
+    errors: int
+
+
+def reports(lines: list[str]) -> Reports:
+    """The REPORT lines Lambda (and the process executor) writes after each invocation:
+    `Max Memory Used` is the execution environment's peak since its init."""
+    found = [m for line in lines if (m := _REPORT.match(line.strip()))]
+    return Reports(
+        invocations=len(found),
+        peak_mb=max((int(m.group(1)) for m in found), default=0),
+        out_of_memory=sum("Runtime.OutOfMemory" in m.group(2) for m in found),
+        errors=sum("Status: error" in m.group(2) for m in found),
+    )

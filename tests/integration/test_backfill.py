@@ -3,6 +3,7 @@ enqueued by `media-ingest backfill`, interrupted once (SIGINT) and resumed."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import subprocess
@@ -16,7 +17,7 @@ import pytest
 
 from media_ingest.ops.status import manifest_parts
 from media_ingest.records import OutcomeKind
-from tests.integration.conftest import ROOT, Deployed
+from tests.integration.conftest import ROOT, Deployed, legacy_bucket
 
 OBJECTS = 2000
 FIRST = 300
@@ -55,8 +56,11 @@ def test_backfill_of_a_prefilled_bucket_interrupted_and_resumed(
     deployed: Deployed, tmp_path: Path
 ) -> None:
     run_id = uuid.uuid4().hex[:8]
-    bucket = f"legacy-{run_id}"
-    deployed.s3.create_bucket(Bucket=bucket)  # no notifications: only backfill reaches these
+    # A bucket the stack was deployed to read (ExtraSourceBucketArns): backfill refuses any
+    # other. No notifications: only backfill reaches these objects.
+    bucket = legacy_bucket(deployed.name)
+    with contextlib.suppress(deployed.s3.exceptions.BucketAlreadyOwnedByYou):
+        deployed.s3.create_bucket(Bucket=bucket)
     # Keys unique to this run: outcomes are waited for by key.
     keys = [f"old media {run_id}/{i:04d}.txt" for i in range(OBJECTS)]
     with ThreadPoolExecutor(16) as pool:
@@ -104,11 +108,15 @@ def test_backfill_of_a_prefilled_bucket_interrupted_and_resumed(
     assert counts["registered"] >= FIRST - 1  # those were skipped, not enqueued again
     assert counts["registered"] + counts["enqueued"] == OBJECTS
 
+    # The bucket is the stack's for every run: this run's objects are those under its prefix.
+    prefix = f"old media {run_id}/"
     outcomes = deployed.wait(set(keys), timeout=600)
     per_key = {o.key for o in outcomes if o.bucket == bucket}
     assert per_key == set(keys)
     assert {o.kind for o in outcomes if o.bucket == bucket} == {OutcomeKind.REGISTERED}
-    items = [i for i in deployed.reader().items() if i.bucket == bucket]
+    items = [
+        i for i in deployed.reader().items() if i.bucket == bucket and i.key.startswith(prefix)
+    ]
     assert len(items) == OBJECTS and len({i.key for i in items}) == OBJECTS
 
     # Every URL once in the manifests, whatever the interruption re-sent.
@@ -116,7 +124,7 @@ def test_backfill_of_a_prefilled_bucket_interrupted_and_resumed(
     for part in manifest_parts(deployed.outputs):
         body = deployed.s3.get_object(Bucket=deployed.outputs.ManifestBucketName, Key=part.key)
         urls += [e["objectUrl"] for e in json.loads(body["Body"].read()).get("text", [])]
-    mine = [u for u in urls if f"/{bucket}." in u or f"{bucket}.s3" in u]
+    mine = [u for u in urls if f"{bucket}.s3" in u and f"/old%20media%20{run_id}/" in u]
     assert len(mine) == OBJECTS and len(set(mine)) == OBJECTS
 
     # Once more from the top: everything is known, nothing is enqueued.

@@ -2,29 +2,55 @@
 
 from __future__ import annotations
 
+import io
 import itertools
 import json
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from typing import IO, Any
 
+from media_ingest.archives.rules import MemberExists
 from media_ingest.errors import ErrorCode, TransientError
 from media_ingest.events import ObjectEvent
-from media_ingest.groups.rules import GroupMeta, GroupRef, GroupStatus, Joined
-from media_ingest.ingest.registration import RemoveResult, RemoveStatus, WriteResult
+from media_ingest.groups.rules import Claim, GroupMeta, GroupRef, GroupStatus, Joined
+from media_ingest.ingest.registration import (
+    Lease,
+    Recorded,
+    RemoveResult,
+    RemoveStatus,
+    WriteResult,
+    restored_change,
+    restored_detail,
+)
 from media_ingest.manifests.removals import RemovalPart
-from media_ingest.manifests.writer import Conflict, ManifestIndex, Part, Versioned
-from media_ingest.records import CatalogItem, FailureRecord, OutcomeKind, OutcomeMark, Removal
+from media_ingest.manifests.writer import Conflict, Listed, ManifestIndex, Part, Versioned
+from media_ingest.media import SOURCE_METADATA, AnnotationLinks
+from media_ingest.records import (
+    CatalogItem,
+    FailureRecord,
+    Outcome,
+    OutcomeKind,
+    OutcomeMark,
+    Removal,
+    utcnow,
+)
 from media_ingest.sinks.label_studio import ProjectTask, TaskRefused
 
 
 class MemoryPartStore:
-    """Parts and index with ETags; writes conditional exactly as S3's IfMatch/IfNoneMatch."""
+    """Parts and index with ETags; writes conditional exactly as S3's IfMatch/IfNoneMatch, and
+    a listing with each part's last write (S3's LastModified)."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], datetime] = utcnow, latency: float = 0.0) -> None:
         self.objects: dict[str, tuple[str, str]] = {}
+        self.modified: dict[str, datetime] = {}
+        self.clock = clock
+        # Seconds each call takes (a round trip): threads then really interleave between a
+        # read and the write that follows it, as writers on S3 do.
+        self.latency = latency
         self.lock = threading.Lock()
         self.writes = 0
         self.fail_next_writes = 0
@@ -33,16 +59,17 @@ class MemoryPartStore:
         return f"{dataset}/part-{number:05d}.json"
 
     def read_part(self, dataset: str, number: int) -> Versioned[Part] | None:
+        self._wait()
         got = self.objects.get(self.part_key(dataset, number))
         if got is None:
             return None
         stored = json.loads(got[0])
         return Versioned(Part.from_encord(stored["body"], stored["sealed"]), got[1])
 
-    def write_part(self, dataset: str, number: int, part: Part, etag: str | None) -> None:
+    def write_part(self, dataset: str, number: int, part: Part, etag: str | None) -> str:
         # As S3PartStore: the body is the Encord file, `sealed` travels beside it.
         stored = {"body": part.to_encord(), "sealed": part.sealed}
-        self._write(self.part_key(dataset, number), json.dumps(stored), etag)
+        return self._write(self.part_key(dataset, number), json.dumps(stored), etag)
 
     def part_body(self, dataset: str, number: int) -> dict[str, Any] | None:
         """The Encord file as stored (what an import reads)."""
@@ -65,13 +92,29 @@ class MemoryPartStore:
         self._write(self.removals_key(dataset, number), part.model_dump_json(), etag)
 
     def read_index(self, dataset: str) -> Versioned[ManifestIndex] | None:
+        self._wait()
         got = self.objects.get(f"{dataset}/index.json")
         return Versioned(ManifestIndex.model_validate_json(got[0]), got[1]) if got else None
 
     def write_index(self, dataset: str, index: ManifestIndex, etag: str | None) -> None:
         self._write(f"{dataset}/index.json", index.model_dump_json(), etag)
 
-    def _write(self, key: str, body: str, etag: str | None) -> None:
+    def list_parts(self, dataset: str, after: int = 0) -> list[Listed]:
+        self._wait()
+        with self.lock:
+            found = [
+                Listed(int(key[-10:-5]), self.modified[key])
+                for key in self.objects
+                if key.startswith(f"{dataset}/part-")
+            ]
+        return sorted((p for p in found if p.number > after), key=lambda p: p.number)
+
+    def _wait(self) -> None:
+        if self.latency:
+            time.sleep(self.latency)
+
+    def _write(self, key: str, body: str, etag: str | None) -> str:
+        self._wait()
         with self.lock:
             if self.fail_next_writes:
                 self.fail_next_writes -= 1
@@ -81,8 +124,11 @@ class MemoryPartStore:
                 etag is not None and (current is None or current[1] != etag)
             ):
                 raise Conflict(key)
-            self.objects[key] = (body, uuid.uuid4().hex)
+            written = uuid.uuid4().hex
+            self.objects[key] = (body, written)
+            self.modified[key] = self.clock()
             self.writes += 1
+            return written
 
     def parts(self, dataset: str) -> list[Part]:
         found = []
@@ -93,39 +139,86 @@ class MemoryPartStore:
         return found
 
 
+class MemoryPartNumbers:
+    """The part-number counter (DynamoDB's atomic ADD in the stack): never the same twice."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.counters: dict[str, int] = {}
+
+    def next(self, dataset: str, floor: int) -> int:
+        with self.lock:
+            # As `SET n = if_not_exists(n, :floor) + :one`: the floor counts only at creation.
+            self.counters[dataset] = self.counters.get(dataset, floor) + 1
+            return self.counters[dataset]
+
+
 class MemoryCatalog:
     """The catalog table's rows per (dataset, URL): an item (live or removed) or an outcome
-    mark, with adapters/catalog.py's conditions."""
+    mark, with adapters/catalog.py's conditions; failure records; and the outcome ledger's
+    two homes (items that carry their outcome, outcome records), as adapters/catalog.py
+    keeps them."""
 
     def __init__(self) -> None:
         self.items: dict[tuple[str, str], CatalogItem] = {}
         self.marks: dict[tuple[str, str], OutcomeMark] = {}
         self.notes: dict[tuple[str, str], OutcomeMark] = {}
         self.failures: list[FailureRecord] = []
+        self.outcomes: dict[str, Outcome] = {}
+        self.carried: set[tuple[str, str]] = set()
+        self.groups: dict[tuple[str, str], str] = {}
+        self.leases: dict[tuple[str, str], Lease] = {}
+        self.released: list[tuple[str, str]] = []
+        self.restores: dict[tuple[str, str], Removal] = {}
 
     def _live(self, key: tuple[str, str]) -> CatalogItem | None:
         item = self.items.get(key)
         return item if item is not None and item.live else None
 
-    def _write(self, item: CatalogItem) -> WriteResult:
+    def put_new(
+        self, item: CatalogItem, group: str | None = None, lease: Lease | None = None
+    ) -> WriteResult:
+        key = (item.dataset, item.object_url)
+        live = self._live(key)
+        if live is not None:
+            return WriteResult(False, live, self.leases.get(key))
+        previous = self.items.get(key)  # a removed item (it carries no outcome) or None
+        self._store(item, group, lease)
+        self.carried.add(key)
+        if previous is not None and previous.removed is not None:
+            self.restores[key] = previous.removed
+        return WriteResult(True, previous)
+
+    def put_newer(
+        self, item: CatalogItem, group: str | None = None, lease: Lease | None = None
+    ) -> WriteResult:
         key = (item.dataset, item.object_url)
         previous = self.items.get(key)
+        if key in self.carried and previous is not None:  # registered before UpdateDatasets
+            self._uncarry(key)
+        live = self._live(key)
+        if live is not None and live.sequencer.rjust(64, "0") >= item.sequencer.rjust(64, "0"):
+            return WriteResult(False, live, self.leases.get(key))
+        old_lease = self.leases.get(key)
+        self._store(item, group, lease)
+        return WriteResult(True, previous, old_lease if previous else None)
+
+    def _store(self, item: CatalogItem, group: str | None, lease: Lease | None) -> None:
+        key = (item.dataset, item.object_url)
         self.items[key] = item
         self.marks.pop(key, None)
         self.notes.pop(key, None)
-        return WriteResult(written=True, previous=previous)
+        self.restores.pop(key, None)
+        self.leases.pop(key, None)
+        self.groups.pop(key, None)
+        if lease is not None:
+            self.leases[key] = lease
+        if group is not None:
+            self.groups[key] = group
 
-    def put_new(self, item: CatalogItem) -> WriteResult:
-        live = self._live((item.dataset, item.object_url))
-        if live is not None:
-            return WriteResult(written=False, previous=live)
-        return self._write(item)
-
-    def put_newer(self, item: CatalogItem) -> WriteResult:
-        live = self._live((item.dataset, item.object_url))
-        if live is not None and live.sequencer.rjust(64, "0") >= item.sequencer.rjust(64, "0"):
-            return WriteResult(written=False, previous=live)
-        return self._write(item)
+    def _uncarry(self, key: tuple[str, str]) -> None:
+        self.record_outcome(self._carried_outcome(key))
+        self.carried.discard(key)
 
     def read(self, dataset: str, url: str) -> CatalogItem | None:
         return self.items.get((dataset, url))
@@ -135,6 +228,7 @@ class MemoryCatalog:
         if self._live(key) is not None:
             return False
         self.items.pop(key, None)
+        self.carried.discard(key)  # only a removed item (none carried) can be replaced
         self.marks[key] = mark
         return True
 
@@ -152,6 +246,8 @@ class MemoryCatalog:
         if item is not None:
             if sequencer and item.sequencer.rjust(64, "0") > sequencer.rjust(64, "0"):
                 return RemoveResult(RemoveStatus.NEWER, item=item)
+            if key in self.carried:  # the ledger keeps the registering event's outcome
+                self._uncarry(key)
             self.items[key] = item.model_copy(update={"removed": removal})
             return RemoveResult(RemoveStatus.REMOVED, item=self.items[key])
         replaced = self.marks.get(key)
@@ -162,8 +258,59 @@ class MemoryCatalog:
     def record_failure(self, record: FailureRecord) -> None:
         self.failures.append(record)
 
+    def record_outcome(self, outcome: Outcome) -> None:
+        kept = (
+            outcome
+            if outcome.kind is OutcomeKind.DELETED
+            else outcome.model_copy(update={"item": None})
+        )
+        self.outcomes.setdefault(outcome.event_id, kept)
+
+    def recorded(self, event_id: str, dataset: str, url: str) -> Recorded | None:
+        key = (dataset, url)
+        item = self.items.get(key)
+        mine = item is not None and item.event_id == event_id
+        found = [o for o in self.ledger() if o.event_id == event_id]
+        if not found:
+            return None
+        outcome = min(found, key=lambda o: o.processed_at)
+        if mine and outcome.item is None and outcome.kind is OutcomeKind.REGISTERED:
+            outcome = outcome.model_copy(update={"item": item})
+        return Recorded(outcome, self.leases.get(key) if mine else None)
+
+    def release(self, item: CatalogItem, lease: Lease) -> None:
+        key = (item.dataset, item.object_url)
+        if self.leases.get(key) == lease:
+            del self.leases[key]
+            self.released.append(key)
+
+    def _carried_outcome(self, key: tuple[str, str]) -> Outcome:
+        item = self.items[key]
+        return Outcome(
+            kind=OutcomeKind.REGISTERED,
+            event_id=item.event_id,
+            bucket=item.bucket,
+            key=item.key,
+            object_url=item.object_url,
+            dataset=item.dataset,
+            processed_at=item.registered_at,
+            item=item,
+            group=self.groups.get(key),
+            detail=restored_detail(restores) if (restores := self.restores.get(key)) else None,
+            url_change=restored_change(item) if key in self.restores else None,
+        )
+
+    def ledger(self) -> list[Outcome]:
+        """Every recorded outcome, one per event (the first recorded)."""
+        found = [self._carried_outcome(key) for key in self.carried]
+        found += list(self.outcomes.values())
+        first: dict[str, Outcome] = {}
+        for outcome in sorted(found, key=lambda o: o.processed_at):
+            first.setdefault(outcome.event_id, outcome)
+        return list(first.values())
+
     def items_of(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], CatalogItem]:
-        return {key: self.items[key] for key in keys if key in self.items}
+        return {key: item for key in keys if (item := self._live(key)) is not None}
 
 
 class MemoryFailureQueue:
@@ -181,6 +328,8 @@ class MemoryGroupStore:
     def __init__(self) -> None:
         self.metas: dict[str, GroupMeta] = {}
         self.member_items: dict[str, dict[str, CatalogItem]] = {}
+        # group id -> (claimed until, claims so far): the claim on writing its entry.
+        self.claims: dict[str, tuple[datetime, int]] = {}
 
     def join(self, ref: GroupRef, item: CatalogItem, now: datetime, due: datetime) -> Joined:
         meta = self.metas.get(ref.group_id)
@@ -214,6 +363,22 @@ class MemoryGroupStore:
     def close_empty(self, ref: GroupRef, now: datetime) -> None:
         raise NotImplementedError
 
+    def claim_append(self, ref: GroupRef, now: datetime, until: datetime) -> Claim | None:
+        meta = self.metas.get(ref.group_id)
+        if meta is None or not meta.pending_append:
+            return None
+        held = self.claims.get(ref.group_id)
+        if held is not None and held[0] >= now:
+            return None
+        count = held[1] if held is not None else 0
+        self.claims[ref.group_id] = (until, count + 1)
+        return Claim(until=until, retried=count > 0)
+
+    def release_append(self, ref: GroupRef, claim: Claim, now: datetime) -> None:
+        held = self.claims.get(ref.group_id)
+        if held is not None and held[0] == claim.until:
+            self.claims[ref.group_id] = (datetime.min.replace(tzinfo=UTC), held[1])
+
     def appended(self, ref: GroupRef, now: datetime) -> None:
         self.metas[ref.group_id] = self.metas[ref.group_id].model_copy(update={"appended_at": now})
 
@@ -233,6 +398,86 @@ class MemoryExtractQueue:
 
     def send(self, event: ObjectEvent) -> None:
         self.sent.append(event)
+
+
+# -- archive extraction (archives/rules.py interfaces) ------------------------------------
+class _OneWay(io.RawIOBase):
+    """Not seekable, like an S3 streaming body."""
+
+    def __init__(self, data: bytes) -> None:
+        self.inner = io.BytesIO(data)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        data = self.inner.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+class MemoryArchive:
+    """An archive's bytes, streamed (counted) or seekable."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.streams = 0
+
+    def stream(self) -> IO[bytes]:
+        self.streams += 1
+        return io.BufferedReader(_OneWay(self.data))
+
+    def seekable(self) -> IO[bytes]:
+        return io.BytesIO(self.data)
+
+
+class MemoryMemberWriter:
+    """Members written as S3MemberWriter writes them: create-only (MemberExists)."""
+
+    def __init__(self, bucket: str = "drop") -> None:
+        self.bucket = bucket
+        self.objects: dict[str, tuple[bytes, dict[str, str]]] = {}
+        self.writes = 0
+
+    def written(self, key: str, size: int, source: str) -> bool:
+        found = self.objects.get(key)
+        return (
+            found is not None and len(found[0]) == size and found[1].get(SOURCE_METADATA) == source
+        )
+
+    def write(self, key: str, chunks: Iterator[bytes], metadata: dict[str, str]) -> None:
+        data = b"".join(chunks)
+        if key in self.objects:
+            raise MemberExists
+        self.objects[key] = (data, metadata)
+        self.writes += 1
+
+
+class MemoryAnnotationStore:
+    def __init__(self) -> None:
+        self.files: dict[str, bytes] = {}
+
+    def put(self, path: str, data: bytes) -> str:
+        self.files[path] = data
+        return f"s3://manifests/annotations/{path}"
+
+
+class MemoryLinks:
+    """Annotation links by (bucket, key, source), as the catalog records them."""
+
+    def __init__(self) -> None:
+        self.links: dict[tuple[str, str, str], AnnotationLinks] = {}
+
+    def record_links(self, bucket: str, key: str, source: str, links: AnnotationLinks) -> None:
+        self.links[(bucket, key, source)] = links
+
+    def find_links(self, bucket: str, key: str, source: str) -> AnnotationLinks | None:
+        return self.links.get((bucket, key, source))
+
+    def of(self, key: str) -> AnnotationLinks | None:
+        """The links recorded for `key`, whatever the bucket and source."""
+        found = [links for (_, k, _), links in self.links.items() if k == key]
+        return found[0] if found else None
 
 
 class MemoryTaskStore:

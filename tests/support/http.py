@@ -19,6 +19,9 @@ class Served:
     requests: list[str] = field(default_factory=list)
     ranges: list[str] = field(default_factory=list)  # the Range header of each ranged GET
     bytes_sent: int = 0
+    headers: list[dict[str, str]] = field(default_factory=list)  # of each request
+    # The files' ETag: a GET whose If-Match names another one is answered 412, as S3 does.
+    etag: str | None = None
 
 
 def _handler(state: Served, announce_close: bool) -> type[BaseHTTPRequestHandler]:
@@ -33,9 +36,14 @@ def _handler(state: Served, announce_close: bool) -> type[BaseHTTPRequestHandler
 
         def do_GET(self) -> None:
             state.requests.append(self.path)
+            state.headers.append(dict(self.headers.items()))
             body = state.files.get(self.path.split("?", 1)[0])
             if body is None:
                 self.send_error(404)
+                return
+            wanted = self.headers.get("If-Match")
+            if wanted is not None and state.etag is not None and wanted != f'"{state.etag}"':
+                self.send_error(412, "Precondition Failed")
                 return
             start, end = 0, len(body) - 1
             ranged = self.headers.get("Range", "")
@@ -65,10 +73,10 @@ def _handler(state: Served, announce_close: bool) -> type[BaseHTTPRequestHandler
 
 @contextmanager
 def serve(
-    files: dict[str, bytes] | None = None, announce_close: bool = True
+    files: dict[str, bytes] | None = None, announce_close: bool = True, etag: str | None = None
 ) -> Iterator[tuple[str, Served]]:
     """A server on 127.0.0.1 (free port); yields its base URL and its counters."""
-    state = Served(dict(files or {}))
+    state = Served(dict(files or {}), etag=etag)
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state, announce_close))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -284,6 +284,46 @@ def ffprobe_json(path: Path) -> str:
     return done.stdout.decode()
 
 
+# Containers the sniffer must accept, each written by ffmpeg as cameras and tools write it:
+# name -> (ffmpeg muxer, video codec, audio codec or "", extra output options).
+_CONTAINER_CLIPS: dict[str, tuple[str, str, str, dict[str, str]]] = {
+    "clip.ts": ("mpegts", "libx264", "aac", {}),
+    # AVCHD / Blu-ray: 192-byte packets, a 4-byte timestamp before each sync byte.
+    "clip.m2ts": ("mpegts", "libx264", "ac3", {"mpegts_m2ts_mode": "1"}),
+    "clip.mpg": ("vob", "mpeg2video", "mp2", {}),
+    "clip.mov": ("mov", "libx264", "aac", {}),
+    "clip-faststart.mov": ("mov", "libx264", "aac", {"movflags": "+faststart"}),
+    "clip.avi": ("avi", "mpeg4", "mp3", {}),
+    "clip.flv": ("flv", "flv", "", {}),
+    "clip.mkv": ("matroska", "libx264", "flac", {}),
+}
+# name -> (ffmpeg muxer, audio codec, extra output options).
+_CONTAINER_TONES: dict[str, tuple[str, str, dict[str, str]]] = {
+    "tone-rf64.wav": ("wav", "pcm_s16le", {"rf64": "always"}),
+    "tone.aiff": ("aiff", "pcm_s16be", {}),
+    "tone.ogg": ("ogg", "libvorbis", {}),
+}
+
+
+def container_clip(
+    path: Path, muxer: str, vcodec: str, acodec: str, options: dict[str, str]
+) -> Path:
+    video = ffmpeg.input("testsrc=size=160x120:rate=25", f="lavfi", t=1)
+    streams = [video]
+    codecs: dict[str, str] = {"vcodec": vcodec, "pix_fmt": "yuv420p"}
+    if acodec:
+        streams.append(ffmpeg.input("sine=frequency=440:sample_rate=48000", f="lavfi", t=1))
+        codecs["acodec"] = acodec
+    _run(ffmpeg.output(*streams, str(path), f=muxer, **codecs, **options))
+    return path
+
+
+def container_tone(path: Path, muxer: str, acodec: str, options: dict[str, str]) -> Path:
+    source = ffmpeg.input("sine=frequency=440:sample_rate=44100", f="lavfi", t=1)
+    _run(source.output(str(path), f=muxer, acodec=acodec, ac=2, **options))
+    return path
+
+
 class MediaSet:
     """The session's generated files, by name."""
 
@@ -359,6 +399,10 @@ class MediaSet:
             target.write_bytes(self.bytes("clip-moov-end.mp4")[:3000])
         elif name == "garbage.mp4":
             target.write_bytes(bytes(range(256)) * 40)
+        elif name in _CONTAINER_CLIPS:
+            container_clip(target, *_CONTAINER_CLIPS[name])
+        elif name in _CONTAINER_TONES:
+            container_tone(target, *_CONTAINER_TONES[name])
         elif name == "playlist.mp4":
             target.write_text("#EXTM3U\n#EXTINF:1,\nfile:///etc/passwd\n", encoding="utf-8")
         else:

@@ -6,25 +6,31 @@ import io
 import tarfile
 import zipfile
 import zlib
-from collections.abc import Iterator
-from typing import IO
 
 import pytest
 
 from media_ingest.archives.rules import (
-    SOURCE_METADATA,
     ArchiveRefused,
+    Budget,
     Extraction,
     Limits,
     MemberRefused,
     Result,
+    _chunks,
     member_key,
     member_path,
     prefix_of,
 )
 from media_ingest.errors import ErrorCode
-from media_ingest.media import ANNOTATIONS_METADATA, AnnotationLinks
+from media_ingest.media import SOURCE_METADATA
+from tests.support import hostile
 from tests.support.archives import make_tar, make_zip
+from tests.support.fakes import (
+    MemoryAnnotationStore,
+    MemoryArchive,
+    MemoryLinks,
+    MemoryMemberWriter,
+)
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 MP4 = b"\x00\x00\x00\x18ftypisom" + b"\x01" * 200
@@ -32,74 +38,29 @@ BOX = b"frame,x,y,width,height,label\n0,0.1,0.1,0.2,0.2,fish\n1,0.2,0.2,0.1,0.1,
 STATE = b"frame,presence\n,yes\n"
 
 
-class _OneWay(io.RawIOBase):
-    """Not seekable, like an S3 streaming body."""
-
-    def __init__(self, data: bytes) -> None:
-        self.inner = io.BytesIO(data)
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
-        data = self.inner.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
-
-
-class Archive:
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-        self.streams = 0
-
-    def stream(self) -> IO[bytes]:
-        self.streams += 1
-        return io.BufferedReader(_OneWay(self.data))
-
-    def seekable(self) -> IO[bytes]:
-        return io.BytesIO(self.data)
-
-
-class Writer:
-    def __init__(self) -> None:
-        self.objects: dict[str, tuple[bytes, dict[str, str]]] = {}
-        self.writes = 0
-
-    def written(self, key: str, size: int, source: str) -> bool:
-        found = self.objects.get(key)
-        return found is not None and len(found[0]) == size and found[1][SOURCE_METADATA] == source
-
-    def write(self, key: str, chunks: Iterator[bytes], metadata: dict[str, str]) -> None:
-        self.objects[key] = (b"".join(chunks), metadata)
-        self.writes += 1
-
-
-class Store:
-    def __init__(self) -> None:
-        self.files: dict[str, bytes] = {}
-
-    def put(self, path: str, data: bytes) -> str:
-        self.files[path] = data
-        return f"s3://manifests/annotations/{path}"
+Writer = MemoryMemberWriter
 
 
 def extract(
     data: bytes,
     container: str,
+    *,
     key: str = "drops/pack.zip",
     limits: Limits | None = None,
     writer: Writer | None = None,
-) -> tuple[Result, Writer, Store]:
+    links: MemoryLinks | None = None,
+) -> tuple[Result, Writer, MemoryAnnotationStore]:
     writer = writer or Writer()
-    store = Store()
+    store = MemoryAnnotationStore()
     result = Extraction(
         key=key,
         container=container,
         size=len(data),
         source="etag-1",
-        reader=Archive(data),
+        reader=MemoryArchive(data),
         writer=writer,
         store=store,
+        links=links if links is not None else MemoryLinks(),
         limits=limits or Limits(),
     ).run()
     return result, writer, store
@@ -172,7 +133,8 @@ def test_members_are_written_and_annotations_linked(container: str) -> None:
         if container == "zip"
         else make_tar(LAYOUT, "w:gz" if container == "gzip" else "w")
     )
-    result, writer, store = extract(data, container)
+    links = MemoryLinks()
+    result, writer, store = extract(data, container, links=links)
     assert sorted(writer.objects) == ["drops/pack/reef/clip.mp4", "drops/pack/reef/still.png"]
     assert writer.objects["drops/pack/reef/clip.mp4"][0] == MP4
     assert result.refused == [] and result.annotations == 2
@@ -180,19 +142,22 @@ def test_members_are_written_and_annotations_linked(container: str) -> None:
         "drops/pack/reef/clip/localizations/box.csv": BOX,
         "drops/pack/reef/clip/states/presence.csv": STATE,
     }
-    metadata = writer.objects["drops/pack/reef/clip.mp4"][1]
-    assert metadata[SOURCE_METADATA] == "etag-1"
-    links = AnnotationLinks.model_validate_json(metadata[ANNOTATIONS_METADATA])
-    assert links.localizations["box"].rows == 2 and links.states["presence"].rows == 1
-    assert links.localizations["box"].url.endswith("drops/pack/reef/clip/localizations/box.csv")
-    assert ANNOTATIONS_METADATA not in writer.objects["drops/pack/reef/still.png"][1]
+    # The member's metadata names its archive version, and nothing else of the stack's: its
+    # links are in the catalog, recorded before the member was written.
+    assert writer.objects["drops/pack/reef/clip.mp4"][1] == {SOURCE_METADATA: "etag-1"}
+    recorded = links.find_links("drop", "drops/pack/reef/clip.mp4", "etag-1")
+    assert recorded is not None
+    assert recorded.localizations["box"].rows == 2 and recorded.states["presence"].rows == 1
+    assert recorded.localizations["box"].url.endswith("drops/pack/reef/clip/localizations/box.csv")
+    assert list(links.links) == [("drop", "drops/pack/reef/clip.mp4", "etag-1")]
 
 
 def test_annotations_after_their_media_in_a_tar_are_still_linked() -> None:
     # Tar is read in order: the CSV comes after the video, yet the video is written with it.
     data = make_tar({"clip.mp4": MP4, "clip/localizations/box.csv": BOX})
-    _, writer, _ = extract(data, "gzip", key="x.tgz")
-    assert ANNOTATIONS_METADATA in writer.objects["x/clip.mp4"][1]
+    links = MemoryLinks()
+    extract(data, "gzip", key="x.tgz", links=links)
+    assert links.of("x/clip.mp4") is not None
 
 
 def test_a_redelivered_extraction_writes_nothing_again() -> None:
@@ -272,15 +237,14 @@ def test_invalid_and_orphaned_annotations_are_refused_with_file_line_and_column(
     data = make_zip(
         {"clip.mp4": MP4, "clip/localizations/box.csv": bad, "ghost/states/s.csv": STATE}
     )
-    result, writer, store = extract(data, "zip")
+    links = MemoryLinks()
+    result, _, store = extract(data, "zip", links=links)
     refused = {r.member: r for r in result.refused}
     invalid = refused["clip/localizations/box.csv"]
     assert invalid.code is ErrorCode.INVALID_ANNOTATION
     assert invalid.message.startswith("clip/localizations/box.csv:2: column 'width':")
     assert refused["ghost/states/s.csv"].code is ErrorCode.ANNOTATION_WITHOUT_MEDIA
-    assert (
-        store.files == {} and ANNOTATIONS_METADATA not in writer.objects["drops/pack/clip.mp4"][1]
-    )
+    assert store.files == {} and links.links == {}
 
 
 # -- bombs: the whole archive, before anything is written --------------------------------
@@ -364,3 +328,98 @@ def test_a_truncated_archive_is_corrupt() -> None:
     with pytest.raises(ArchiveRefused) as refused:
         extract(zlib.compress(b"x") * 3, "zip")
     assert refused.value.code is ErrorCode.ARCHIVE_CORRUPT
+
+
+# -- hostile and unusual archives (issue 11) -----------------------------------------------
+@pytest.mark.parametrize(
+    "name",
+    ["a/\x85.png", "clip\u202egnp.exe", "a\u2066b.png", "a/\u200fb.png", "caf\udce9.png"],
+    ids=["c1-control", "bidi-override", "bidi-isolate", "rtl-mark", "not-utf8"],
+)
+def test_c1_controls_bidi_marks_and_undecodable_bytes_are_refused(name: str) -> None:
+    with pytest.raises(MemberRefused) as refused:
+        member_path(name)
+    assert refused.value.code is ErrorCode.ARCHIVE_PATH_REFUSED
+
+
+@pytest.mark.parametrize(("method", "label"), [(9, "Deflate64"), (93, "Zstandard")])
+def test_a_member_zipfile_cannot_inflate_is_refused_before_anything_of_it_is_written(
+    method: int, label: str
+) -> None:
+    data = hostile.zip_method(
+        hostile.zip_of([("a.png", PNG), ("b.png", PNG), ("c.mp4", MP4)]), "b.png", method
+    )
+    result, writer, _ = extract(data, "zip")
+    assert sorted(writer.objects) == ["drops/pack/a.png", "drops/pack/c.mp4"]
+    [refused] = result.refused
+    assert (refused.member, refused.code) == ("b.png", ErrorCode.ARCHIVE_METHOD_UNSUPPORTED)
+    assert label in refused.message
+
+
+def test_a_zip_name_flagged_utf8_that_is_not_makes_the_archive_corrupt_not_a_crash() -> None:
+    data = hostile.zip_bad_utf8_name([("ok.png", PNG), ("caf\u00e9.png", PNG)], "caf\u00e9.png")
+    writer = Writer()
+    with pytest.raises(ArchiveRefused) as refused:
+        extract(data, "zip", writer=writer)
+    assert refused.value.code is ErrorCode.ARCHIVE_CORRUPT and "flagged UTF-8" in str(refused.value)
+    assert writer.objects == {}
+
+
+def test_a_latin1_tar_name_is_refused_by_name_and_the_rest_written() -> None:
+    data = hostile.tar_of(
+        [("ok.png", PNG), ("caf\u00e9.png", PNG)], encoding="latin-1", tar_format=1
+    )
+    result, writer, _ = extract(data, "tar", key="t.tar")
+    assert list(writer.objects) == ["t/ok.png"]
+    [refused] = result.refused
+    assert (refused.member, refused.code) == ("caf\\xe9.png", ErrorCode.ARCHIVE_PATH_REFUSED)
+    refused.member.encode("utf-8")  # a record can carry it
+
+
+@pytest.mark.parametrize(
+    ("container", "second"), [("zip", "dup.png"), ("gzip", "./dup.png"), ("gzip", "a/../dup.png")]
+)
+def test_a_second_member_with_the_same_path_is_refused_and_the_first_written(
+    container: str, second: str
+) -> None:
+    members = [("dup.png", PNG + b"first"), (second, PNG + b"second"), ("c.mp4", MP4)]
+    data = hostile.zip_of(members) if container == "zip" else hostile.tar_of(members, "w:gz")
+    result, writer, _ = extract(data, container, key="d.zip" if container == "zip" else "d.tgz")
+    assert {k: v[0] for k, v in writer.objects.items()} == {
+        "d/dup.png": PNG + b"first",
+        "d/c.mp4": MP4,
+    }
+    expected = (
+        ErrorCode.ARCHIVE_PATH_REFUSED if ".." in second else ErrorCode.ARCHIVE_DUPLICATE_NAME
+    )
+    assert [(r.member, r.code) for r in result.refused] == [(second, expected)]
+
+
+def test_a_sparse_tar_member_is_counted_as_the_bytes_it_writes() -> None:
+    # 96 bytes of tar.gz; 300 MB once its holes are written.
+    writer = Writer()
+    with pytest.raises(ArchiveRefused) as refused:
+        extract(
+            hostile.sparse_tar_gz("disk.img", 300 * 1024 * 1024), "gzip", key="s.tgz", writer=writer
+        )
+    assert refused.value.code is ErrorCode.ARCHIVE_BOMB and writer.objects == {}
+
+
+def test_the_bytes_written_are_counted_even_past_what_the_headers_declare() -> None:
+    # The write pass counts too: a cap on what is written holds whatever the plan saw.
+    data = make_tar({f"{i}.png": PNG + bytes(1000) for i in range(10)}, "w")
+    budget = Budget(Limits(max_extracted_bytes=5000, ratio_floor_bytes=10**12))
+    with pytest.raises(ArchiveRefused):
+        for chunk in _chunks(io.BytesIO(data), budget):
+            assert chunk
+
+
+def test_a_member_never_overwrites_an_existing_key() -> None:
+    writer = Writer()
+    writer.objects["drops/pack/reef/still.png"] = (b"the owner's file", {})
+    result, writer, _ = extract(make_zip(LAYOUT), "zip", writer=writer)
+    assert writer.objects["drops/pack/reef/still.png"] == (b"the owner's file", {})
+    assert [(r.member, r.code) for r in result.refused] == [
+        ("reef/still.png", ErrorCode.ARCHIVE_MEMBER_EXISTS)
+    ]
+    assert "drops/pack/reef/clip.mp4" in writer.objects

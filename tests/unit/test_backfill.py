@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from media_ingest.events import BACKFILL_EVENT, parse_body
 from media_ingest.ops.backfill import (
+    SSE_C,
     Backfill,
     BackfillState,
     ListedObject,
@@ -19,6 +20,9 @@ from media_ingest.ops.backfill import (
     Position,
     RateLimit,
     Source,
+    SourceUnreadable,
+    bucket_names,
+    check_readable,
 )
 from media_ingest.routing import Router
 from media_ingest.urls import object_url
@@ -181,3 +185,38 @@ def test_the_rate_bound_spaces_batches() -> None:
     # 50 messages at 20/s: the last batch may leave 2 s after the first.
     assert now[0] == pytest.approx(2.0)
     assert len(slept) == 4
+
+
+# -- can the stack read the source at all (issue 11) ---------------------------------------
+def test_a_bucket_the_stack_was_not_deployed_to_read_is_refused() -> None:
+    readable = {"drop"} | bucket_names("arn:aws:s3:::archive,arn:aws-cn:s3:::cn-media")
+    assert readable == {"drop", "archive", "cn-media"}
+    check_readable(Source.parse("s3://archive/old/"), readable, "AES256")
+    with pytest.raises(
+        SourceUnreadable, match="ExtraSourceBucketArns including arn:aws:s3:::legacy"
+    ):
+        check_readable(Source.parse("s3://legacy/"), readable, None)
+
+
+def test_objects_only_their_uploader_can_read_are_refused() -> None:
+    with pytest.raises(SourceUnreadable, match="SSE-C"):
+        check_readable(Source.parse("s3://drop/sealed/"), {"drop"}, SSE_C)
+
+
+def test_a_head_answering_400_without_the_customer_key_is_sse_c() -> None:
+    import boto3
+    from botocore.stub import Stubber
+
+    from media_ingest.adapters.listing import S3Lister
+
+    s3 = boto3.client("s3", region_name="us-east-1")
+    stubber = Stubber(s3)
+    stubber.add_response("list_objects_v2", {"Contents": [{"Key": "sealed/a.png"}]})
+    stubber.add_client_error("head_object", service_error_code="400", http_status_code=400)
+    stubber.add_response("list_objects_v2", {"Contents": [{"Key": "kms/a.png"}]})
+    stubber.add_response("head_object", {"ServerSideEncryption": "aws:kms"})
+    stubber.add_response("list_objects_v2", {})
+    stubber.activate()
+    assert S3Lister(Source.parse("s3://b/sealed/"), client=s3).first_encryption() == SSE_C
+    assert S3Lister(Source.parse("s3://b/kms/"), client=s3).first_encryption() == "aws:kms"
+    assert S3Lister(Source.parse("s3://b/empty/"), client=s3).first_encryption() is None

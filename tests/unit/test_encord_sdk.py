@@ -62,9 +62,10 @@ def test_a_mixed_part_loads_whole_every_entry_and_field_kept() -> None:
     assert parsed.skip_duplicate_urls is True and parsed.upsert_metadata is False
     [video] = parsed.videos
     assert video.client_metadata == doc["videos"][0]["clientMetadata"]  # free-form: kept whole
+    # `$encord` is the stack's (owner_metadata.STACK_FIELDS): the owner's block never passes.
     assert video.client_metadata["$encord"] == {
         "keyframes": [0, 12, 30],
-        "config": {"sampling_rate": 2},  # the owner's block wins key by key
+        "config": {"sampling_rate": 1, "keyframe_mode": "frame"},
     }
     assert video.video_metadata is not None and video.video_metadata.width == 240
     sequence = next(g for g in parsed.image_groups if g.create_video)

@@ -1,19 +1,25 @@
 from __future__ import annotations
 
 import json
+import shutil
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
+from media_ingest.deadline import Deadline
 from media_ingest.errors import ErrorCode, MediaError, TransientError
 from media_ingest.media import MediaKind
+from media_ingest.probing import ffprobe as ffprobe_module
 from media_ingest.probing.ffprobe import (
+    DEADLINE_RESERVE_SECONDS,
     FfprobeRunner,
     classify_failure,
     ffprobe_args,
     interpret,
     rotation,
 )
+from tests.support.hostile import declare_samples
 from tests.support.http import serve
 from tests.support.media import MediaSet, ffprobe_json
 
@@ -215,3 +221,130 @@ def test_binary_is_found_on_the_functions_path(
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
     assert FfprobeRunner().run("http://127.0.0.1/x", "mov")["format"] == {"marker": "layer"}
+
+
+# -- bounded ffprobe, pinned reads (issue 11) -----------------------------------------------
+def _script(tmp_path: Any, name: str, body: str) -> str:
+    path = tmp_path / name
+    path.write_text("#!/bin/sh\n" + body)
+    path.chmod(0o755)
+    return str(path)
+
+
+def test_ffprobe_runs_under_an_address_space_limit(tmp_path: Any, media: MediaSet) -> None:
+    """A 36 KB MP4 declaring 50 million samples per track took ffprobe 640 MB resident; under
+    the limit its allocations fail and its peak stays under the limit, whatever it reports."""
+    report = tmp_path / "peak"
+    real = shutil.which("ffprobe")
+    # /usr/bin/time reports ffprobe's own peak; the limit is set on the wrapper and inherited.
+    wrapper = _script(tmp_path, "ffprobe", f'exec /usr/bin/time -f %M -o {report} {real} "$@"\n')
+    bomb = declare_samples(media.bytes("clip.mp4"), 50_000_000)
+    with serve({"/bomb.mp4": bomb}) as (base, _):
+        try:
+            FfprobeRunner(binary=wrapper, timeout_seconds=60, memory_mb=256).run(
+                f"{base}/bomb.mp4", "mov"
+            )
+        except MediaError as error:
+            assert error.code in (ErrorCode.PROBE_RESOURCE_LIMIT, ErrorCode.CORRUPT_MEDIA)
+    peak_mb = int(report.read_text().split()[-1]) / 1024
+    assert peak_mb < 256, f"ffprobe peaked at {peak_mb:.0f} MB"
+
+
+def test_ffprobe_over_its_cpu_time_is_a_resource_limit(tmp_path: Any) -> None:
+    spin = _script(tmp_path, "spin", "while :; do :; done\n")
+    with pytest.raises(MediaError) as caught:
+        FfprobeRunner(binary=spin, timeout_seconds=30, cpu_seconds=1).run(
+            "http://127.0.0.1/x", "mov"
+        )
+    assert caught.value.code is ErrorCode.PROBE_RESOURCE_LIMIT
+    assert "CPU" in caught.value.message
+
+
+def test_ffprobe_output_is_bounded_before_it_is_read(tmp_path: Any) -> None:
+    # 9 MB of JSON, as thousands of streams or tags would print.
+    noisy = _script(tmp_path, "noisy", "head -c 9437184 /dev/zero | tr '\\0' ' '\n")
+    with pytest.raises(MediaError) as caught:
+        FfprobeRunner(binary=noisy).run("http://127.0.0.1/x", "mov")
+    assert caught.value.code is ErrorCode.PROBE_RESOURCE_LIMIT
+
+
+def test_a_crash_of_ffprobe_names_it(tmp_path: Any) -> None:
+    crash = _script(tmp_path, "crash", "kill -SEGV $$\n")
+    with pytest.raises(MediaError) as caught:
+        FfprobeRunner(binary=crash).run("http://127.0.0.1/x", "mov")
+    assert caught.value.code is ErrorCode.PARSER_ERROR and caught.value.parser == "ffprobe"
+    assert "SIGSEGV" in caught.value.message
+
+
+def test_every_request_carries_the_if_match_the_url_was_signed_with(media: MediaSet) -> None:
+    body = media.bytes("clip-moov-end.mp4")
+    with serve({"/clip.mp4": body}, etag="v1") as (base, served):
+        FfprobeRunner(timeout_seconds=30).run(f"{base}/clip.mp4", "mov", {"If-Match": '"v1"'})
+    assert len(served.headers) > 1  # ranged reads of a moov at the end
+    assert all(h.get("If-Match") == '"v1"' for h in served.headers)
+
+
+def test_an_object_overwritten_before_ffprobe_reads_it_is_changed(media: MediaSet) -> None:
+    with (
+        serve({"/clip.mp4": media.bytes("clip.mp4")}, etag="v2") as (base, _),
+        pytest.raises(MediaError) as caught,
+    ):
+        FfprobeRunner(timeout_seconds=30).run(f"{base}/clip.mp4", "mov", {"If-Match": '"v1"'})
+    assert caught.value.code is ErrorCode.OBJECT_CHANGED
+
+
+def test_a_header_with_a_line_break_is_refused() -> None:
+    with pytest.raises(ValueError, match="line break"):
+        ffprobe_args("ffprobe", SIGNED, "mov", headers={"If-Match": '"a"\r\nX-Other: 1'})
+
+
+class _Left:
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def get_remaining_time_in_millis(self) -> int:
+        return int(self.seconds * 1000)
+
+
+@pytest.mark.parametrize(
+    ("left", "timeout", "cut"),
+    # The reserve for the rest of the message: 15 s, or a fifth of a short invocation.
+    [(600.0, 60.0, False), (60.0, 48.0, True), (15.0, 12.0, True)],
+)
+def test_the_probe_timeout_is_what_the_invocation_has_left(
+    left: float, timeout: float, cut: bool
+) -> None:
+    deadline = Deadline()
+    deadline.start(_Left(left))
+    got, was_cut = FfprobeRunner(timeout_seconds=60, deadline=deadline)._timeout()
+    assert (round(got), was_cut) == (round(timeout), cut)
+
+
+def test_no_probe_starts_that_the_invocation_cannot_finish(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = [1000.0]
+    monkeypatch.setattr("media_ingest.deadline.time", SimpleNamespace(monotonic=lambda: clock[0]))
+    deadline = Deadline()
+    deadline.start(_Left(180))
+    clock[0] += 180 - (DEADLINE_RESERVE_SECONDS + 1)  # late in the batch: 16 s left
+    never = _script(tmp_path, "never", "touch started\n")
+    with pytest.raises(TransientError) as caught:
+        FfprobeRunner(binary=never, deadline=deadline).run("http://127.0.0.1/x", "mov")
+    assert caught.value.code is ErrorCode.INVOCATION_DEADLINE
+    assert not (tmp_path / "started").exists()
+
+
+def test_a_probe_cut_short_by_the_deadline_is_retried_not_the_objects_fault(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ffprobe_module, "DEADLINE_RESERVE_SECONDS", 0.0)
+    monkeypatch.setattr(ffprobe_module, "MIN_PROBE_SECONDS", 0.1)
+    deadline = Deadline()
+    deadline.start(_Left(0.5))
+    slow = _script(tmp_path, "slow", "sleep 5\n")
+    with pytest.raises(TransientError) as caught:
+        FfprobeRunner(binary=slow, timeout_seconds=60, deadline=deadline).run(
+            "http://127.0.0.1/x", "mov"
+        )
+    assert caught.value.code is ErrorCode.INVOCATION_DEADLINE

@@ -259,9 +259,11 @@ def test_entry_carries_the_encord_block_only_when_key_frames_are_known() -> None
         update={"client_metadata": {ENCORD_BLOCK: {"keyframes": [5], "frame_metadata": {}}}}
     )
     client = entry_for(plain.model_copy(update={"media": owned})).payload["clientMetadata"]
-    assert client[ENCORD_BLOCK]["keyframes"] == [5]  # the owner's frames of interest win
-    assert client[ENCORD_BLOCK]["config"]["keyframe_mode"] == "frame"
-    assert "frame_metadata" in client[ENCORD_BLOCK]
+    # `$encord` is the stack's (owner_metadata.STACK_FIELDS): an owner's block never passes.
+    assert client[ENCORD_BLOCK] == {
+        "keyframes": [0, 10, 20],
+        "config": {"sampling_rate": 1, "keyframe_mode": "frame"},
+    }
 
 
 def test_a_cut_mdat_is_found_from_the_first_range(media: MediaSet) -> None:

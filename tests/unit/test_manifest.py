@@ -228,3 +228,31 @@ def test_the_video_metadata_policy(
         "unknown": unknown,
     }
     assert sent["unknown"].client_metadata["frame_timing_unknown"] == UNKNOWN_TIMING.unknown
+
+
+# -- parts capped in bytes as well as entries (issue 11) -------------------------------------
+def _bulky(key: str, notes: int) -> Entry:
+    item = video_item(key)
+    media = item.media.model_copy(update={"client_metadata": {"notes": "n" * notes}})
+    return entry_for(item.model_copy(update={"media": media}))
+
+
+def test_a_part_rolls_over_at_its_byte_cap_before_its_entry_cap() -> None:
+    store = MemoryPartStore()
+    writer = ManifestWriter(store, max_entries=1000, max_bytes=50_000, sleep=lambda _: None)
+    entries = [_bulky(f"b/{i}.mp4", 9_000) for i in range(20)]
+    assert writer.append("main", entries) == 20
+    parts = store.parts("main")
+    sizes = [len(p.encoded()) for p in parts]
+    assert len(parts) > 1 and max(sizes) <= 50_000, sizes
+    assert all(p.sealed for p in parts[:-1])
+    assert sum(p.entry_count for p in parts) == 20
+
+
+def test_an_entry_larger_than_the_byte_cap_gets_a_part_of_its_own() -> None:
+    store = MemoryPartStore()
+    writer = ManifestWriter(store, max_bytes=20_000, sleep=lambda _: None)
+    writer.append("main", [_bulky("s/small.mp4", 100), _bulky("s/huge.mp4", 30_000)])
+    writer.append("main", [_bulky("s/after.mp4", 100)])
+    counts = [p.entry_count for p in store.parts("main")]
+    assert counts == [1, 1, 1]

@@ -274,3 +274,81 @@ def test_failure_recorder_writes_the_catalog_row_then_the_message_then_the_log(
     )
     member = recorder.record(event("a.zip"), error, url="u#m", dataset=None, attempt=1, member="m")
     assert member.event_id.endswith("#m") and member.event_id != record.event_id
+
+
+# -- the failure boundary (issue 11) -------------------------------------------------------
+@pytest.mark.parametrize(
+    "raised",
+    [
+        RecursionError("maximum recursion depth exceeded"),
+        NotImplementedError("Unknown Value Representation 'ZZ'"),
+        KeyError("streams"),
+        RuntimeError("Failed to decode image: Missing or empty image item"),
+        UnicodeEncodeError("utf-8", "caf\udce9", 3, 4, "surrogates not allowed"),
+        MemoryError(),
+        ZeroDivisionError("division by zero"),
+    ],
+    ids=lambda e: type(e).__name__,
+)
+def test_whatever_a_reader_raises_is_the_objects_failure_record_not_a_retry(
+    world: World, raised: Exception
+) -> None:
+    world.prober.script["x/odd.png"] = raised
+    outcome = world.ingest("x/odd.png")
+    assert outcome.kind is OutcomeKind.FAILED and outcome.failure is not None
+    failure = outcome.failure
+    assert failure.error_code is ErrorCode.PARSER_ERROR and failure.stage is Stage.PROBE
+    assert f"raised {type(raised).__name__}" in failure.message
+    # The innermost frame of the package, and what it called (this test's scripted prober).
+    assert failure.parser == "ingest.ingestor (tests)"
+    assert world.catalog.failures == [failure] and world.queue.sent == [failure]
+    failure.model_dump_json()  # a record any store can hold, whatever the text it carries
+
+
+def _client_error(code: str, status: int) -> Exception:
+    from botocore.exceptions import ClientError
+
+    response: Any = {"Error": {"Code": code}, "ResponseMetadata": {"HTTPStatusCode": status}}
+    return ClientError(response, "GetObject")
+
+
+@pytest.mark.parametrize(
+    "raised",
+    [
+        _client_error("SlowDown", 503),
+        _client_error("ThrottlingException", 400),
+        _client_error("InternalError", 500),
+        _client_error("ResourceNotFoundException", 400),  # the stack's own table: not the object
+        ConnectionResetError(104, "Connection reset by peer"),
+        TimeoutError("timed out"),
+        TransientError(ErrorCode.INVOCATION_DEADLINE, "no time left"),
+    ],
+    ids=lambda e: type(e).__name__ + getattr(e, "response", {}).get("Error", {}).get("Code", ""),
+)
+def test_only_conditions_a_retry_can_cure_go_back_to_the_queue(
+    world: World, raised: Exception
+) -> None:
+    from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
+
+    world.prober.script["x/later.png"] = raised
+    with pytest.raises(type(raised)):
+        world.ingest("x/later.png")
+    for error in (
+        ReadTimeoutError(endpoint_url="https://s3"),
+        EndpointConnectionError(endpoint_url="https://s3"),
+    ):
+        world.prober.script["x/later.png"] = error
+        with pytest.raises(type(error)):
+            world.ingest("x/later.png")
+    assert world.catalog.failures == [] and world.queue.sent == []
+
+
+def test_a_batch_with_one_hostile_file_registers_the_nine_others_first_time(world: World) -> None:
+    world.prober.script["b/hostile.dcm"] = RecursionError("maximum recursion depth exceeded")
+    keys = ["b/hostile.dcm", *(f"b/{i}.png" for i in range(9))]
+    result = runner(world).run(sqs_event(*(s3_body("drop", k) for k in keys)), Context())  # type: ignore[arg-type]
+    assert result == {"batchItemFailures": []}
+    assert len(world.catalog.items) == 9
+    assert [(f.key, f.error_code, f.attempt) for f in world.catalog.failures] == [
+        ("b/hostile.dcm", ErrorCode.PARSER_ERROR, 1)
+    ]

@@ -59,6 +59,7 @@ class FailureRecorder:
             event_id=event.event_id + (f"#{member}" if member is not None else ""),
             event_time=event.event_time,
             size=event.size if size is None else size,
+            parser=error.parser,
         )
         return self.write(record, member=member)
 
@@ -73,6 +74,7 @@ class FailureRecorder:
                 "stage": record.stage.value,
                 "member": member,
                 "reason": record.message,
+                "parser": record.parser,
             },
         )
         return record

@@ -20,10 +20,16 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
 
-from media_ingest.ingest.registration import Catalog, RemoveResult, WriteResult
+from media_ingest.ingest.registration import (
+    Catalog,
+    Lease,
+    Recorded,
+    RemoveResult,
+    WriteResult,
+)
 from media_ingest.observability import logger
 from media_ingest.platforms.encord import Entry
-from media_ingest.records import CatalogItem, FailureRecord, OutcomeMark, Removal
+from media_ingest.records import CatalogItem, FailureRecord, Outcome, OutcomeMark, Removal
 
 SPEC = re.compile(r"^(crash|hang)@(registered|appended):(\S+)$")
 SPEC_HELP = "ACTION@POINT:KEY_PREFIX[,...], ACTION crash|hang, POINT registered|appended"
@@ -64,7 +70,7 @@ def parse_faults(spec: str) -> tuple[Fault, ...]:
 def _crash() -> None:
     sys.stdout.flush()
     sys.stderr.flush()
-    os._exit(137)  # as a kill would: no finally blocks, no idempotency cleanup
+    os._exit(137)  # as a kill would: no finally blocks, no lease released
 
 
 def _hang() -> None:
@@ -97,14 +103,27 @@ class FaultyCatalog:
     inner: Catalog
     injector: FaultInjector
 
-    def put_new(self, item: CatalogItem) -> WriteResult:
-        return self._after(item, self.inner.put_new(item))
+    def put_new(
+        self, item: CatalogItem, group: str | None = None, lease: Lease | None = None
+    ) -> WriteResult:
+        return self._after(item, self.inner.put_new(item, group, lease))
 
-    def put_newer(self, item: CatalogItem) -> WriteResult:
-        return self._after(item, self.inner.put_newer(item))
+    def put_newer(
+        self, item: CatalogItem, group: str | None = None, lease: Lease | None = None
+    ) -> WriteResult:
+        return self._after(item, self.inner.put_newer(item, group, lease))
 
     def record_failure(self, record: FailureRecord) -> None:
         self.inner.record_failure(record)
+
+    def record_outcome(self, outcome: Outcome) -> None:
+        self.inner.record_outcome(outcome)
+
+    def recorded(self, event_id: str, dataset: str, url: str) -> Recorded | None:
+        return self.inner.recorded(event_id, dataset, url)
+
+    def release(self, item: CatalogItem, lease: Lease) -> None:
+        self.inner.release(item, lease)
 
     def mark(self, mark: OutcomeMark) -> bool:
         return self.inner.mark(mark)

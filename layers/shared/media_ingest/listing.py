@@ -33,6 +33,10 @@ class Source(BaseModel):
         return f"s3://{self.bucket}/{self.prefix}"
 
 
+# What the listing adapter says of how the first object is encrypted (None: not known).
+SSE_C = "SSE-C"
+
+
 class ListedObject(BaseModel):
     bucket: str
     key: str

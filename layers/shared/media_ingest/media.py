@@ -133,17 +133,20 @@ class AnnotationFile(_Frozen):
 class AnnotationLinks(_Frozen):
     """The annotation CSVs of one media object, by kind and type (`box` for `box.csv`).
 
-    Written by the extract function into the media member's S3 metadata (ANNOTATIONS_METADATA)
-    before the member exists, so the ingest path finds them in the first range read,
-    whatever order the events arrive in.
+    Recorded by the extract function in the catalog (keyed by the member's key and the
+    archive version in its SOURCE_METADATA) before the member exists, so the ingest path
+    finds them whatever order the events arrive in. Never read from object metadata, which
+    anyone who may upload can set.
     """
 
     localizations: dict[str, AnnotationFile] = {}
     states: dict[str, AnnotationFile] = {}
 
 
-# The user-metadata key (x-amz-meta-...) carrying an AnnotationLinks JSON.
-ANNOTATIONS_METADATA = "media-ingest-annotations"
+# The user-metadata key (x-amz-meta-...) on every member the extract function writes: which
+# archive version it came from (a redelivered extraction skips members already written from
+# it; the ingest path looks the member's annotation links up by it).
+SOURCE_METADATA = "media-ingest-source"
 
 
 class MediaInfo(_Frozen):

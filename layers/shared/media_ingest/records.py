@@ -1,7 +1,7 @@
 """The records the pipeline writes: catalog items, failure records and outcomes.
 
 These models are the contract: the catalog table, the failure queue and the CLI's --json
-output are their JSON (docs/records.md).
+output are their JSON.
 """
 
 from __future__ import annotations
@@ -110,6 +110,9 @@ class FailureRecord(BaseModel):
     event_time: datetime
     size: int
     failed_at: datetime = Field(default_factory=utcnow)
+    # The reader that raised, when the failure is an exception no reader meant to raise
+    # (PARSER_ERROR): `probing.dicom_header (pydicom)`.
+    parser: str | None = None
 
 
 class OutcomeKind(StrEnum):

@@ -47,7 +47,7 @@ class Settings(BaseSettings):
     # "on": each object's content identity is looked up before it is registered (one
     # HeadObject and a conditional PutItem per checksum); "off": no duplicate_of, no skips.
     content_identity: Literal["on", "off"] = Field(
-        default="on", validation_alias="CONTENT_IDENTITY"
+        default="off", validation_alias="CONTENT_IDENTITY"
     )
     # Datasets where an object whose bytes are already registered (content.py) is skipped
     # (outcome duplicate) instead of registered with `duplicate_of`.
@@ -82,19 +82,33 @@ class Settings(BaseSettings):
         le=encord.MAX_ITEMS_PER_FILE,
         validation_alias="MANIFEST_PART_MAX_ENTRIES",
     )
+    # Every append rewrites the open part: its bytes bound each append's memory and transfer
+    # (entries may carry up to 256 KB of client metadata each).
+    manifest_part_max_bytes: int = Field(
+        default=8 * 1024 * 1024,
+        ge=64 * 1024,
+        le=1024**3,
+        validation_alias="MANIFEST_PART_MAX_BYTES",
+    )
     presign_seconds: int = Field(default=300, ge=30, le=3600, validation_alias="PRESIGN_SECONDS")
     probe_timeout_seconds: float = Field(
         default=60.0, gt=0, le=600, validation_alias="PROBE_TIMEOUT_SECONDS"
     )
     ffprobe_path: str = Field(default="ffprobe", validation_alias="FFPROBE_PATH")
-    idempotency_seconds: int = Field(
-        default=7 * 24 * 3600, ge=60, validation_alias="IDEMPOTENCY_SECONDS"
+    # Limits of each ffprobe process (probing/ffprobe.py): address space, CPU time.
+    ffprobe_memory_mb: int = Field(
+        default=256, ge=64, le=8192, validation_alias="FFPROBE_MEMORY_MB"
+    )
+    ffprobe_cpu_seconds: int = Field(
+        default=20, ge=1, le=600, validation_alias="FFPROBE_CPU_SECONDS"
     )
     # Archive drops (archives.py): where the ingest function hands archives; empty: archives
     # fail with UNSUPPORTED_KIND. The caps bound what the extract function streams.
     extract_queue_url: str = Field(default="", validation_alias="EXTRACT_QUEUE_URL")
     # The extract function writes members here (they are drops); only it reads this.
     drop_bucket: str = Field(default="", validation_alias="DROP_BUCKET")
+    # The role it assumes, per archive, to write that archive's members ("" = its own role).
+    member_writer_role_arn: str = Field(default="", validation_alias="MEMBER_WRITER_ROLE_ARN")
     max_archive_bytes: int = Field(default=5 * 1024**3, ge=1, validation_alias="MAX_ARCHIVE_BYTES")
     max_extracted_bytes: int = Field(
         default=20 * 1024**3, ge=1, validation_alias="MAX_EXTRACTED_BYTES"

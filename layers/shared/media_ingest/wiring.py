@@ -4,15 +4,15 @@ start). One way to build each collaborator, so two functions never disagree on o
 
 from __future__ import annotations
 
-from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+from typing import TYPE_CHECKING
 
-from media_ingest.adapters.catalog import CatalogRows, DynamoCatalog
+from media_ingest.adapters.catalog import CatalogRows, DynamoCatalog, DynamoPartNumbers
 from media_ingest.adapters.claims import DynamoClaims
-from media_ingest.adapters.clients import client, retries
+from media_ingest.adapters.clients import retries
 from media_ingest.adapters.groups import DynamoGroupStore
 from media_ingest.adapters.listing import InventoryLister, latest_manifest
 from media_ingest.adapters.manifests import S3AnnotationStore, S3PartStore
-from media_ingest.adapters.objects import S3ArchiveReader, S3MemberWriter, S3Objects
+from media_ingest.adapters.objects import MemberWriters, S3ArchiveReader, S3Objects
 from media_ingest.adapters.queues import (
     SqsChangeQueue,
     SqsExtractQueue,
@@ -20,13 +20,13 @@ from media_ingest.adapters.queues import (
     SqsIngestQueue,
 )
 from media_ingest.adapters.secrets import LabelStudioSecret
-from media_ingest.archives.extractor import Extractor, ExtractRunner
+from media_ingest.deadline import Deadline
 from media_ingest.failure_recorder import FailureRecorder
 from media_ingest.faults import FaultInjector, FaultyCatalog, appended_hook, parse_faults
 from media_ingest.groups.membership import Membership
 from media_ingest.groups.rules import GroupRoutes
 from media_ingest.groups.sealing import GroupSealer
-from media_ingest.ingest.batch_runner import BatchRunner, idempotency_config, idempotent_ingest
+from media_ingest.ingest.batch_runner import WORKERS, BatchRunner
 from media_ingest.ingest.identity import ContentIdentifier
 from media_ingest.ingest.ingestor import Ingestor
 from media_ingest.ingest.registration import Catalog
@@ -42,6 +42,9 @@ from media_ingest.routing import Router
 from media_ingest.settings import Settings
 from media_ingest.sinks.label_studio import LabelStudioSink
 from media_ingest.sinks.runner import SinkRunner
+
+if TYPE_CHECKING:
+    from media_ingest.archives.extractor import ExtractRunner
 
 # Validated annotation CSVs, in the manifest bucket (no notifications: never ingested).
 ANNOTATIONS_PREFIX = "annotations/"
@@ -59,14 +62,22 @@ def build_runner(settings: Settings) -> BatchRunner:
         catalog = FaultyCatalog(catalog, injector)
     manifests = _manifests(settings, injector)
     objects = S3Objects(settings.presign_seconds)
+    deadline = Deadline()
     ingestor = Ingestor(
         settings=settings,
         router=Router.of(settings),
         prober=ObjectProber(
             reader=objects,
-            ffprobe=FfprobeRunner(settings.ffprobe_path, settings.probe_timeout_seconds),
+            ffprobe=FfprobeRunner(
+                settings.ffprobe_path,
+                settings.probe_timeout_seconds,
+                memory_mb=settings.ffprobe_memory_mb,
+                cpu_seconds=settings.ffprobe_cpu_seconds,
+                deadline=deadline,
+            ),
             sidecar_suffix=settings.sidecar_suffix,
             keyframes=settings.key_frames == "on",
+            links=DynamoCatalog(settings.catalog_table),
         ),
         catalog=catalog,
         failures=_failures(settings, catalog),
@@ -94,18 +105,18 @@ def build_runner(settings: Settings) -> BatchRunner:
         ),
         objects=objects,
     )
-    persistence = DynamoDBPersistenceLayer(
-        table_name=settings.catalog_table, key_attr="pk", boto3_client=client("dynamodb")
-    )
-    config = idempotency_config(settings.idempotency_seconds)
     return BatchRunner(
-        ingest=idempotent_ingest(ingestor, persistence, config),
+        ingest=ingestor.ingest,
         manifests=manifests,
-        idempotency=config,
         sealer=_sealer(settings, manifests) if settings.group_table else None,
+        leases=catalog,
+        deadline=deadline,
         aws_retries=retries.take,
         changes=SqsChangeQueue(settings.sink_queue_url) if settings.sink_queue_url else None,
         video_metadata=settings.encord_video_metadata,
+        # A fault (game days, tests/integration/test_faults.py) is reached by the record it
+        # names: records decided one at a time, so that no kill cuts another short.
+        workers=1 if injector is not None else WORKERS,
         removal_log=RemovalLog(
             S3PartStore(settings.manifest_bucket, settings.manifest_prefix),
             max_entries=settings.manifest_part_max_entries,
@@ -172,21 +183,27 @@ def build_sink_runner(settings: Settings) -> SinkRunner:
 
 def build_extract_runner(settings: Settings) -> ExtractRunner:
     """The extract function's graph."""
+    # Here, not at the top: the ingest function never extracts, and the extractor's
+    # Powertools batch utility is 25 ms of every cold start that imports it.
+    from media_ingest.archives.extractor import Extractor, ExtractRunner  # noqa: PLC0415
+
     if not settings.drop_bucket:
         raise ValueError("DROP_BUCKET must name the drop bucket for the extract function")
+    catalog = DynamoCatalog(settings.catalog_table)
     return ExtractRunner(
         Extractor(
             settings=settings,
             router=Router.of(settings),
-            failures=_failures(settings, DynamoCatalog(settings.catalog_table)),
+            failures=_failures(settings, catalog),
             archive=S3ArchiveReader,
-            writer=S3MemberWriter(settings.drop_bucket),
+            writers=MemberWriters(settings.drop_bucket, settings.member_writer_role_arn),
             store=S3AnnotationStore(
                 settings.manifest_bucket,
                 ANNOTATIONS_PREFIX,
                 settings.region,
                 settings.object_url_style,
             ),
+            links=catalog,
         )
     )
 
@@ -195,8 +212,10 @@ def _manifests(settings: Settings, injector: FaultInjector | None = None) -> Man
     return ManifestWriter(
         S3PartStore(settings.manifest_bucket, settings.manifest_prefix),
         max_entries=settings.manifest_part_max_entries,
+        max_bytes=settings.manifest_part_max_bytes,
         update_datasets=frozenset(settings.update_datasets),
         on_added=appended_hook(injector) if injector is not None else None,
+        numbers=DynamoPartNumbers(settings.catalog_table),
     )
 
 

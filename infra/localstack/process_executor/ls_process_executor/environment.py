@@ -93,7 +93,8 @@ def build_process_env(
 
 
 def layers_key(layer_ids: Iterable[str]) -> str:
-    """Stable name for the merged /opt of an ordered list of layer versions."""
+    """Stable name for the merged /opt of an ordered list of layer versions, each identified
+    by its ARN and the SHA-256 of its archive."""
     return hashlib.sha256("\n".join(layer_ids).encode()).hexdigest()[:20]
 
 

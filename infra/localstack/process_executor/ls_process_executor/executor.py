@@ -78,7 +78,13 @@ def work_dir() -> Path:
 
 
 def _layer_ids(function_version: FunctionVersion) -> list[str]:
-    return [layer.layer_version_arn for layer in function_version.config.layers]
+    # A version ARN alone does not name content: a LocalStack started afresh numbers a
+    # republished layer ":1" again, and a merged /opt kept from an earlier run under that ARN
+    # would run the old code. The archive's SHA-256 makes the key name what is inside.
+    return [
+        f"{layer.layer_version_arn}@{layer.code.code_sha256}"
+        for layer in function_version.config.layers
+    ]
 
 
 def _opt_dir(function_version: FunctionVersion) -> Path:

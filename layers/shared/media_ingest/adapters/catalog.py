@@ -1,38 +1,82 @@
-"""The catalog table (DynamoDB) as functions use it: conditional puts of items, outcome
-marks, removals and failure records; the sink's batched reads of the items it applies
-changes for; reconcile's scan and consistent re-reads.
+"""The catalog table (DynamoDB) as functions use it: conditional puts of items, the outcome
+ledger's records, per-URL outcome marks and removals, the manifests' part-number counters,
+the sink's batched reads of the items it applies changes for, and reconcile's scan and
+consistent re-reads.
 
-Single table, hash key `pk` only. Per (dataset, URL), one row at `item#<sha256(dataset,
-url)>` (URLs can exceed the 2 KB key limit): a catalog item (`type` item; a deleted object's
-item keeps its place with `removed_at` and `removal`), or an outcome mark (`type` mark: the
-URL's last outcome left no live item: failed, extracted, skipped, deleted). Failures:
-`failure#<sha256(event id)>`; content claims: `content#...` (adapters/claims.py).
-Powertools' idempotency records (the outcome ledger) share the table under their own keys.
-Each row keeps its model's JSON in `doc`, so readers never reassemble attributes; `bucket`,
-`okey` and `etag` are also top-level, so reconcile's scan can filter and project them.
+Single table, hash key `pk` only (URLs and event ids can exceed the 2 KB key limit: keys are
+digests). Where each event's one outcome lives (docs/architecture.md, "One event, one outcome"):
+
+- `item#<sha256(dataset, url)>`: the URL's row in its dataset, one of
+  - `type` item: a registered object, its CatalogItem JSON zlib-compressed in `docz` (small
+    items stay under 1 KB: one write unit). In a dataset that never replaces items a live
+    item also *is* its event's `registered` outcome (`outcome`), with its `group`, and the
+    lease of the run that registered it (`lease`, `lease_until`). A deleted object's item
+    keeps its place, marked removed (`removed_at`, `removal`), and never carries an outcome:
+    marking it removed moves that outcome to an outcome record first.
+  - `type` mark: an *outcome mark*, the URL's last outcome when it left no live item
+    (failed, archive, a skipped duplicate, deleted): reconcile's per-URL state, not the
+    ledger (the event's outcome record is).
+- `outcome#<sha256(event id)>` (`type` outcome): any other outcome (duplicate, updated,
+  failed, ignored, archive, marker, deleted, and registered in update datasets), its Outcome
+  JSON in `doc`.
+- `failure#<sha256(event id)>` (`type` failure): a FailureRecord (`doc`), the failure log's
+  row: of a failed event, or of one member of an archive (the extract function's; no event).
+- `counter#manifest#<dataset>` (`type` counter): the last manifest part number handed out.
+- `links#<sha256(bucket, key, archive version)>`: annotation links the extract function
+  recorded for a member it writes (`doc`).
+- `content#...`: content claims (adapters/claims.py); `attach#<bucket>`: what attach did.
+
+Item and mark rows keep `bucket`, `okey` and `etag` top-level, so reconcile's scan can filter
+and project them. Stacks from before this layout kept the ledger in Powertools idempotency
+records (no `type`; `status` and `data`): ops/adapters/catalog.py still reads those.
 """
 
 from __future__ import annotations
 
 import hashlib
 import time
+import zlib
 from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from media_ingest.adapters.clients import ClientSlot, error_code
 from media_ingest.errors import ErrorCode, TransientError
-from media_ingest.ingest.registration import RemoveResult, RemoveStatus, WriteResult
+from media_ingest.ingest.registration import (
+    Lease,
+    Recorded,
+    RemoveResult,
+    RemoveStatus,
+    WriteResult,
+    restored_change,
+    restored_detail,
+)
+from media_ingest.media import AnnotationLinks
 from media_ingest.reconcile.rules import RowState, State
-from media_ingest.records import CatalogItem, FailureRecord, OutcomeKind, OutcomeMark, Removal
+from media_ingest.records import (
+    CatalogItem,
+    FailureRecord,
+    Outcome,
+    OutcomeKind,
+    OutcomeMark,
+    Removal,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 SEQUENCER_WIDTH = 64
+_CHECK_FAILED = "ConditionalCheckFailedException"
+# The outcome an item carries (the ledger's record of its event), if it carries one.
+CARRIED = "outcome"
+# On an item registered again after its deletion: the removal it followed (Removal JSON).
+RESTORED = "restores"
+BATCH_GET_MAX = 100  # DynamoDB's BatchGetItem limit
 ITEM, MARK = "item", "mark"
-# A put may replace a row unless it holds a live item.
+# A put may replace a row unless it holds a live item (a mark, or an item marked removed,
+# which never carries an outcome).
 _NO_LIVE_ITEM = "attribute_not_exists(pk) OR #t <> :item OR attribute_exists(removed_at)"
 _NAMES = {"#t": "type"}
 _IS_ITEM = {":item": {"S": ITEM}}
@@ -46,8 +90,21 @@ def failure_pk(event_id: str) -> str:
     return "failure#" + hashlib.sha256(event_id.encode()).hexdigest()
 
 
+def outcome_pk(event_id: str) -> str:
+    return "outcome#" + hashlib.sha256(event_id.encode()).hexdigest()
+
+
+def counter_pk(dataset: str) -> str:
+    return f"counter#manifest#{dataset}"
+
+
+def links_pk(bucket: str, key: str, source: str) -> str:
+    return "links#" + hashlib.sha256(f"{bucket}\n{key}\n{source}".encode()).hexdigest()
+
+
 class DynamoCatalog:
-    """The ingest path's writes: conditional puts of items, marks, removals, failures.
+    """The ingest path's writes: conditional puts of items, failure and outcome records,
+    outcome marks and removals, the one read a redelivery makes, and lease releases.
 
     What operators read (scans, batched key checks) is ops/adapters/catalog.py."""
 
@@ -57,21 +114,78 @@ class DynamoCatalog:
         self.table = table
         self.ddb = client
 
-    def put_new(self, item: CatalogItem) -> WriteResult:
-        return self._put(item, _NO_LIVE_ITEM, dict(_IS_ITEM))
+    def put_new(
+        self, item: CatalogItem, group: str | None = None, lease: Lease | None = None
+    ) -> WriteResult:
+        attributes = item_attributes(item, group, lease)
+        attributes[CARRIED] = {"S": OutcomeKind.REGISTERED.value}
+        # No live item: a first registration, or one after a deletion (the removed item
+        # carries no outcome) or after an outcome that left only a mark.
+        result = self._put(attributes, _NO_LIVE_ITEM, dict(_IS_ITEM))
+        if result.written and result.previous is not None and result.previous.removed:
+            self._note_restored(item, result.previous.removed)
+        return result
 
-    def put_newer(self, item: CatalogItem) -> WriteResult:
-        return self._put(
-            item,
-            f"{_NO_LIVE_ITEM} OR seq_order < :seq",
-            {**_IS_ITEM, ":seq": {"S": item.sequencer.rjust(SEQUENCER_WIDTH, "0")}},
-        )
+    def _note_restored(self, item: CatalogItem, removal: Removal) -> None:
+        """A registration after a deletion (rare: one more write): the carried outcome says
+        so, as a replay of it must (its detail, and its line in the removal log)."""
+        try:
+            self.ddb.update_item(
+                TableName=self.table,
+                Key={"pk": {"S": item_pk(item.dataset, item.object_url)}},
+                UpdateExpression=f"SET {RESTORED} = :r",
+                ConditionExpression="event_id = :e",
+                ExpressionAttributeValues={
+                    ":r": {"S": removal.model_dump_json()},
+                    ":e": {"S": item.event_id},
+                },
+            )
+        except ClientError as exc:
+            if error_code(exc) != _CHECK_FAILED:  # replaced meanwhile: its outcome moved
+                raise
 
-    def _put(self, item: CatalogItem, condition: str, values: dict[str, Any]) -> WriteResult:
+    def put_newer(
+        self, item: CatalogItem, group: str | None = None, lease: Lease | None = None
+    ) -> WriteResult:
+        # An item that carries its outcome was registered while the dataset replaced nothing
+        # (UpdateDatasets changed since): its outcome is moved to an outcome record of its
+        # own before anything may replace it, so the ledger never loses that event.
+        condition = f"({_NO_LIVE_ITEM} OR seq_order < :seq) AND attribute_not_exists({CARRIED})"
+        values = {**_IS_ITEM, ":seq": {"S": item.sequencer.rjust(SEQUENCER_WIDTH, "0")}}
+        attributes = item_attributes(item, group, lease)
+        result = self._put(attributes, condition, values)
+        if result.written or result.previous is None:
+            return result
+        stored = self._get(item_pk(item.dataset, item.object_url))
+        if stored is None or CARRIED not in stored:
+            return result
+        self._uncarry(stored)
+        return self._put(attributes, condition, values)
+
+    def _uncarry(self, stored: dict[str, Any]) -> None:
+        """Move the outcome an item carries to an outcome record, then off the item."""
+        carried = outcome_of_row(stored)
+        if carried is not None:
+            self.record_outcome(carried)
+        try:
+            self.ddb.update_item(
+                TableName=self.table,
+                Key={"pk": stored["pk"]},
+                UpdateExpression=f"REMOVE {CARRIED}",
+                ConditionExpression="registered_at = :at",
+                ExpressionAttributeValues={":at": stored["registered_at"]},
+            )
+        except ClientError as exc:
+            if error_code(exc) != _CHECK_FAILED:  # replaced meanwhile: nothing to move
+                raise
+
+    def _put(
+        self, attributes: dict[str, Any], condition: str, values: dict[str, Any]
+    ) -> WriteResult:
         try:
             response = self.ddb.put_item(
                 TableName=self.table,
-                Item=_item_attributes(item),
+                Item=attributes,
                 ConditionExpression=condition,
                 ExpressionAttributeNames=_NAMES,
                 ExpressionAttributeValues=values,
@@ -79,18 +193,40 @@ class DynamoCatalog:
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as exc:
-            if error_code(exc) != "ConditionalCheckFailedException":
+            if error_code(exc) != _CHECK_FAILED:
                 raise
             found: dict[str, Any] | None = exc.response.get("Item")  # type: ignore[assignment]
-            return WriteResult(written=False, previous=_item_or_none(found))
-        return WriteResult(written=True, previous=_item_or_none(response.get("Attributes")))
+            if not found or not _is_item(found):
+                return WriteResult(written=False)
+            return WriteResult(False, parse_item(found), lease_of(found))
+        old = response.get("Attributes")
+        if not old or not _is_item(old):
+            return WriteResult(True)
+        return WriteResult(True, parse_item(old), lease_of(old))
 
     def read(self, dataset: str, url: str) -> CatalogItem | None:
         """The URL's item as it is now (live or removed), by a consistent read."""
-        got = self.ddb.get_item(
-            TableName=self.table, Key={"pk": {"S": item_pk(dataset, url)}}, ConsistentRead=True
+        return _item_or_none(self._get(item_pk(dataset, url)))
+
+    def record_links(self, bucket: str, key: str, source: str, links: AnnotationLinks) -> None:
+        """The extract function's record of a member's annotation links (archives/rules.py)."""
+        self.ddb.put_item(
+            TableName=self.table,
+            Item={
+                "pk": {"S": links_pk(bucket, key, source)},
+                "type": {"S": "links"},
+                "doc": {"S": links.model_dump_json()},
+            },
         )
-        return _item_or_none(got.get("Item"))
+
+    def find_links(self, bucket: str, key: str, source: str) -> AnnotationLinks | None:
+        """The links recorded for the member `key` written from archive version `source`."""
+        found = self.ddb.get_item(
+            TableName=self.table,
+            Key={"pk": {"S": links_pk(bucket, key, source)}},
+            ConsistentRead=True,
+        ).get("Item")
+        return AnnotationLinks.model_validate_json(found["doc"]["S"]) if found else None
 
     def items_of(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], CatalogItem]:
         """The live items of these (dataset, object URL) pairs: one BatchGetItem per hundred
@@ -98,7 +234,7 @@ class DynamoCatalog:
         item is left out: its object was deleted since, and its own change follows."""
         by_pk = {item_pk(dataset, url): (dataset, url) for dataset, url in keys}
         options = {
-            "ProjectionExpression": "pk, #t, doc, removed_at",
+            "ProjectionExpression": "pk, #t, doc, docz, removed_at",
             "ExpressionAttributeNames": {"#t": "type"},
             "ConsistentRead": True,
         }
@@ -119,7 +255,7 @@ class DynamoCatalog:
                 ExpressionAttributeValues=dict(_IS_ITEM),
             )
         except ClientError as exc:
-            if error_code(exc) != "ConditionalCheckFailedException":
+            if error_code(exc) != _CHECK_FAILED:
                 raise
             return False
         return True
@@ -140,25 +276,39 @@ class DynamoCatalog:
             )
         except ClientError as exc:
             # The item was replaced or removed meanwhile: the note belongs to a past state.
-            if error_code(exc) != "ConditionalCheckFailedException":
+            if error_code(exc) != _CHECK_FAILED:
                 raise
 
     def remove(self, deleted: OutcomeMark, removal: Removal, sequencer: str) -> RemoveResult:
-        for _ in range(3):  # a row that changes under us is read again; three is plenty
-            done = self._remove_item(deleted, removal, sequencer)
-            if done is not None:
+        moved: str | None = None
+        for _ in range(4):  # a row that changes under us is read again; four is plenty
+            done = self._remove_item(deleted, removal, sequencer, moved)
+            if isinstance(done, RemoveResult):
                 return done
-        raise RuntimeError(f"the catalog row of {deleted.object_url} kept changing")
+            moved = done
+        raise TransientError(
+            ErrorCode.AWS_TRANSIENT, f"the catalog row of {deleted.object_url} kept changing"
+        )
 
     def _remove_item(
-        self, deleted: OutcomeMark, removal: Removal, sequencer: str
-    ) -> RemoveResult | None:
-        condition = "#t = :item AND attribute_not_exists(removed_at)"
+        self, deleted: OutcomeMark, removal: Removal, sequencer: str, moved: str | None
+    ) -> RemoveResult | str | None:
+        """Mark the live item removed. An item that carries its event's outcome gives it up
+        in the same update, once that outcome is an outcome record (`moved`: the event whose
+        outcome this call already moved). Returns the result, or the event id whose carried
+        outcome it just moved (try again), or None (the row changed: try again)."""
+        condition = (
+            f"#t = :item AND attribute_not_exists(removed_at) AND (attribute_not_exists({CARRIED})"
+        )
         values: dict[str, Any] = {
             **_IS_ITEM,
             ":at": {"S": removal.removed_at.isoformat()},
             ":r": {"S": removal.model_dump_json()},
         }
+        if moved is not None:
+            condition += " OR event_id = :moved"
+            values[":moved"] = {"S": moved}
+        condition += ")"
         if sequencer:
             # Unordered delivery: a deletion never removes an item of a later write.
             condition += " AND seq_order <= :seq"
@@ -167,7 +317,7 @@ class DynamoCatalog:
             response = self.ddb.update_item(
                 TableName=self.table,
                 Key={"pk": {"S": item_pk(deleted.dataset, deleted.object_url)}},
-                UpdateExpression="SET removed_at = :at, removal = :r",
+                UpdateExpression=f"SET removed_at = :at, removal = :r REMOVE {CARRIED}",
                 ConditionExpression=condition,
                 ExpressionAttributeNames=_NAMES,
                 ExpressionAttributeValues=values,
@@ -175,18 +325,30 @@ class DynamoCatalog:
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as exc:
-            if error_code(exc) != "ConditionalCheckFailedException":
+            if error_code(exc) != _CHECK_FAILED:
                 raise
             old: dict[str, Any] | None = exc.response.get("Item")  # type: ignore[assignment]
-            return self._not_removed(old, deleted)
+            return self._not_removed(old, deleted, sequencer)
         return RemoveResult(RemoveStatus.REMOVED, item=_item_or_none(response["Attributes"]))
 
-    def _not_removed(self, old: dict[str, Any] | None, deleted: OutcomeMark) -> RemoveResult | None:
-        """Why the update did not apply, and the deleted mark where there is no item."""
-        if old is not None and old["type"]["S"] == ITEM:
+    def _not_removed(
+        self, old: dict[str, Any] | None, deleted: OutcomeMark, sequencer: str
+    ) -> RemoveResult | str | None:
+        """Why the update did not apply: an outcome to move first, an item removed before or
+        newer than the deletion, or no item (the deleted mark takes the URL's place)."""
+        if old is not None and _is_item(old):
             item = parse_item(old)
-            status = RemoveStatus.ALREADY if item.removed is not None else RemoveStatus.NEWER
-            return RemoveResult(status, item=item)
+            if item.removed is not None:
+                return RemoveResult(RemoveStatus.ALREADY, item=item)
+            newer = sequencer and old["seq_order"]["S"] > sequencer.rjust(SEQUENCER_WIDTH, "0")
+            if newer:
+                return RemoveResult(RemoveStatus.NEWER, item=item)
+            carried = outcome_of_row(old)
+            if carried is not None:
+                # The ledger must keep the registering event's outcome: record it apart first.
+                self.record_outcome(carried)
+                return item.event_id
+            return None
         replaced = OutcomeMark.model_validate_json(old["doc"]["S"]) if old else None
         if replaced is not None and replaced.kind is OutcomeKind.DELETED:
             return RemoveResult(RemoveStatus.UNREGISTERED, replaced=replaced)
@@ -206,9 +368,100 @@ class DynamoCatalog:
             },
         )
 
+    def record_outcome(self, outcome: Outcome) -> None:
+        """The first outcome recorded for an event stays (a duplicate delivery decided again
+        later, however it ends, changes nothing)."""
+        try:
+            self.ddb.put_item(
+                TableName=self.table,
+                Item={
+                    "pk": {"S": outcome_pk(outcome.event_id)},
+                    "type": {"S": "outcome"},
+                    "kind": {"S": outcome.kind.value},
+                    # A deletion keeps its removed item (a replay tells the sinks again).
+                    "doc": {"S": outcome.model_dump_json(exclude=_not_kept(outcome))},
+                },
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except ClientError as exc:
+            if error_code(exc) != _CHECK_FAILED:
+                raise
 
-def _item_attributes(item: CatalogItem) -> dict[str, Any]:
-    return {
+    def recorded(self, event_id: str, dataset: str, url: str) -> Recorded | None:
+        """One batched read of the two places an event's outcome can be; with it, the lease on
+        the item if this event wrote it (its run may still be appending the entry)."""
+        keys = [item_pk(dataset, url), outcome_pk(event_id)]
+        request: dict[str, Any] = {
+            self.table: {"Keys": [{"pk": {"S": k}} for k in keys], "ConsistentRead": True}
+        }
+        rows: list[dict[str, Any]] = []
+        while request:
+            response = self.ddb.batch_get_item(RequestItems=request)
+            rows += response.get("Responses", {}).get(self.table, [])
+            request = dict(response.get("UnprocessedKeys") or {})
+        found = [o for o in map(outcome_of_row, rows) if o is not None and o.event_id == event_id]
+        if not found:
+            return None
+        outcome = min(found, key=lambda o: o.processed_at)
+        mine = [r for r in rows if r["type"]["S"] == "item" and parse_item(r).event_id == event_id]
+        if not mine:
+            return Recorded(outcome)
+        if outcome.item is None and outcome.kind is OutcomeKind.REGISTERED:
+            # An outcome record keeps no item (update datasets): the item is in its row.
+            outcome = outcome.model_copy(update={"item": parse_item(mine[0])})
+        return Recorded(outcome, lease_of(mine[0]))
+
+    def release(self, item: CatalogItem, lease: Lease) -> None:
+        try:
+            self.ddb.update_item(
+                TableName=self.table,
+                Key={"pk": {"S": item_pk(item.dataset, item.object_url)}},
+                UpdateExpression="REMOVE lease, lease_until",
+                ConditionExpression="lease = :mine",
+                ExpressionAttributeValues={":mine": {"S": lease.token}},
+            )
+        except ClientError as exc:
+            if error_code(exc) != _CHECK_FAILED:
+                raise
+
+    def _get(self, pk: str) -> dict[str, Any] | None:
+        found = self.ddb.get_item(TableName=self.table, Key={"pk": {"S": pk}}, ConsistentRead=True)
+        row = found.get("Item")
+        return dict(row) if row else None
+
+
+class DynamoPartNumbers:
+    """Manifest part numbers from an atomic counter per dataset: concurrent writers that each
+    need a part of their own get different numbers with no retry (manifests/writer.py)."""
+
+    ddb: ClientSlot[DynamoDBClient] = ClientSlot("dynamodb")
+
+    def __init__(self, table: str, client: DynamoDBClient | None = None) -> None:
+        self.table = table
+        self.ddb = client
+
+    def next(self, dataset: str, floor: int) -> int:
+        response = self.ddb.update_item(
+            TableName=self.table,
+            Key={"pk": {"S": counter_pk(dataset)}},
+            # The floor counts only when the counter is created: a stack upgraded from one
+            # part at a time starts above the parts it already has.
+            UpdateExpression="SET next_part = if_not_exists(next_part, :floor) + :one, #t = :t",
+            ExpressionAttributeNames={"#t": "type"},
+            ExpressionAttributeValues={
+                ":floor": {"N": str(floor)},
+                ":one": {"N": "1"},
+                ":t": {"S": "counter"},
+            },
+            ReturnValues="UPDATED_NEW",
+        )
+        return int(response["Attributes"]["next_part"]["N"])
+
+
+def item_attributes(
+    item: CatalogItem, group: str | None = None, lease: Lease | None = None
+) -> dict[str, Any]:
+    attributes: dict[str, Any] = {
         "pk": {"S": item_pk(item.dataset, item.object_url)},
         "type": {"S": ITEM},
         "dataset": {"S": item.dataset},
@@ -219,8 +472,14 @@ def _item_attributes(item: CatalogItem) -> dict[str, Any]:
         "kind": {"S": item.kind.value},
         "seq_order": {"S": item.sequencer.rjust(SEQUENCER_WIDTH, "0")},
         "registered_at": {"S": item.registered_at.isoformat()},
-        "doc": {"S": item.model_dump_json(exclude={"removed"})},
+        "docz": {"B": zlib.compress(item.model_dump_json(exclude={"removed"}).encode(), 9)},
     }
+    if group is not None:
+        attributes["group"] = {"S": group}
+    if lease is not None:
+        attributes["lease"] = {"S": lease.token}
+        attributes["lease_until"] = {"N": str(int(lease.until.timestamp() * 1000))}
+    return attributes
 
 
 def _mark_attributes(mark: OutcomeMark) -> dict[str, Any]:
@@ -238,7 +497,10 @@ def _mark_attributes(mark: OutcomeMark) -> dict[str, Any]:
 
 def parse_item(attributes: dict[str, Any]) -> CatalogItem:
     """A catalog item row (with its removal, if the object was deleted)."""
-    item = CatalogItem.model_validate_json(attributes["doc"]["S"])
+    if "docz" in attributes:
+        item = CatalogItem.model_validate_json(zlib.decompress(attributes["docz"]["B"]))
+    else:  # written before docz
+        item = CatalogItem.model_validate_json(attributes["doc"]["S"])
     if "removal" in attributes:
         removal = Removal.model_validate_json(attributes["removal"]["S"])
         item = item.model_copy(update={"removed": removal})
@@ -254,10 +516,52 @@ def parse_mark(attributes: dict[str, Any]) -> OutcomeMark | None:
     return None
 
 
+def _is_item(attributes: dict[str, Any]) -> bool:
+    return bool(attributes.get("type", {}).get("S") == ITEM)
+
+
 def _item_or_none(attributes: dict[str, Any] | None) -> CatalogItem | None:
-    if not attributes or attributes.get("type", {}).get("S") != ITEM:
+    if not attributes or not _is_item(attributes):
         return None
     return parse_item(attributes)
+
+
+def _not_kept(outcome: Outcome) -> set[str]:
+    """What an outcome record leaves out: the item, which its own row holds (records stay
+    small), except a deletion's removed item, which a replay tells the sinks again."""
+    return set() if outcome.kind is OutcomeKind.DELETED else {"item"}
+
+
+def lease_of(attributes: dict[str, Any]) -> Lease | None:
+    if "lease" not in attributes or "lease_until" not in attributes:
+        return None
+    until = datetime.fromtimestamp(int(attributes["lease_until"]["N"]) / 1000, UTC)
+    return Lease(attributes["lease"]["S"], until)
+
+
+def outcome_of_row(row: dict[str, Any]) -> Outcome | None:
+    """The outcome a record of this table holds, if it holds one (the ledger's reading; an
+    outcome mark is per-URL state, not an event's outcome)."""
+    kind = row.get("type", {}).get("S")
+    if kind == "outcome":
+        return Outcome.model_validate_json(row["doc"]["S"])
+    if kind == ITEM and CARRIED in row:
+        item = parse_item(row)
+        restores = Removal.model_validate_json(row[RESTORED]["S"]) if RESTORED in row else None
+        return Outcome(
+            kind=OutcomeKind(row[CARRIED]["S"]),
+            event_id=item.event_id,
+            bucket=item.bucket,
+            key=item.key,
+            object_url=item.object_url,
+            dataset=item.dataset,
+            processed_at=item.registered_at,
+            item=item,
+            group=row.get("group", {}).get("S"),
+            detail=restored_detail(restores) if restores else None,
+            url_change=restored_change(item) if restores else None,
+        )
+    return None
 
 
 _MARK_STATES: dict[OutcomeKind, State] = {
@@ -297,9 +601,6 @@ def row_state(attributes: dict[str, Any]) -> RowState | None:
         event_id=mark.event_id,
         written_at=mark.at,
     )
-
-
-BATCH_GET_MAX = 100  # DynamoDB's BatchGetItem limit
 
 
 class CatalogRows:

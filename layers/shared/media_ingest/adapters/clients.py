@@ -7,6 +7,7 @@ by configuration alone. Adapters take an optional client and only call this with
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections import Counter
 from functools import cache
 from typing import Any
@@ -20,6 +21,9 @@ _CONFIG = Config(
     read_timeout=30,
     s3={"addressing_style": "auto"},
 )
+# Presigned URLs signed with SigV4, which signs the headers a GET is given (If-Match for
+# ffprobe's reads); botocore would otherwise presign with SigV2 in us-east-1, which does not.
+_SERVICE_CONFIG = {"s3": Config(signature_version="s3v4")}
 
 
 class RetryCounter:
@@ -32,13 +36,17 @@ class RetryCounter:
 
     def __init__(self) -> None:
         self.count = 0
+        self.lock = threading.Lock()  # calls come from a batch's worker threads
 
     def on_call(self, parsed: Any = None, **_: Any) -> None:
         with contextlib.suppress(Exception):  # no metadata: nothing to count
-            self.count += int(parsed["ResponseMetadata"].get("RetryAttempts", 0))
+            attempts = int(parsed["ResponseMetadata"].get("RetryAttempts", 0))
+            with self.lock:
+                self.count += attempts
 
     def take(self) -> int:
-        taken, self.count = self.count, 0
+        with self.lock:
+            taken, self.count = self.count, 0
         return taken
 
 
@@ -66,7 +74,22 @@ calls = CallCounter()
 @cache
 def client(service: str) -> Any:
     """The shared client for a service (retries: standard mode, 5 attempts, counted)."""
-    made = boto3.session.Session().client(service, config=_CONFIG)  # type: ignore[call-overload]
+    config = _CONFIG.merge(_SERVICE_CONFIG[service]) if service in _SERVICE_CONFIG else _CONFIG
+    made = boto3.session.Session().client(service, config=config)  # type: ignore[call-overload]
+    made.meta.events.register("after-call", retries.on_call)
+    return made
+
+
+def client_as(service: str, credentials: dict[str, Any]) -> Any:
+    """A client of its own signing with `credentials` (an AssumeRole answer's Credentials),
+    configured as the shared one is. Not cached: the credentials are the caller's."""
+    session = boto3.session.Session(
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+    )
+    config = _CONFIG.merge(_SERVICE_CONFIG[service]) if service in _SERVICE_CONFIG else _CONFIG
+    made = session.client(service, config=config)  # type: ignore[call-overload]
     made.meta.events.register("after-call", retries.on_call)
     made.meta.events.register("before-call", calls.on_call)
     return made

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -21,7 +22,7 @@ from botocore.exceptions import ClientError
 
 from media_ingest.adapters.clients import ClientSlot, error_code
 from media_ingest.errors import ErrorCode, TransientError
-from media_ingest.groups.rules import GroupMeta, GroupRef, GroupStatus, Joined
+from media_ingest.groups.rules import Claim, GroupMeta, GroupRef, GroupStatus, Joined
 from media_ingest.records import CatalogItem
 
 if TYPE_CHECKING:
@@ -60,9 +61,22 @@ class DynamoGroupStore:
         self.table = table
         self.ddb = client
         self.sleep = sleep
+        # Striped: one of a fixed set per group, so memory stays bounded however many groups.
+        self._locks = [threading.Lock() for _ in range(64)]
+
+    def _lock(self, ref: GroupRef) -> threading.Lock:
+        return self._locks[int(ref.pk[-8:], 16) % len(self._locks)]
 
     def join(self, ref: GroupRef, item: CatalogItem, now: datetime, due: datetime) -> Joined:
-        """Add a member to its group (created open on its first member) unless sealed."""
+        """Add a member to its group (created open on its first member) unless sealed.
+
+        Frames of one group arrive together and a batch decides its messages at once: their
+        joins take turns within this execution environment (transactions on one item cancel
+        each other), and a conflict with another environment is tried again shortly."""
+        with self._lock(ref):
+            return self._join(ref, item, now, due)
+
+    def _join(self, ref: GroupRef, item: CatalogItem, now: datetime, due: datetime) -> Joined:
         meta_update: dict[str, Any] = {
             "TableName": self.table,
             "Key": {"pk": {"S": ref.pk}, "sk": {"S": META}},
@@ -198,12 +212,55 @@ class DynamoGroupStore:
             },
         )
 
+    def claim_append(self, ref: GroupRef, now: datetime, until: datetime) -> Claim | None:
+        """Sealed, unwritten and not claimed (or the claim expired) -> claimed until `until`;
+        the sweeper's index skips it until then (`due_at`)."""
+        try:
+            response = self.ddb.update_item(
+                TableName=self.table,
+                Key={"pk": {"S": ref.pk}, "sk": {"S": META}},
+                UpdateExpression="SET claim_until = :until, due_at = :until ADD claims :one",
+                ConditionExpression="#status = :sealed AND attribute_not_exists(appended_at) "
+                "AND (attribute_not_exists(claim_until) OR claim_until < :now)",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={
+                    ":sealed": {"S": GroupStatus.SEALED.value},
+                    ":now": {"N": _epoch(now)},
+                    ":until": {"N": _epoch(until)},
+                    ":one": {"N": "1"},
+                },
+                ReturnValues="UPDATED_OLD",
+            )
+        except ClientError as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise
+            return None
+        earlier = int(response.get("Attributes", {}).get("claims", {}).get("N", "0"))
+        return Claim(until=until, retried=earlier > 0)
+
+    def release_append(self, ref: GroupRef, claim: Claim, now: datetime) -> None:
+        """A writer that failed gives its claim up: the sweeper may try again at once."""
+        try:
+            self.ddb.update_item(
+                TableName=self.table,
+                Key={"pk": {"S": ref.pk}, "sk": {"S": META}},
+                UpdateExpression="SET due_at = :now REMOVE claim_until",
+                ConditionExpression="claim_until = :until",
+                ExpressionAttributeValues={
+                    ":now": {"N": _epoch(now)},
+                    ":until": {"N": _epoch(claim.until)},
+                },
+            )
+        except ClientError as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise
+
     def appended(self, ref: GroupRef, now: datetime) -> None:
         """The group's entry is in the manifest: it leaves the sweeper's index."""
         self.ddb.update_item(
             TableName=self.table,
             Key={"pk": {"S": ref.pk}, "sk": {"S": META}},
-            UpdateExpression="SET appended_at = :now REMOVE waiting, due_at",
+            UpdateExpression="SET appended_at = :now REMOVE waiting, due_at, claim_until",
             ExpressionAttributeValues={":now": {"N": _epoch(now)}},
         )
 

@@ -17,9 +17,11 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
 
+from botocore.exceptions import ClientError
+
 from media_ingest.adapters import clients
-from media_ingest.adapters.clients import ClientSlot
-from media_ingest.listing import ListedObject, Page, Position, Source
+from media_ingest.adapters.clients import ClientSlot, error_code
+from media_ingest.listing import SSE_C, ListedObject, Page, Position, Source
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -58,6 +60,26 @@ class S3Lister:
 
     def count(self) -> int:
         return sum(len(contents) for contents in self._listing(None))
+
+    def first_encryption(self) -> str | None:
+        """How the first object under the prefix is encrypted (`AES256`, `aws:kms`, SSE_C),
+        as the operator's HeadObject sees it; None for an empty prefix."""
+        listed = self.s3.list_objects_v2(
+            Bucket=self.source.bucket, Prefix=self.source.prefix, MaxKeys=1
+        )
+        first = listed.get("Contents", [])
+        if not first:
+            return None
+        try:
+            head = self.s3.head_object(Bucket=self.source.bucket, Key=first[0]["Key"])
+        except ClientError as exc:
+            # A HEAD without the customer's key answers 400 for an SSE-C object.
+            if error_code(exc) in ("400", "InvalidRequest", "BadRequest"):
+                return SSE_C
+            raise
+        if head.get("SSECustomerAlgorithm"):
+            return SSE_C
+        return str(head.get("ServerSideEncryption", ""))
 
 
 class InventoryError(ValueError):

@@ -1,5 +1,6 @@
 """The manifest bucket: manifest parts, the removal log and their index (written only with S3
-conditional writes), and the annotation CSVs archive drops carry.
+conditional writes), the listing of a dataset's parts, and the annotation CSVs archive drops
+carry.
 
 A part's body is exactly the Encord file; whether it is sealed travels in the object's
 metadata so the file stays importable as it is. The bucket has no notifications, so
@@ -15,7 +16,7 @@ from botocore.exceptions import ClientError
 
 from media_ingest.adapters.clients import ClientSlot, error_code
 from media_ingest.manifests.removals import RemovalPart
-from media_ingest.manifests.writer import Conflict, ManifestIndex, Part, Versioned
+from media_ingest.manifests.writer import Conflict, Listed, ManifestIndex, Part, Versioned
 from media_ingest.settings import UrlStyle
 from media_ingest.urls import object_url
 
@@ -52,7 +53,8 @@ class S3PartStore:
     def write_removals(
         self, dataset: str, number: int, part: RemovalPart, etag: str | None
     ) -> None:
-        self._write(self.removals_key(dataset, number), part.model_dump_json(indent=1), etag, {})
+        body = part.model_dump_json(indent=1).encode()
+        self._write(self.removals_key(dataset, number), body, etag, {})
 
     def read_part(self, dataset: str, number: int) -> Versioned[Part] | None:
         got = self.read(self.part_key(dataset, number))
@@ -61,10 +63,9 @@ class S3PartStore:
         body, etag, metadata = got
         return Versioned(Part.from_encord(json.loads(body), metadata.get("sealed") == "true"), etag)
 
-    def write_part(self, dataset: str, number: int, part: Part, etag: str | None) -> None:
-        body = json.dumps(part.to_encord(), ensure_ascii=False, separators=(",", ":"))
+    def write_part(self, dataset: str, number: int, part: Part, etag: str | None) -> str | None:
         metadata = {"sealed": str(part.sealed).lower(), "entries": str(part.entry_count)}
-        self._write(self.part_key(dataset, number), body, etag, metadata)
+        return self._write(self.part_key(dataset, number), part.encoded(), etag, metadata)
 
     def read_index(self, dataset: str) -> Versioned[ManifestIndex] | None:
         got = self.read(self.index_key(dataset))
@@ -74,7 +75,21 @@ class S3PartStore:
         return Versioned(ManifestIndex.model_validate_json(body), etag)
 
     def write_index(self, dataset: str, index: ManifestIndex, etag: str | None) -> None:
-        self._write(self.index_key(dataset), index.model_dump_json(indent=1), etag, {})
+        self._write(self.index_key(dataset), index.model_dump_json(indent=1).encode(), etag, {})
+
+    def list_parts(self, dataset: str, after: int = 0) -> list[Listed]:
+        """The dataset's parts numbered above `after` (one call per 1,000 parts)."""
+        prefix = f"{self.prefix}{dataset}/part-"
+        params: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix}
+        if after > 0:
+            params["StartAfter"] = self.part_key(dataset, after)
+        found = []
+        for page in self.s3.get_paginator("list_objects_v2").paginate(**params):
+            for obj in page.get("Contents", []):
+                number = obj["Key"].removeprefix(prefix).removesuffix(".json")
+                if number.isdigit():
+                    found.append(Listed(int(number), obj["LastModified"]))
+        return found
 
     def read(self, key: str) -> tuple[bytes, str, dict[str, str]] | None:
         try:
@@ -85,13 +100,15 @@ class S3PartStore:
             raise
         return response["Body"].read(), response["ETag"], response.get("Metadata", {})
 
-    def _write(self, key: str, body: str, etag: str | None, metadata: dict[str, str]) -> None:
+    def _write(
+        self, key: str, body: bytes, etag: str | None, metadata: dict[str, str]
+    ) -> str | None:
         condition: dict[str, Any] = {"IfMatch": etag} if etag else {"IfNoneMatch": "*"}
         try:
-            self.s3.put_object(
+            response = self.s3.put_object(
                 Bucket=self.bucket,
                 Key=key,
-                Body=body.encode(),
+                Body=body,
                 ContentType="application/json",
                 Metadata=metadata,
                 **condition,
@@ -100,6 +117,7 @@ class S3PartStore:
             if error_code(exc) in _CONFLICT:
                 raise Conflict(key) from exc
             raise
+        return response.get("ETag")
 
 
 class S3AnnotationStore:

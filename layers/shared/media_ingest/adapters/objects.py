@@ -3,9 +3,12 @@ an object an event names (range reads and presigned URLs for the prober, ranged 
 streamed reads of an archive), and archive members written back as drops.
 
 Every read is of exactly the version the event announced (its VersionId, or If-Match on its
-ETag): an overwrite in between is OBJECT_CHANGED, a deletion OBJECT_NOT_FOUND, never the
-metadata of another version. Members are written multipart past one part, so memory stays
-bounded whatever their size.
+ETag, the presigned URL ffprobe reads included): an overwrite in between is OBJECT_CHANGED, a
+deletion OBJECT_NOT_FOUND, never the metadata of another version. An object the stack may
+not read (403: a KMS key its role may not use; an SSE-C object, whose key S3 never has) is
+ACCESS_DENIED, a failure record: no retry can read it. Members are written multipart past
+one part, so memory stays bounded whatever their size, and only to keys that hold no object
+yet (If-None-Match): an extracted member never overwrites anything.
 """
 
 from __future__ import annotations
@@ -19,21 +22,24 @@ from typing import IO, TYPE_CHECKING, Any
 from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import ClientError
 
-from media_ingest.adapters.clients import ClientSlot, error_code
-from media_ingest.archives.rules import SOURCE_METADATA
+from media_ingest.adapters.clients import ClientSlot, client_as, error_code
+from media_ingest.archives.rules import ArchiveRefused, MemberExists, member_write_policy
 from media_ingest.content import HeadChecksums, checksum_fields
 from media_ingest.errors import ErrorCode, MediaError
 from media_ingest.events import ObjectEvent
 from media_ingest.listing import ListedObject
+from media_ingest.media import SOURCE_METADATA
 from media_ingest.observability import metrics
-from media_ingest.probing.prober import Head
+from media_ingest.probing.prober import Head, SignedGet
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_s3.type_defs import GetObjectOutputTypeDef
+    from mypy_boto3_sts import STSClient
 
 _GONE = {"NoSuchKey", "404", "NoSuchVersion"}
 _CHANGED = {"PreconditionFailed", "412"}
+_DENIED = {"AccessDenied", "403", "AllAccessDisabled"}
 PART_BYTES = 8 * 1024 * 1024  # S3 parts are at least 5 MiB (except the last)
 RANGE_BYTES = 8 * 1024 * 1024  # one ranged GET per 8 MiB of a zip's data
 
@@ -61,7 +67,8 @@ _EXTRACTED = ("archive was deleted", "archive was overwritten; its newer event e
 def _get(
     s3: S3Client, event: ObjectEvent, reasons: tuple[str, str], **params: Any
 ) -> GetObjectOutputTypeDef:
-    """GetObject of the event's version; a deleted or overwritten object is a MediaError."""
+    """GetObject of the event's version; a deleted, overwritten or unreadable object is a
+    MediaError."""
     try:
         return s3.get_object(Bucket=event.bucket, Key=event.key, **_version(event), **params)
     except ClientError as exc:
@@ -70,7 +77,28 @@ def _get(
             raise MediaError(ErrorCode.OBJECT_NOT_FOUND, reasons[0]) from exc
         if code in _CHANGED:
             raise MediaError(ErrorCode.OBJECT_CHANGED, reasons[1]) from exc
+        if (denied := _denied(exc, event.key)) is not None:
+            raise denied from exc
         raise
+
+
+def _denied(exc: ClientError, key: str) -> MediaError | None:
+    """ACCESS_DENIED for a read the stack's role can never make of this object, else None.
+
+    403: the role may not read it (a bucket policy, or SSE-KMS with a key the role may not
+    use); 400 naming server-side encryption: SSE-C, whose key only the uploader has; KMS.*:
+    its key is disabled or pending deletion. None of these changes by retrying."""
+    code = error_code(exc)
+    message = str(exc.response.get("Error", {}).get("Message", ""))
+    if code in _DENIED:
+        reason = "the stack's role may not read it (a policy, or an SSE-KMS key it may not use)"
+    elif code.startswith("KMS."):
+        reason = f"its SSE-KMS key cannot be used ({code})"
+    elif code == "InvalidRequest" and "Server Side Encryption" in message:
+        reason = "it is encrypted with a customer-provided key (SSE-C), which S3 does not keep"
+    else:
+        return None
+    return MediaError(ErrorCode.ACCESS_DENIED, f"{key} cannot be read: {reason}")
 
 
 def _head(s3: S3Client, bucket: str, key: str) -> dict[str, Any] | None:
@@ -129,7 +157,12 @@ class S3Objects:
         params: dict[str, Any] = {"Bucket": event.bucket, "Key": event.key}
         if event.version_id:
             params["VersionId"] = event.version_id
-        found = self.s3.get_object_tagging(**params)
+        try:
+            found = self.s3.get_object_tagging(**params)
+        except ClientError as exc:
+            if (denied := _denied(exc, event.key)) is not None:
+                raise denied from exc
+            raise
         return {t["Key"]: t["Value"] for t in found.get("TagSet", [])}
 
     def read_small(self, bucket: str, key: str, limit: int) -> bytes | None:
@@ -143,6 +176,8 @@ class S3Objects:
                 return None
             if error_code(exc) == "InvalidRange":  # an empty object
                 return b""
+            if (denied := _denied(exc, key)) is not None:
+                raise denied from exc
             raise
         data = bytes(response["Body"].read())
         if len(data) > limit:
@@ -212,15 +247,22 @@ class S3Objects:
         metrics.add_metric(name="ContentBytesHashed", unit=MetricUnit.Bytes, value=read)
         return base64.b64encode(digest.digest()).decode(), read
 
-    def presign(self, event: ObjectEvent) -> str:
+    def presign(self, event: ObjectEvent) -> SignedGet:
+        """A GET of exactly the event's version, as the range reads are: its VersionId, or
+        If-Match on its ETag. The ETag goes in a signed header (the client signs with SigV4,
+        which signs every header it is given), so the URL is useless without it: an
+        overwrite between the range reads and ffprobe's reads is a 412, never the new
+        object's metadata under the old ETag."""
         params: dict[str, Any] = {"Bucket": event.bucket, "Key": event.key}
+        headers: dict[str, str] = {}
         if event.version_id:
             params["VersionId"] = event.version_id
-        return str(
-            self.s3.generate_presigned_url(
-                "get_object", Params=params, ExpiresIn=self.presign_seconds
-            )
+        elif event.etag:
+            headers["If-Match"] = params["IfMatch"] = f'"{event.etag}"'
+        url = self.s3.generate_presigned_url(
+            "get_object", Params=params, ExpiresIn=self.presign_seconds
         )
+        return SignedGet(str(url), headers)
 
 
 class _RangeFile(io.RawIOBase):
@@ -277,7 +319,11 @@ class S3ArchiveReader:
 
 
 class S3MemberWriter:
-    """Members into the drop bucket: these writes are drops, and their events ingest them."""
+    """Members into the drop bucket: these writes are drops, and their events ingest them.
+
+    Create-only (`IfNoneMatch="*"` on the PUT, or on completing a multipart upload): a key
+    that already holds an object, a user's drop or another archive's member, raises
+    MemberExists and is left as it was."""
 
     s3: ClientSlot[S3Client] = ClientSlot("s3")
 
@@ -294,6 +340,14 @@ class S3MemberWriter:
         )
 
     def write(self, key: str, chunks: Iterator[bytes], metadata: dict[str, str]) -> None:
+        try:
+            self._upload(key, chunks, metadata)
+        except ClientError as exc:
+            if error_code(exc) in _CHANGED:  # If-None-Match: the key holds an object
+                raise MemberExists from exc
+            raise
+
+    def _upload(self, key: str, chunks: Iterator[bytes], metadata: dict[str, str]) -> None:
         buffer = bytearray()
         upload_id: str | None = None
         parts: list[dict[str, Any]] = []
@@ -309,7 +363,11 @@ class S3MemberWriter:
                     buffer.clear()
             if upload_id is None:
                 self.s3.put_object(
-                    Bucket=self.bucket, Key=key, Body=bytes(buffer), Metadata=metadata
+                    Bucket=self.bucket,
+                    Key=key,
+                    Body=bytes(buffer),
+                    Metadata=metadata,
+                    IfNoneMatch="*",
                 )
                 return
             if buffer or not parts:
@@ -319,6 +377,7 @@ class S3MemberWriter:
                 Key=key,
                 UploadId=upload_id,
                 MultipartUpload={"Parts": parts},  # type: ignore[typeddict-item]
+                IfNoneMatch="*",
             )
         except BaseException:
             if upload_id is not None:
@@ -330,3 +389,50 @@ class S3MemberWriter:
             Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=data
         )
         return {"PartNumber": number, "ETag": got["ETag"]}
+
+
+class MemberWriters:
+    """A member writer per archive, writing only under that archive's own prefix.
+
+    With `role_arn` (the stack's MemberWriterRole), each archive's writer signs with that
+    role assumed under archives.rules.member_write_policy for its prefix: IAM itself refuses
+    a write anywhere else in the bucket, whatever the code does. Without one (moto tests,
+    tools), the function's own client writes.
+    """
+
+    sts: ClientSlot[STSClient] = ClientSlot("sts")
+
+    def __init__(
+        self,
+        bucket: str,
+        role_arn: str = "",
+        client: S3Client | None = None,
+        sts: STSClient | None = None,
+    ) -> None:
+        self.bucket = bucket
+        self.role_arn = role_arn
+        self.client = client
+        self.sts = sts
+
+    def __call__(self, prefix: str) -> S3MemberWriter:
+        if not self.role_arn:
+            return S3MemberWriter(self.bucket, client=self.client)
+        partition = self.role_arn.split(":")[1]
+        policy = member_write_policy(f"arn:{partition}:s3:::{self.bucket}", prefix)
+        try:
+            # One hour: role chaining's ceiling, four times the function's longest run.
+            assumed = self.sts.assume_role(
+                RoleArn=self.role_arn,
+                RoleSessionName="extract-members",
+                Policy=policy,
+                DurationSeconds=3600,
+            )
+        except ClientError as exc:
+            if error_code(exc) == "PackedPolicyTooLarge":
+                raise ArchiveRefused(
+                    ErrorCode.ARCHIVE_PATH_REFUSED,
+                    "the archive's key is too long for its members' writes to be scoped to it",
+                ) from exc
+            raise
+        credentials = dict(assumed["Credentials"])
+        return S3MemberWriter(self.bucket, client=client_as("s3", credentials))

@@ -23,11 +23,13 @@ from media_ingest.archives.rules import (
     ArchiveRefused,
     Extraction,
     Limits,
+    LinkBook,
     MemberWriter,
     Result,
     member_url,
+    prefix_of,
 )
-from media_ingest.errors import ErrorCode, MediaError
+from media_ingest.errors import ErrorCode, MediaError, Stage, permanent
 from media_ingest.events import ObjectEvent
 from media_ingest.failure_recorder import FailureRecorder
 from media_ingest.observability import logger, metrics
@@ -58,8 +60,11 @@ class Extractor:
     router: Router
     failures: FailureRecorder
     archive: Callable[[ObjectEvent], Archive]
-    writer: MemberWriter
+    # The writer of one archive's members, by the prefix they go under (adapters/objects.py
+    # MemberWriters: scoped by IAM to that prefix).
+    writers: Callable[[str], MemberWriter]
     store: AnnotationStore
+    links: LinkBook
 
     def extract(self, event: ObjectEvent, attempt: int = 1) -> Result:
         """Extract one archive version. Raises only for transient (retryable) problems."""
@@ -80,11 +85,19 @@ class Extractor:
                 size=event.size,
                 source=event.version_id or event.etag,
                 reader=reader,
-                writer=self.writer,
+                writer=self.writers(prefix_of(event.key)),
                 store=self.store,
+                links=self.links,
                 limits=limits_of(self.settings),
             ).run()
-        except MediaError as error:
+        except Exception as exc:
+            # The archive's one failure boundary (as the ingestor's for any object): what
+            # its bytes made a reader raise is its failure record, never a retry loop.
+            error = permanent(exc, Stage.EXTRACT)
+            if error is None:
+                raise
+            if error is not exc:
+                logger.exception("archive reader failed", extra={"parser": error.parser})
             self.failures.record(event, error, url=url, dataset=dataset, attempt=attempt)
             return Result()
         for refused in result.refused:

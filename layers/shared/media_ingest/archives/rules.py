@@ -5,17 +5,25 @@ Rules (docs/failure-codes.md lists the codes):
 - A member is written to ``<archive key without .zip/.tar/.tar.gz/.tgz/.gz>/<member path>``
   in the drop bucket, so its own S3 event ingests it like any dropped file.
 - Refused per member (the others are still written): unsafe names (``..``, absolute paths,
-  drive letters, backslashes, control characters), links and special files, encrypted zip
-  members, and members that are archives themselves (sniffed from their first bytes): no
-  archive is ever written back, so extraction can never feed itself (depth 1).
+  drive letters, backslashes, C0 and C1 control characters, bidirectional overrides, bytes
+  that are not UTF-8), links and special files, encrypted zip members and compression
+  methods zipfile cannot inflate (Deflate64, what Windows Explorer and 7-Zip write: refused
+  in the plan, before anything of it is written), a second member with the path of an
+  earlier one (the first is written), a key that already holds another object (members
+  never overwrite: the write is conditional), and members that are archives themselves
+  (sniffed from their first bytes): no archive is ever written back, so extraction can
+  never feed itself (depth 1).
 - Refused as a whole, before any member is written: more members, more bytes per member or
   in total, or a higher compression ratio than the limits allow (zip bombs). Zip: declared
   sizes come from the central directory and zipfile never inflates past them (and checks
   each CRC). Tar: a first pass streams the whole archive, counting the bytes actually
-  decompressed, before the second pass writes.
+  decompressed and the sizes members declare (a GNU sparse member's holes never pass
+  through the stream, but are written), before the second pass writes, counting again
+  what it writes.
 - Annotation CSVs (tator.locate) are validated with annotations.py; a valid one is
-  stored (not ingested) and linked, through the media member's metadata, to every media
-  member of the same base name in the same folder (``clip.mp4`` <- ``clip/localizations/``).
+  stored (not ingested) and linked, through a record in the catalog keyed by the media
+  member's key and the archive version, to every media member of the same base name in the
+  same folder (``clip.mp4`` <- ``clip/localizations/``).
   Both passes finish the annotations before any media member is written, so the link is
   there whatever order the members' events arrive in.
 """
@@ -24,31 +32,50 @@ from __future__ import annotations
 
 import gzip
 import io
+import json
+import lzma
 import re
 import stat
 import tarfile
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import IO, Protocol
+from typing import IO, Any, Protocol
 from urllib.parse import quote
 
 from media_ingest import annotations as tator
-from media_ingest.errors import AnnotationError, ErrorCode, MediaError, Stage
-from media_ingest.media import ANNOTATIONS_METADATA, AnnotationFile, AnnotationLinks
+from media_ingest.errors import AnnotationError, ErrorCode, MediaError, Stage, printable
+from media_ingest.media import SOURCE_METADATA, AnnotationFile, AnnotationLinks
 from media_ingest.probing.sniffer import is_archive
 
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".zip", ".gz")
-# Metadata on every written member: which archive version it came from (a redelivered
-# extraction skips members already written from the same version).
-SOURCE_METADATA = "media-ingest-source"
 SNIFF_BYTES = 64 * 1024  # what the ingest path reads to decide a kind (probe.FIRST_RANGE_BYTES)
 CHUNK_BYTES = 1024 * 1024
 MAX_KEY_BYTES = 1024
-# S3 allows 2 KB of user metadata per object, names included.
-MAX_METADATA_BYTES = 1800
+# The links of one media member (kept in its catalog item and manifest entry).
+MAX_LINKS_BYTES = 32 * 1024
 _DRIVE = re.compile(r"^[A-Za-z]:")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# C0, DEL and C1 controls; bidirectional marks, embeddings, overrides and isolates (U+202E
+# makes `gpj.exe` display as `exe.jpg`); lone surrogates: tarfile's stand-ins for bytes of a
+# name that are not UTF-8 (a Latin-1 tar), which no S3 key can hold.
+_UNSAFE = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
+)
+# What zipfile inflates; anything else (Deflate64 = 9, zstd = 93, PPMd = 98, ...) raises
+# NotImplementedError on open, which a plan must never reach.
+_ZIP_METHODS = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA}
+_ZIP_METHOD_NAMES = {6: "Implode", 9: "Deflate64", 93: "Zstandard", 95: "XZ", 98: "PPMd"}
+# What reading a damaged archive raises (zlib, bz2 and lzma errors from inflating members).
+_CORRUPT = (
+    zipfile.BadZipFile,
+    tarfile.TarError,
+    gzip.BadGzipFile,
+    EOFError,
+    OSError,
+    zlib.error,
+    lzma.LZMAError,
+)
 
 
 @dataclass(frozen=True)
@@ -79,6 +106,16 @@ class MemberRefused(MediaError):
         super().__init__(code, message, stage)
 
 
+class MemberExists(MemberRefused):
+    """The member's key already holds an object (a conditional write refused it)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            ErrorCode.ARCHIVE_MEMBER_EXISTS,
+            "its key already holds another object, which an extracted member never overwrites",
+        )
+
+
 @dataclass(frozen=True)
 class Refusal:
     member: str
@@ -98,12 +135,39 @@ def prefix_of(key: str) -> str:
     return key
 
 
+def member_write_policy(bucket_arn: str, prefix: str) -> str:
+    """The IAM session policy under which one archive's members are written: objects under
+    its own prefix only (and ListBucket, so a member not written yet answers 404). The
+    extract function assumes the member-writer role with it, so IAM, not only this code,
+    keeps an archive from writing anywhere else in the bucket. `*`, `?` and `$` in the
+    prefix are IAM wildcards and variables: written as `${*}`, `${?}`, `${$}` they match
+    only themselves."""
+    literal = "".join(f"${{{c}}}" if c in "*?$" else c for c in prefix)
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Action": ["s3:PutObject", "s3:AbortMultipartUpload", "s3:GetObject"],
+                    "Resource": f"{bucket_arn}/{literal}/*",
+                },
+                {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": bucket_arn},
+            ],
+        },
+        separators=(",", ":"),
+    )
+
+
 def member_path(name: str) -> str:
     """A member's path made safe to append to the prefix, or MemberRefused."""
-    if not name or "\\" in name or _CONTROL.search(name):
+    if not name or "\\" in name:
+        raise MemberRefused(ErrorCode.ARCHIVE_PATH_REFUSED, "name is empty or has a backslash")
+    if unsafe := _UNSAFE.search(name):
         raise MemberRefused(
             ErrorCode.ARCHIVE_PATH_REFUSED,
-            "name is empty or has a backslash or a control character",
+            f"name has a control or bidirectional character, or bytes that are not UTF-8 "
+            f"({printable(unsafe.group(), 8)} at {unsafe.start()})",
         )
     if name.startswith("/") or _DRIVE.match(name):
         raise MemberRefused(ErrorCode.ARCHIVE_PATH_REFUSED, "absolute path")
@@ -216,12 +280,21 @@ class ArchiveReader(Protocol):
 
 
 class MemberWriter(Protocol):
+    bucket: str  # where members are written (the drop bucket)
+
     def written(self, key: str, size: int, source: str) -> bool:
         """Whether `key` already holds `size` bytes written from this archive version."""
         ...
 
     def write(self, key: str, chunks: Iterator[bytes], metadata: dict[str, str]) -> None:
-        """Write a member from its chunks (bounded memory: multipart past one part)."""
+        """Write a member from its chunks (bounded memory: multipart past one part), only if
+        the key holds no object yet; raises MemberExists if it does."""
+        ...
+
+
+class LinkBook(Protocol):
+    def record_links(self, bucket: str, key: str, source: str, links: AnnotationLinks) -> None:
+        """Record the annotation links of the member `key` written from archive `source`."""
         ...
 
 
@@ -241,6 +314,7 @@ class Result:
 
 @dataclass(frozen=True)
 class _Media:
+    index: int  # the member's place in the archive: two members may share a name
     name: str
     path: str
     size: int
@@ -251,6 +325,9 @@ class _Plan:
     media: list[_Media] = field(default_factory=list)
     csvs: list[tuple[str, str, io.BytesIO]] = field(default_factory=list)  # name, path, data
     refused: list[Refusal] = field(default_factory=list)
+    # Member path -> the name of the member that has it: a second one is refused, never
+    # silently written over the first or dropped.
+    paths: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -264,6 +341,7 @@ class Extraction:
     reader: ArchiveReader
     writer: MemberWriter
     store: AnnotationStore
+    links: LinkBook
     limits: Limits = field(default_factory=Limits)
 
     def run(self) -> Result:
@@ -276,19 +354,29 @@ class Extraction:
             if self.container == "zip":
                 return self._zip()
             return self._tar()
-        except (zipfile.BadZipFile, tarfile.TarError, gzip.BadGzipFile, EOFError, OSError) as exc:
-            if isinstance(exc, MediaError):  # pragma: no cover - MediaError is no OSError
-                raise
+        except UnicodeDecodeError as exc:
+            # zipfile decodes every name of the central directory at once: one name flagged
+            # UTF-8 that is not makes the whole directory unreadable.
             raise ArchiveRefused(
-                ErrorCode.ARCHIVE_CORRUPT, f"{self.container} archive cannot be read: {exc}"
+                ErrorCode.ARCHIVE_CORRUPT,
+                f"{self.container} archive cannot be read: a member name flagged UTF-8 is not "
+                f"UTF-8 ({printable(repr(exc.object[:80]), 120)})",
+            ) from exc
+        except (ConnectionError, TimeoutError, MediaError):
+            raise  # the network, not the archive: retried; or refused already
+        except _CORRUPT as exc:
+            raise ArchiveRefused(
+                ErrorCode.ARCHIVE_CORRUPT,
+                f"{self.container} archive cannot be read: {printable(str(exc), 300)}",
             ) from exc
 
     # -- zip: the central directory first, then each member's data by ranged reads --------
     def _zip(self) -> Result:
-        with zipfile.ZipFile(self.reader.seekable()) as archive:
-            plan, infos = _Plan(), {}
+        with _zip_file(self.reader.seekable()) as archive:
+            plan = _Plan()
             budget = Budget(self.limits)
-            for info in sorted(archive.infolist(), key=lambda i: i.header_offset):
+            infos = sorted(archive.infolist(), key=lambda i: i.header_offset)
+            for index, info in enumerate(infos):
                 if info.is_dir():
                     continue
                 budget.member(info.filename, info.file_size, info.compress_size)
@@ -297,15 +385,14 @@ class Extraction:
                 except MemberRefused as refused:
                     plan.refused.append(_refusal(info.filename, refused, info.file_size))
                     continue
-                content = self._classify(plan, info.filename, info.file_size)
+                content = self._classify(plan, index, info.filename, info.file_size)
                 if content is not None:
                     with archive.open(info) as member:
                         content.write(_bounded(member, self.limits.max_annotation_bytes))
-                infos[info.filename] = info
             links, result = self._annotations(plan)
             budget.extracted = 0
             for media in plan.media:
-                with archive.open(infos[media.name]) as member:
+                with archive.open(infos[media.index]) as member:
                     self._write(media, _chunks(member, budget), links, result)
         return result
 
@@ -313,20 +400,25 @@ class Extraction:
     def _tar(self) -> Result:
         plan = _Plan()
         budget = Budget(self.limits)
-        for info, tar in self._tar_members(budget):
-            content = self._tar_member(plan, info)
+        for index, (info, tar) in enumerate(self._tar_members(budget)):
+            content = self._tar_member(plan, index, info)
             if content is not None:
                 member = tar.extractfile(info)
                 assert member is not None  # a regular file always has a file object
                 content.write(_bounded(member, self.limits.max_annotation_bytes))
+        # What the members declare, against the archive's own size: a GNU sparse member's
+        # holes are written as zeros but never pass through the stream counted above (an
+        # 81 KB tar.gz declaring a 300 MB member).
+        budget.ratio(budget.declared, self.size, "what the members declare")
         links, result = self._annotations(plan)
-        wanted = {media.name: media for media in plan.media}
-        for info, tar in self._tar_members(Budget(self.limits)):
-            media = wanted.pop(info.name, None)
+        wanted = {media.index: media for media in plan.media}
+        written = Budget(self.limits)  # the bytes actually written, holes included
+        for index, (info, tar) in enumerate(self._tar_members(Budget(self.limits))):
+            media = wanted.pop(index, None)
             if media is not None:
                 member = tar.extractfile(info)
                 assert member is not None
-                self._write(media, _chunks(member, None), links, result)
+                self._write(media, _chunks(member, written), links, result)
         return result
 
     def _tar_members(self, budget: Budget) -> Iterator[tuple[tarfile.TarInfo, tarfile.TarFile]]:
@@ -351,7 +443,7 @@ class Extraction:
                 budget.member(info.name, info.size)
                 yield info, tar
 
-    def _tar_member(self, plan: _Plan, info: tarfile.TarInfo) -> io.BytesIO | None:
+    def _tar_member(self, plan: _Plan, index: int, info: tarfile.TarInfo) -> io.BytesIO | None:
         if not info.isfile():
             what = (
                 "symbolic link"
@@ -364,21 +456,28 @@ class Extraction:
                 _refusal(info.name, MemberRefused(ErrorCode.ARCHIVE_LINK_REFUSED, what), 0)
             )
             return None
-        return self._classify(plan, info.name, info.size)
+        return self._classify(plan, index, info.name, info.size)
 
     # -- shared ---------------------------------------------------------------------------
-    def _classify(self, plan: _Plan, name: str, size: int) -> io.BytesIO | None:
+    def _classify(self, plan: _Plan, index: int, name: str, size: int) -> io.BytesIO | None:
         """Plan one regular member; returns a buffer to fill when it is an annotation CSV."""
         try:
             path = member_path(name)
             member_key(self.key, name)
+            if path in plan.paths:
+                raise MemberRefused(
+                    ErrorCode.ARCHIVE_DUPLICATE_NAME,
+                    f"an earlier member ({printable(plan.paths[path], 200)}) has the same "
+                    "path; the first one is written",
+                )
         except MemberRefused as refused:
             plan.refused.append(_refusal(name, refused, size))
             return None
+        plan.paths[path] = name
         if tator.hidden(path):
             return None
         if tator.locate(path) is None:
-            plan.media.append(_Media(name, path, size))
+            plan.media.append(_Media(index, name, path, size))
             return None
         buffer = io.BytesIO()
         plan.csvs.append((name, path, buffer))
@@ -443,27 +542,66 @@ class Extraction:
         if self.writer.written(key, media.size, self.source):
             result.skipped.append(key)
             return
-        metadata = {SOURCE_METADATA: self.source}
         link = links.get(media_base(media.path))
         if link is not None:
-            value = link.model_dump_json()
-            if len(value) + len(key) > MAX_METADATA_BYTES:
+            if len(link.model_dump_json()) > MAX_LINKS_BYTES:
                 refused = MemberRefused(
                     ErrorCode.ANNOTATION_LINKS_TOO_LARGE,
-                    "its annotation links do not fit in S3 object metadata (2 KB); the media "
+                    f"its annotation links take more than {MAX_LINKS_BYTES:,} bytes; the media "
                     "is ingested without them",
                     Stage.ANNOTATION,
                 )
                 result.refused.append(_refusal(media.name, refused, media.size))
             else:
-                metadata[ANNOTATIONS_METADATA] = value
-        self.writer.write(key, _prepend(head, chunks), metadata)
+                # In the catalog, before the member exists (its event may be handled at
+                # once): only the stack writes there, whereas object metadata is set by
+                # whoever uploads, so a link read from it could be forged.
+                self.links.record_links(self.writer.bucket, key, self.source, link)
+        try:
+            self.writer.write(key, _prepend(head, chunks), {SOURCE_METADATA: self.source})
+        except MemberExists as exists:
+            if self.writer.written(key, media.size, self.source):
+                result.skipped.append(key)  # a concurrent delivery of this archive wrote it
+            else:
+                result.refused.append(_refusal(media.name, exists, media.size))
+            return
         result.written.append(key)
+
+
+class _Zip(zipfile.ZipFile):
+    """zipfile, with the ValueError it raises for the offsets of a damaged central
+    directory (a negative seek) told as what it is: BadZipFile."""
+
+    def open(
+        self, name: Any, mode: Any = "r", pwd: Any = None, *, force_zip64: bool = False
+    ) -> IO[bytes]:
+        try:
+            return super().open(name, mode, pwd, force_zip64=force_zip64)
+        except (ValueError, NotImplementedError) as exc:
+            raise zipfile.BadZipFile(f"a member cannot be opened: {exc}") from exc
+
+
+def _zip_file(data: IO[bytes]) -> _Zip:
+    try:
+        return _Zip(data)
+    except ValueError as exc:  # UnicodeDecodeError too: Extraction.run tells it apart
+        if isinstance(exc, UnicodeDecodeError):
+            raise
+        raise zipfile.BadZipFile(f"central directory at a bad offset: {exc}") from exc
+    except NotImplementedError as exc:  # a member needing a zip version zipfile lacks
+        raise zipfile.BadZipFile(str(exc)) from exc
 
 
 def _check_zip_member(info: zipfile.ZipInfo) -> None:
     if info.flag_bits & 0x1:
         raise MemberRefused(ErrorCode.ARCHIVE_ENCRYPTED, "encrypted member")
+    if info.compress_type not in _ZIP_METHODS:
+        method = _ZIP_METHOD_NAMES.get(info.compress_type, "unknown")
+        raise MemberRefused(
+            ErrorCode.ARCHIVE_METHOD_UNSUPPORTED,
+            f"compression method {info.compress_type} ({method}) is not supported; "
+            "re-create the archive with Deflate",
+        )
     mode = info.external_attr >> 16
     # Unix zips keep the file type in the high bits; many tools leave it 0 (a plain file).
     if info.create_system == 3 and stat.S_IFMT(mode) not in (0, stat.S_IFREG):
@@ -479,8 +617,14 @@ def _rows(data: bytes, path: str, location: tator.Location) -> int:
 
 
 def _refusal(name: str, error: MediaError, size: int) -> Refusal:
+    # The name as a record can hold it: bytes that are not UTF-8 and control characters
+    # escaped (a failure record is JSON, and a DynamoDB string must be valid UTF-8).
     return Refusal(
-        member=name, code=error.code, stage=error.stage, message=error.message, size=size
+        member=printable(name, MAX_KEY_BYTES),
+        code=error.code,
+        stage=error.stage,
+        message=error.message,
+        size=size,
     )
 
 

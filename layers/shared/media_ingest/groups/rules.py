@@ -85,6 +85,15 @@ class GroupMeta(BaseModel):
 
 
 @dataclass(frozen=True)
+class Claim:
+    """The right to write a sealed group's entry, until `until` (groups/sealing.py)."""
+
+    until: datetime
+    # An earlier claim came first: its writer may have written the entry before it ended.
+    retried: bool
+
+
+@dataclass(frozen=True)
 class Located:
     """Where a key sits under a grouping prefix."""
 

@@ -3,8 +3,9 @@
 Used by the ingest function (a marker object's group, after its batch) and by the sweeper
 (groups quiet for the quiet period, and sealed groups whose entry is not yet written). Every
 step can be repeated: the seal is conditional, the members of a sealed group never change,
-so its entry is the same each time, and the append skips an entry already written (also in
-parts sealed since the group was). Never creates a client itself.
+so its entry is the same each time. Writing the entry is claimed first (one writer at a
+time: the marker's batch and the sweeper may both try), and a writer that follows an
+earlier attempt skips an entry that attempt already wrote. Never creates a client itself.
 """
 
 from __future__ import annotations
@@ -16,16 +17,25 @@ from typing import Protocol
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from media_ingest.groups.rules import GroupMeta, GroupRef, GroupStatus, seal_decision
+from media_ingest.groups.rules import Claim, GroupMeta, GroupRef, GroupStatus, seal_decision
 from media_ingest.manifests.writer import ManifestWriter
 from media_ingest.observability import logger, metrics
 from media_ingest.platforms.encord import group_entry
 from media_ingest.records import CatalogItem, utcnow
 
+# How long a claim on writing a group's entry keeps others away if its writer dies: no
+# Lambda invocation runs longer. A writer that fails (without dying) gives it up at once.
+CLAIM_SECONDS = 900
+
 
 class GroupStore(Protocol):
     def seal(self, ref: GroupRef, now: datetime, quiet_since: datetime | None = None) -> bool: ...
     def close_empty(self, ref: GroupRef, now: datetime) -> None: ...
+    def claim_append(self, ref: GroupRef, now: datetime, until: datetime) -> Claim | None:
+        """Claim writing a sealed, unwritten group's entry; None while another claim holds."""
+        ...
+
+    def release_append(self, ref: GroupRef, claim: Claim, now: datetime) -> None: ...
     def appended(self, ref: GroupRef, now: datetime) -> None: ...
     def meta(self, ref: GroupRef) -> GroupMeta | None: ...
     def members(self, ref: GroupRef) -> list[CatalogItem]: ...
@@ -57,14 +67,24 @@ class GroupSealer:
         return self.finish(ref)
 
     def finish(self, ref: GroupRef) -> bool:
-        """Write a sealed group's entry unless already written."""
+        """Write a sealed group's entry unless already written (or being written)."""
         meta = self.store.meta(ref)
         if meta is None or not meta.pending_append:
             return False
         ref = meta.ref  # the stored one: it has the title
-        members = self.store.members(ref)
-        entry = group_entry(ref, members)
-        self.manifests.append(ref.dataset, [entry], replayed_since=meta.sealed_at)
+        now = self.clock()
+        claim = self.store.claim_append(ref, now, now + timedelta(seconds=CLAIM_SECONDS))
+        if claim is None:
+            logger.info("group being written by another run", extra={"group": ref.group_id})
+            return False
+        try:
+            members = self.store.members(ref)
+            entry = group_entry(ref, members)
+            since = meta.sealed_at if claim.retried else None
+            self.manifests.append(ref.dataset, [entry], replayed_since=since)
+        except Exception:
+            self.store.release_append(ref, claim, self.clock())
+            raise
         self.store.appended(ref, self.clock())
         metrics.add_metric(name="GroupEntries", unit=MetricUnit.Count, value=1)
         logger.info("group written", extra={"group": ref.group_id, "files": len(members)})

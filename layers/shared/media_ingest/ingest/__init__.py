@@ -1,2 +1,3 @@
-"""The ingest function's work: one event to one outcome (ingestor.py), what a conditional put
-means (registration.py), one SQS batch with idempotency and manifest appends (batch_runner.py)."""
+"""The ingest function's work: one event to one recorded outcome (ingestor.py), what a
+conditional put means and who appends its entry (registration.py), one SQS batch decided
+concurrently with one manifest append per dataset (batch_runner.py)."""

@@ -1,6 +1,7 @@
 """Backfill: objects that were in a bucket before the stack enqueued on the ingest path.
 
-Owns the plan (rules, already-registered check, rate bound, resumable position) and the
+Owns the plan (rules, already-registered check, rate bound, resumable position), whether
+the stack can read the source at all (checked before anything is enqueued), and the
 summary. Takes a lister, a catalog check and a queue as interfaces; never creates a client.
 An object enqueued here gets the same outcome an upload would, and the same object
 enqueued twice is one event (see events.backfill_body), so reruns register nothing twice.
@@ -16,6 +17,7 @@ from pydantic import BaseModel
 
 from media_ingest.events import backfill_body
 from media_ingest.listing import (
+    SSE_C,
     ListedObject,
     Lister,
     Page,
@@ -30,6 +32,7 @@ from media_ingest.urls import object_url
 
 # The listing models live in media_ingest.listing (reconcile lists too); named here as well.
 __all__ = [
+    "SSE_C",
     "Backfill",
     "BackfillState",
     "Counts",
@@ -42,6 +45,33 @@ __all__ = [
 ]
 
 SQS_BATCH = 10
+
+
+class SourceUnreadable(ValueError):
+    """The stack's functions cannot read the source: nothing is enqueued, since every
+    object would end as an ACCESS_DENIED failure."""
+
+
+def check_readable(source: Source, readable_buckets: set[str], encryption: str | None) -> None:
+    """Refuse a source the stack may not read: a bucket it was not deployed to read (the
+    drop bucket and ExtraSourceBucketArns are), or objects only their uploader can read."""
+    if source.bucket not in readable_buckets:
+        raise SourceUnreadable(
+            f"the stack's functions may not read s3://{source.bucket}: deploy the stack with "
+            f"ExtraSourceBucketArns including arn:aws:s3:::{source.bucket} (comma-separated "
+            "with any others), or pass --no-read-check if its role may read it another way"
+        )
+    if encryption == SSE_C:
+        raise SourceUnreadable(
+            f"objects under {source} are encrypted with customer-provided keys (SSE-C): S3 "
+            "serves them only with the key, which the stack never has, so each would fail "
+            "with ACCESS_DENIED"
+        )
+
+
+def bucket_names(arns: str) -> set[str]:
+    """`arn:aws:s3:::a,arn:aws:s3:::b` (the ExtraSourceBucketArns parameter) -> {a, b}."""
+    return {arn.rsplit(":", 1)[-1] for arn in arns.split(",") if arn.strip()}
 
 
 class Counts(BaseModel):

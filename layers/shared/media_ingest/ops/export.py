@@ -16,10 +16,10 @@ import os
 import shutil
 import tempfile
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from enum import StrEnum
 from pathlib import Path
-from typing import Protocol, TextIO
+from typing import Protocol, TextIO, runtime_checkable
 
 from pydantic import BaseModel, Field
 
@@ -59,6 +59,13 @@ class ManifestFiles(Protocol):
     def index_body(self, dataset: str) -> bytes | None: ...
     def part_body(self, dataset: str, number: int) -> bytes | None: ...
     def removals_body(self, dataset: str, number: int) -> bytes | None: ...
+
+
+@runtime_checkable
+class PartListing(Protocol):
+    """A manifest reader that can also list a dataset's part numbers (the bucket listing)."""
+
+    def part_numbers(self, dataset: str) -> list[int]: ...
 
 
 class ExportSummary(BaseModel):
@@ -181,37 +188,24 @@ def _encord_json(
     written before the SDK check still names a section as Encord does not (`pdfs`): it is
     written again with Encord's name, and said so in `notes`."""
     index = manifests.index_body(dataset)
-    known: set[int] = set()
-    if index is not None:
-        parsed = json.loads(index)
-        known = {int(p["number"]) for p in parsed.get("parts", [])}
-        known.add(int(parsed.get("open_part", 1)))
-    # The open part exists before the index lists it (and after a crash between the two
-    # writes it may never be listed): read on past the last known part until one is missing.
-    last = max(known, default=0)
     entries = written = 0
-    number = 1
-    while True:
-        body = manifests.part_body(dataset, number)
-        if body is None and number > last:
-            break
-        if body is not None:
-            name = f"part-{number:05d}.json"
-            doc = json.loads(body)
-            part = Part.from_encord(doc, sealed=False)
-            if encord.has_legacy_sections(doc):
-                repaired = json.dumps(part.to_encord(), ensure_ascii=False, separators=(",", ":"))
-                body = repaired.encode()
-                notes.extend(
-                    f"{name}: section {old!r} renamed {new!r} (Encord's name)"
-                    for old, new in encord.LEGACY_SECTIONS.items()
-                    if old in doc
-                )
-            (stage / name).write_bytes(body)
-            entries += part.entry_count
-            written += 1
-            tick(written)
-        number += 1
+    for number, stored in _parts(dataset, manifests, index):
+        body = stored
+        name = f"part-{number:05d}.json"
+        doc = json.loads(body)
+        part = Part.from_encord(doc, sealed=False)
+        if encord.has_legacy_sections(doc):
+            repaired = json.dumps(part.to_encord(), ensure_ascii=False, separators=(",", ":"))
+            body = repaired.encode()
+            notes.extend(
+                f"{name}: section {old!r} renamed {new!r} (Encord's name)"
+                for old, new in encord.LEGACY_SECTIONS.items()
+                if old in doc
+            )
+        (stage / name).write_bytes(body)
+        entries += part.entry_count
+        written += 1
+        tick(written)
     if written == 0:
         raise LookupError(f"dataset {dataset!r} has no manifest parts")
     if index is not None:
@@ -222,6 +216,35 @@ def _encord_json(
             if log is not None:
                 (stage / f"removed-{int(info['number']):05d}.json").write_bytes(log)
     return entries
+
+
+def _parts(
+    dataset: str, manifests: ManifestFiles, index: bytes | None
+) -> Iterator[tuple[int, bytes]]:
+    """Every part, from the bucket's listing where the reader has one: the index lists the
+    sealed parts and the main open one, not the parts writers hold open, and numbers may
+    have gaps (manifests/writer.py). Else the index's parts, then on past the last one
+    listed until one is missing."""
+    if isinstance(manifests, PartListing):
+        for number in manifests.part_numbers(dataset):
+            body = manifests.part_body(dataset, number)
+            if body is not None:
+                yield number, body
+        return
+    known: set[int] = set()
+    if index is not None:
+        parsed = json.loads(index)
+        known = {int(p["number"]) for p in parsed.get("parts", [])}
+        known.add(int(parsed.get("open_part", 1)))
+    last = max(known, default=0)
+    number = 1
+    while True:
+        body = manifests.part_body(dataset, number)
+        if body is None and number > last:
+            return
+        if body is not None:
+            yield number, body
+        number += 1
 
 
 def _encord_csv(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from media_ingest.ops.adapters.catalog import CatalogReader
 from media_ingest.ops.adapters.manifests import ManifestFiles, PartRow
@@ -31,9 +31,13 @@ _DOWNSTREAM = frozenset({"failures", "sink", "sink-dead-letter"})
 
 
 class Status(BaseModel):
-    events: int
+    events: int = Field(description="recorded outcomes plus events in progress")
     outcomes: dict[str, int]
-    in_progress: int
+    in_progress: int = Field(
+        description="messages being processed now (in flight on the ingest queue: each is "
+        "one S3 event, whose outcome some may have recorded already), and events a previous "
+        "version of the stack left in progress"
+    )
     queues: list[QueueDepth]
 
     @property
@@ -45,13 +49,15 @@ class Status(BaseModel):
 
 
 def status(outputs: StackOutputs, depths: QueueDepths | None = None) -> Status:
-    outcomes, in_progress = CatalogReader(outputs.RegistryTableName).ledger()
+    outcomes, left_in_progress = CatalogReader(outputs.RegistryTableName).ledger()
     counts = Counter(o.kind.value for o in outcomes)
+    queues = queue_depths(outputs, depths)
+    in_progress = left_in_progress + sum(q.in_flight for q in queues if q.name == "ingest")
     return Status(
         events=len(outcomes) + in_progress,
         outcomes={kind.value: counts.get(kind.value, 0) for kind in OutcomeKind},
         in_progress=in_progress,
-        queues=queue_depths(outputs, depths),
+        queues=queues,
     )
 
 

@@ -32,6 +32,7 @@ from typing import Any, Literal, TextIO
 
 from pydantic import BaseModel, ConfigDict
 
+from media_ingest import owner_metadata
 from media_ingest.errors import ErrorCode, MediaError, Stage
 from media_ingest.groups.rules import GroupKind, GroupRef, ordered
 from media_ingest.media import MediaKind, VideoInfo
@@ -203,13 +204,10 @@ def encord_title(text: str) -> str:
     return TITLE_ELLIPSIS + text[-(MAX_TITLE_CHARS - len(TITLE_ELLIPSIS)) :]
 
 
-def encord_block(keyframes: tuple[int, ...], owned: object) -> dict[str, Any]:
-    """The `$encord` block for these key frames; what the owner put in one wins (frames of
-    interest the owner chose say more than the codec's sync samples)."""
-    block: dict[str, Any] = {"keyframes": list(keyframes), "config": dict(KEYFRAME_CONFIG)}
-    if isinstance(owned, dict):
-        block.update(owned)
-    return block
+def encord_block(keyframes: tuple[int, ...]) -> dict[str, Any]:
+    """The `$encord` block for these key frames. Never the owner's: `$encord` is reserved to
+    the stack (owner_metadata.STACK_FIELDS), like every field the stack writes."""
+    return {"keyframes": list(keyframes), "config": dict(KEYFRAME_CONFIG)}
 
 
 def entry_for(
@@ -219,9 +217,10 @@ def entry_for(
 
     Raises EntryTooLarge for an item Encord would refuse."""
     media = item.media
-    # The owner's metadata first: the fields this stack writes itself win on a clash.
+    # The owner's metadata first, without the fields reserved to the stack (stripped when
+    # probed; again here for items catalogued before a field was reserved).
     client: dict[str, Any] = {
-        **media.client_metadata,
+        **owner_metadata.owned(media.client_metadata),
         "bucket": item.bucket,
         "key": item.key,
         "etag": item.etag,
@@ -309,7 +308,7 @@ def _add_video(
     if video.audio_codec:
         client["audio_codec"] = video.audio_codec
     if video.keyframes is not None:
-        client[ENCORD_BLOCK] = encord_block(video.keyframes, client.get(ENCORD_BLOCK))
+        client[ENCORD_BLOCK] = encord_block(video.keyframes)
 
 
 def group_entry(ref: GroupRef, members: Sequence[CatalogItem]) -> Entry:

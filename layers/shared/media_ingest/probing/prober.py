@@ -1,7 +1,8 @@
 """Probing one object: read its first range, decide what it is, read only what that needs.
 
 Audio and video go to ffprobe over a short-lived presigned URL (ffprobe range-reads the
-container index); images and DICOM are read from header bytes; PDFs and text need nothing
+container index); images and DICOM are read from header bytes, through a file that fetches
+what the reader asks for by range (object_file.py, 8 MB at most); PDFs and text need nothing
 past the first range. Never downloads a whole object.
 
 An MP4/MOV's own index (`moov`) is read first, with bounded range reads (none when it is in
@@ -13,16 +14,15 @@ range (mkv_index). Frame timing never fails a video: what cannot be read is None
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol
-
-from pydantic import ValidationError
 
 from media_ingest import owner_metadata
 from media_ingest.errors import ErrorCode, MediaError
 from media_ingest.events import ObjectEvent
 from media_ingest.media import (
-    ANNOTATIONS_METADATA,
+    SOURCE_METADATA,
     AnnotationLinks,
     DicomInfo,
     FrameTiming,
@@ -36,6 +36,7 @@ from media_ingest.probing import frame_timing, mkv_index, mp4_frames, mp4_index
 from media_ingest.probing.dicom_header import read_dicom
 from media_ingest.probing.ffprobe import FfprobeRunner, interpret
 from media_ingest.probing.image_header import read_image
+from media_ingest.probing.object_file import BLOCK_BYTES, ObjectFile
 from media_ingest.probing.sniffer import Detection, Family, detect
 
 FIRST_RANGE_BYTES = 64 * 1024
@@ -55,15 +56,19 @@ class Head(NamedTuple):
     tag_count: int
 
 
+class SignedGet(NamedTuple):
+    """A presigned GET and the headers its reader must send with every request of it."""
+
+    url: str
+    headers: dict[str, str]
+
+
 class ObjectReader(Protocol):
     """Reads bytes of the object an event names (the S3 adapter implements it)."""
 
-    def read_range(self, event: ObjectEvent, length: int) -> bytes:
-        """The first `length` bytes (fewer if the object is shorter) of this version."""
-        ...
-
     def read_head(self, event: ObjectEvent, length: int) -> Head:
-        """read_range, with the object's user metadata and tag count."""
+        """The first `length` bytes (fewer if the object is shorter) of this version, with
+        the object's user metadata and tag count."""
         ...
 
     def read_at(self, event: ObjectEvent, start: int, length: int) -> bytes:
@@ -76,9 +81,15 @@ class ObjectReader(Protocol):
         """A whole small object (None if absent); raises beyond `limit` bytes."""
         ...
 
-    def presign(self, event: ObjectEvent) -> str:
-        """A short-lived GET URL for this object."""
+    def presign(self, event: ObjectEvent) -> SignedGet:
+        """A short-lived GET of exactly the version the range reads read."""
         ...
+
+
+class LinkSource(Protocol):
+    """The annotation links the extract function recorded (the catalog implements it)."""
+
+    def find_links(self, bucket: str, key: str, source: str) -> AnnotationLinks | None: ...
 
 
 class Prober(Protocol):
@@ -97,6 +108,8 @@ class ObjectProber:
     # The index is read for every MP4/MOV either way (extra range reads only when moov is
     # not in the first range); this only decides whether the list is kept.
     keyframes: bool = False
+    # Where archive members' annotation links are recorded; None: members get none.
+    links: LinkSource | None = None
 
     def probe(self, event: ObjectEvent) -> MediaInfo:
         if event.size == 0:
@@ -118,7 +131,7 @@ class ObjectProber:
             "mime_type": found.mime_type,
             "container": found.container,
             "size": event.size,
-            "annotations": annotation_links(first.metadata),
+            "annotations": self._annotation_links(event, first.metadata),
         }
         if found.family in (Family.AV, Family.AUDIO):
             return self._probe_stream(event, found, base, head)
@@ -147,7 +160,8 @@ class ObjectProber:
             if cut := mp4_index.top_level_overrun(head, event.size):
                 raise MediaError(ErrorCode.CORRUPT_MEDIA, cut)
             movie = self._movie(event, head)  # before ffprobe: it trusts what moov declares
-        kind, video, audio = interpret(self.ffprobe.run(self.reader.presign(event), found.demuxer))
+        signed = self.reader.presign(event)
+        kind, video, audio = interpret(self.ffprobe.run(signed.url, found.demuxer, signed.headers))
         if video is not None:
             video = self._with_frames(video, found, movie, head, event.size)
         mime = found.mime_type
@@ -207,6 +221,18 @@ class ObjectProber:
             update={"timing": timing, "keyframes": keyframes if self.keyframes else None}
         )
 
+    def _annotation_links(
+        self, event: ObjectEvent, metadata: dict[str, str]
+    ) -> AnnotationLinks | None:
+        """The links the extract function recorded for this member, if it is one.
+
+        Looked up by the archive version the member's metadata names: a forged name finds
+        nothing, or at most the links the stack recorded for this very key."""
+        source = metadata.get(SOURCE_METADATA)
+        if not source or self.links is None:
+            return None
+        return self.links.find_links(event.bucket, event.key, source)
+
     def _client_metadata(self, event: ObjectEvent, first: Head) -> dict[str, Any]:
         """Tags cost a call only when the object has some; the sidecar only when enabled."""
         tags = self.reader.tags(event) if first.tag_count else {}
@@ -220,22 +246,21 @@ class ObjectProber:
         return owner_metadata.merge(first.metadata, tags, sidecar)
 
     def _image(self, event: ObjectEvent, head: bytes) -> ImageInfo:
-        return self._grow(event, head, read_image)
+        return read_image(self._file(event, head))
 
     def _dicom(self, event: ObjectEvent, head: bytes) -> DicomInfo:
-        return self._grow(event, head, read_dicom)
+        return read_dicom(self._file(event, head))
 
-    def _grow[T](self, event: ObjectEvent, head: bytes, read: _HeaderReader[T]) -> T:
-        """Re-read a longer range until the header fits (x8 each time, bounded)."""
-        data = head
-        while True:
-            complete = len(data) >= event.size or len(data) >= self.max_header
-            found = read(data, complete)
-            if found is not None:
-                return found
-            if complete:  # pragma: no cover - readers raise when complete
-                raise MediaError(ErrorCode.CORRUPT_MEDIA, "header could not be read")
-            data = self.reader.read_range(event, min(len(data) * 8, self.max_header, event.size))
+    def _file(self, event: ObjectEvent, head: bytes) -> io.BufferedReader:
+        """The object as a file for a header reader: what it reads past the first range is
+        fetched by range reads of the same version, `max_header` bytes at most."""
+        fetched = ObjectFile(
+            head,
+            event.size,
+            lambda start, length: self.reader.read_at(event, start, length),
+            self.max_header,
+        )
+        return io.BufferedReader(fetched, BLOCK_BYTES)
 
 
 def _not_indexed(container: str) -> FrameTiming:
@@ -243,23 +268,3 @@ def _not_indexed(container: str) -> FrameTiming:
         "none",
         f"frame timing is read from MP4/MOV and Matroska indexes; {container} has none read",
     )
-
-
-class _HeaderReader[T](Protocol):
-    def __call__(self, head: bytes, complete: bool, /) -> T | None: ...
-
-
-def annotation_links(metadata: dict[str, str]) -> AnnotationLinks | None:
-    """Annotation links the extract function left in a member's metadata (None: no links).
-
-    Anyone who may upload may set this metadata too, but only on their own objects; a value
-    that does not parse is ignored, never a failure of the media itself.
-    """
-    raw = metadata.get(ANNOTATIONS_METADATA)
-    if not raw:
-        return None
-    try:
-        return AnnotationLinks.model_validate_json(raw)
-    except ValidationError:
-        logger.warning("annotation metadata ignored: not an AnnotationLinks JSON")
-        return None

@@ -2,6 +2,10 @@
 failure records, the outcome ledger (scans), and batched key checks for backfill. Never on
 the ingest path.
 
+The ledger is read where adapters/catalog.py says each outcome lives (items that carry
+theirs, outcome records), and from the Powertools idempotency records that stacks kept it
+in before: after an upgrade in place those events still count, once each.
+
 The reads are scans: fine for operator commands on tables of millions of rows. There is no
 dataset-scoped query: the hash key is a digest of (dataset, URL) and the table has no index
 on `dataset`, so a dataset's items are a scan with a filter (DynamoDB still reads, and
@@ -14,7 +18,14 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from media_ingest.adapters.catalog import ITEM, MARK, batch_get, item_pk, parse_item
+from media_ingest.adapters.catalog import (
+    ITEM,
+    MARK,
+    batch_get,
+    item_pk,
+    outcome_of_row,
+    parse_item,
+)
 from media_ingest.adapters.clients import ClientSlot
 from media_ingest.records import CatalogItem, FailureRecord, Outcome, OutcomeKind, OutcomeMark
 
@@ -96,13 +107,31 @@ class CatalogReader:
         return sorted(records, key=lambda f: f.failed_at)
 
     def ledger(self) -> tuple[list[Outcome], int]:
-        """Recorded outcomes (Powertools idempotency records) and how many are in progress."""
+        """Every event's recorded outcome (the first recorded, should a duplicate delivery
+        have recorded another), and how many events a previous version of the stack left in
+        progress (its Powertools idempotency records; none are written any more)."""
+        legacy = "attribute_exists(#s) AND attribute_not_exists(#t)"
         rows = self._scan(
-            "attribute_exists(#s) AND attribute_not_exists(#t)", {"#s": "status", "#t": "type"}, {}
+            f"#t IN (:item, :outcome) OR ({legacy})",
+            {"#s": "status", "#t": "type"},
+            {":item": {"S": "item"}, ":outcome": {"S": "outcome"}},
         )
-        done = [Outcome.model_validate_json(r["data"]["S"]) for r in rows if "data" in r]
-        in_progress = sum(1 for r in rows if r["status"]["S"] == "INPROGRESS")
-        return done, in_progress
+        found: list[Outcome] = []
+        in_progress = 0
+        for row in rows:
+            if "type" not in row:  # a Powertools idempotency record
+                if "data" in row and row["status"]["S"] == "COMPLETED":
+                    found.append(Outcome.model_validate_json(row["data"]["S"]))
+                elif row["status"]["S"] == "INPROGRESS":
+                    in_progress += 1
+                continue
+            outcome = outcome_of_row(row)
+            if outcome is not None:
+                found.append(outcome)
+        first: dict[str, Outcome] = {}
+        for outcome in sorted(found, key=lambda o: o.processed_at):
+            first.setdefault(outcome.event_id, outcome)
+        return list(first.values()), in_progress
 
     def _scan(
         self, condition: str, names: dict[str, str], values: dict[str, Any]

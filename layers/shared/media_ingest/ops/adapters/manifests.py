@@ -45,6 +45,10 @@ class ManifestFiles:
         """A removal-log part's bytes as stored (deleted URLs, for an importer)."""
         return self._body(self.store.removals_key(dataset, number))
 
+    def part_numbers(self, dataset: str) -> list[int]:
+        """Every part of the dataset in the bucket, in number order."""
+        return sorted(p.number for p in self.store.list_parts(dataset))
+
     def _body(self, key: str) -> bytes | None:
         got = self.store.read(key)
         return got[0] if got else None

@@ -31,7 +31,7 @@ class CloudFormationStacks:
         return {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
 
     def parameters(self, name: str) -> dict[str, str]:
-        """The stack's parameters by name, as deployed."""
+        """The stack's parameter values as deployed, by name."""
         stacks = self.cfn.describe_stacks(StackName=name)["Stacks"]
         return {
             p["ParameterKey"]: p.get("ParameterValue", "") for p in stacks[0].get("Parameters", [])

@@ -33,6 +33,7 @@ from media_ingest.ops.adapters.catalog import CatalogReader
 from media_ingest.ops.adapters.groups import GroupReader
 from media_ingest.ops.adapters.manifests import ManifestFiles
 from media_ingest.ops.adapters.queues import SqsDeadLetters, SqsSinkQueue
+from media_ingest.ops.adapters.stack import CloudFormationStacks
 from media_ingest.ops.cli import render
 from media_ingest.ops.export import ExportFormat, export
 from media_ingest.ops.progress import ProgressBar
@@ -167,6 +168,14 @@ def cmd_backfill(outputs: StackOutputs, args: argparse.Namespace) -> str:
     source = Source.parse(args.source)
     inventory = Source.parse(args.inventory) if args.inventory else None
     lister: backfill.Lister = InventoryLister(source, inventory) if inventory else S3Lister(source)
+    if not args.no_read_check:
+        # Before anything is enqueued: an unreadable source would be one failure per object.
+        extra = CloudFormationStacks().parameters(args.stack).get("ExtraSourceBucketArns", "")
+        backfill.check_readable(
+            source,
+            {outputs.DropBucketName} | backfill.bucket_names(extra),
+            S3Lister(source).first_encryption(),
+        )
     path = Path(args.state) if args.state else _state_path(args.stack, args.source, args.inventory)
     state = None if args.restart else backfill.BackfillState.load(path)
     if state is None or state.done:
@@ -422,7 +431,7 @@ STACK_COMMANDS: dict[str, tuple[StackCommand, str]] = {
     "duplicates": (
         cmd_duplicates,
         "content groups: the same bytes under several keys or datasets (checksums S3 keeps, "
-        "no object read)",
+        "no object read; objects registered with ContentIdentity=on, off by default)",
     ),
     "failures": (
         cmd_failures,

@@ -113,6 +113,13 @@ def _backfill_options(command: argparse.ArgumentParser) -> None:
     )
     command.add_argument("--restart", action="store_true", help="ignore a saved position")
     command.add_argument("--no-count", action="store_true", help="skip the counting pass (no ETA)")
+    command.add_argument(
+        "--no-read-check",
+        action="store_true",
+        help="enqueue even when the stack looks unable to read the source (a bucket not in "
+        "ExtraSourceBucketArns, SSE-C objects): checked first by default, since each object "
+        "would fail with ACCESS_DENIED",
+    )
 
 
 def _reconcile_options(command: argparse.ArgumentParser) -> None:
