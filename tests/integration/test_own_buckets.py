@@ -409,6 +409,7 @@ def test_reconcile_finds_lost_events_and_missed_deletions_and_apply_settles_them
     assert counts["enqueued"] == 0 and counts["rows"] == OBJECTS - LOST
     calls = report["calls"]
     assert not any(name.endswith("GetObject") for name in calls)  # no object byte read
+    assert calls.get("S3.ListObjectsV2", 0) >= 1 and calls.get("DynamoDB.Scan", 0) >= 1  # counted
 
     clock = time.monotonic()
     applied = json.loads(deployed.cli("reconcile", source, "--grace", "0s", "--apply", "--json"))

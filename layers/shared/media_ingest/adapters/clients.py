@@ -77,6 +77,7 @@ def client(service: str) -> Any:
     config = _CONFIG.merge(_SERVICE_CONFIG[service]) if service in _SERVICE_CONFIG else _CONFIG
     made = boto3.session.Session().client(service, config=config)  # type: ignore[call-overload]
     made.meta.events.register("after-call", retries.on_call)
+    made.meta.events.register("before-call", calls.on_call)
     return made
 
 
