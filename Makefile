@@ -16,7 +16,7 @@ check: setup  ## the fast gate, under 2 minutes (also the pre-commit hook): form
 	$(VENV)/ruff check .
 	$(VENV)/mypy
 	$(VENV)/cfn-lint template.yaml
-	$(VENV)/pytest -m "not integration and not slow" -q
+	$(VENV)/pytest -m "not integration and not slow" -q -n 2  # two workers: about 1.5x faster on two cores
 
 lint: setup  ## format check, lint, types, template checks (cfn-lint and checkov)
 	$(VENV)/ruff format --check .

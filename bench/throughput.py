@@ -36,6 +36,7 @@ from media_ingest.adapters.manifests import S3PartStore
 from media_ingest.errors import TransientError
 from media_ingest.manifests.writer import ManifestWriter
 from media_ingest.platforms.encord import Entry
+from media_ingest.settings import Settings
 
 WRITERS = (1, 4, 16, 32, 64, 100, 128)
 QUICK_WRITERS = (1, 16, 100)
@@ -43,6 +44,8 @@ BASELINE_WRITERS = (1, 4, 16, 32, 100)
 QUICK_BASELINE_WRITERS = (1, 16, 100)
 BATCH = 10
 PART = 1000
+# The stack's byte cap on a part, checked on every commit as the functions do.
+PART_MAX_BYTES: int = Settings.model_fields["manifest_part_max_bytes"].default
 # Full: 1,200 entries a writer, so every part is filled, sealed and recorded once.
 BATCHES, QUICK_BATCHES = 120, 10
 BASELINE_BATCHES = 8
@@ -107,7 +110,12 @@ def run_writers(
         if design == "ours":
             numbers = DynamoPartNumbers("catalog", client=counters)  # type: ignore[arg-type]
             return ManifestWriter(
-                store, max_entries=part, numbers=numbers, sleep=clock.sleep, clock=clock.now
+                store,
+                max_entries=part,
+                max_bytes=PART_MAX_BYTES,
+                numbers=numbers,
+                sleep=clock.sleep,
+                clock=clock.now,
             )
         return OnePartWriter(store, max_entries=part, sleep=clock.sleep)
 

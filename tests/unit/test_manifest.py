@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import threading
 from datetime import datetime, timedelta
 
@@ -256,3 +257,28 @@ def test_an_entry_larger_than_the_byte_cap_gets_a_part_of_its_own() -> None:
     writer.append("main", [_bulky("s/after.mp4", 100)])
     counts = [p.entry_count for p in store.parts("main")]
     assert counts == [1, 1, 1]
+
+
+def test_a_parts_bytes_follow_every_add_and_replace() -> None:
+    # The bytes are kept between changes (the cap is checked on every commit): each change
+    # must show in them, or a part would grow past its cap unseen.
+    part = Part()
+    empty = part.encoded()
+    first = _bulky("c/a.mp4", 100)
+    part.add([first])
+    added = part.encoded()
+    assert added != empty and b"c/a.mp4" in added
+    part.replace(Entry(section=first.section, payload={**first.payload, "title": "renamed"}))
+    assert b"renamed" in part.encoded()
+    assert len(part.encoded()) == len(Part.from_encord(json.loads(part.encoded()), False).encoded())
+
+
+def test_appends_one_at_a_time_still_roll_over_at_the_byte_cap() -> None:
+    store = MemoryPartStore()
+    writer = ManifestWriter(store, max_entries=1000, max_bytes=50_000, sleep=lambda _: None)
+    for i in range(20):
+        writer.append("main", [_bulky(f"one/{i}.mp4", 9_000)])
+    parts = store.parts("main")
+    sizes = [len(Part.from_encord(p.to_encord(), p.sealed).encoded()) for p in parts]
+    assert len(parts) > 1 and max(sizes) <= 50_000, sizes
+    assert sum(p.entry_count for p in parts) == 20

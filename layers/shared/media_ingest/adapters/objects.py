@@ -30,6 +30,7 @@ from media_ingest.events import ObjectEvent
 from media_ingest.listing import ListedObject
 from media_ingest.media import SOURCE_METADATA
 from media_ingest.observability import metrics
+from media_ingest.probing.object_file import SeekableObject
 from media_ingest.probing.prober import Head, SignedGet
 
 if TYPE_CHECKING:
@@ -265,28 +266,15 @@ class S3Objects:
         return SignedGet(str(url), headers)
 
 
-class _RangeFile(io.RawIOBase):
+class _RangeFile(SeekableObject):
     """A seekable, read-only file over one object version: each read is a ranged GET."""
 
     def __init__(self, s3: S3Client, event: ObjectEvent) -> None:
-        self.s3, self.event, self.position = s3, event, 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self.position
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self.position, io.SEEK_END: self.event.size}[whence]
-        self.position = max(base + offset, 0)
-        return self.position
+        super().__init__(event.size)
+        self.s3, self.event = s3, event
 
     def readinto(self, buffer: Any) -> int:
-        end = min(self.position + len(buffer), self.event.size)
+        end = min(self.position + len(buffer), self.size)
         if end <= self.position:
             return 0
         got = _get(self.s3, self.event, _EXTRACTED, Range=f"bytes={self.position}-{end - 1}")

@@ -20,6 +20,21 @@ SEND_BATCH_MAX = 10  # SendMessageBatch's limit
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_sqs.type_defs import SendMessageBatchRequestEntryTypeDef
+
+
+def change_entry(
+    number: int, batch: ChangeBatch, deduplication_id: str | None = None
+) -> SendMessageBatchRequestEntryTypeDef:
+    """One change batch as a sink-queue message (the functions' and a redrive's). FIFO: a
+    dataset's changes are applied in order, one at a time; a batch sent twice within five
+    minutes (a retried send) is delivered once."""
+    return {
+        "Id": str(number),
+        "MessageBody": batch.body(),
+        "MessageGroupId": batch.dataset,
+        "MessageDeduplicationId": deduplication_id or batch.deduplication_id(),
+    }
 
 
 class SqsFailureQueue:
@@ -68,16 +83,7 @@ class SqsChangeQueue:
             chunk = batches[start : start + SEND_BATCH_MAX]
             response = self.sqs.send_message_batch(
                 QueueUrl=self.queue_url,
-                Entries=[
-                    {
-                        "Id": str(number),
-                        "MessageBody": batch.body(),
-                        # FIFO: a dataset's changes are applied in order, one at a time.
-                        "MessageGroupId": batch.dataset,
-                        "MessageDeduplicationId": batch.deduplication_id(),
-                    }
-                    for number, batch in enumerate(chunk)
-                ],
+                Entries=[change_entry(number, batch) for number, batch in enumerate(chunk)],
             )
             failed = response.get("Failed", [])
             if failed:

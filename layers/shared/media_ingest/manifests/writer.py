@@ -34,7 +34,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, PrivateAttr
 
 from media_ingest.errors import ErrorCode, TransientError
 from media_ingest.observability import logger
@@ -60,6 +60,9 @@ class Part(BaseModel):
     sections: dict[str, list[dict[str, Any]]] = Field(default_factory=dict)
     sealed: bool = False
     upsert_metadata: bool = False
+    # The bytes as stored, kept until `add` or `replace` changes them (the only mutators:
+    # the byte cap is checked on every commit, and a full part is megabytes of JSON).
+    _encoded: bytes | None = PrivateAttr(default=None)
 
     @property
     def entry_count(self) -> int:
@@ -79,6 +82,7 @@ class Part(BaseModel):
     def add(self, entries: Iterable[Entry]) -> None:
         for entry in entries:
             self.sections.setdefault(entry.section, []).append(entry.payload)
+            self._encoded = None
 
     def replace(self, entry: Entry) -> None:
         """Put an updated entry where the entry of its URL is (an overwrite in an update
@@ -87,6 +91,7 @@ class Part(BaseModel):
         for position, payload in enumerate(held):
             if urls_of(payload)[0] == entry.key:
                 held[position] = entry.payload
+                self._encoded = None
                 return
         raise KeyError(entry.key)
 
@@ -108,7 +113,9 @@ class Part(BaseModel):
 
     def encoded(self) -> bytes:
         """The part's bytes as stored (compact UTF-8 JSON): what `max_bytes` counts."""
-        return _encode(self.to_encord())
+        if self._encoded is None:
+            self._encoded = _encode(self.to_encord())
+        return self._encoded
 
     @classmethod
     def from_encord(cls, doc: dict[str, Any], sealed: bool) -> Part:

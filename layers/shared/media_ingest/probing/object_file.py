@@ -19,23 +19,14 @@ BLOCK_BYTES = 64 * 1024
 type ReadAt = Callable[[int, int], bytes]
 
 
-class ObjectFile(io.RawIOBase):
-    """`size` bytes of an object, of which `head` (its first bytes) are already read."""
+class SeekableObject(io.RawIOBase):
+    """The file bookkeeping of a read-only, seekable object of `size` bytes (a subclass
+    reads): a position any seek may set, clamped at 0, past the end allowed as for files."""
 
-    def __init__(self, head: bytes, size: int, read_at: ReadAt, budget: int) -> None:
+    def __init__(self, size: int) -> None:
         super().__init__()
         self.size = size
-        self.read_at = read_at
-        self.budget = budget
-        self.fetched = len(head)
         self.position = 0
-        self._blocks: dict[int, bytes] = {}
-        whole = len(head) - len(head) % BLOCK_BYTES if len(head) < size else len(head)
-        for start in range(0, whole, BLOCK_BYTES):
-            self._blocks[start // BLOCK_BYTES] = head[start : start + BLOCK_BYTES]
-
-    # What Pillow's messages call the file ("cannot identify image file ...").
-    name = "the object"
 
     def readable(self) -> bool:
         return True
@@ -50,6 +41,23 @@ class ObjectFile(io.RawIOBase):
         base = {io.SEEK_SET: 0, io.SEEK_CUR: self.position, io.SEEK_END: self.size}[whence]
         self.position = max(base + offset, 0)
         return self.position
+
+
+class ObjectFile(SeekableObject):
+    """`size` bytes of an object, of which `head` (its first bytes) are already read."""
+
+    def __init__(self, head: bytes, size: int, read_at: ReadAt, budget: int) -> None:
+        super().__init__(size)
+        self.read_at = read_at
+        self.budget = budget
+        self.fetched = len(head)
+        self._blocks: dict[int, bytes] = {}
+        whole = len(head) - len(head) % BLOCK_BYTES if len(head) < size else len(head)
+        for start in range(0, whole, BLOCK_BYTES):
+            self._blocks[start // BLOCK_BYTES] = head[start : start + BLOCK_BYTES]
+
+    # What Pillow's messages call the file ("cannot identify image file ...").
+    name = "the object"
 
     def readinto(self, buffer: Buffer) -> int:
         view = memoryview(buffer).cast("B")

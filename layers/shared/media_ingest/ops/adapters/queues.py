@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from media_ingest.adapters.clients import ClientSlot
-from media_ingest.adapters.queues import SendFailed
+from media_ingest.adapters.queues import SendFailed, change_entry
 from media_ingest.ops.redrive import Message
 from media_ingest.sinks.changes import ChangeBatch
 
@@ -28,12 +28,7 @@ class SqsSinkQueue:
         response = self.sqs.send_message_batch(
             QueueUrl=self.queue_url,
             Entries=[
-                {
-                    "Id": str(number),
-                    "MessageBody": batch.body(),
-                    "MessageGroupId": batch.dataset,
-                    "MessageDeduplicationId": dedup,
-                }
+                change_entry(number, batch, dedup)
                 for number, (batch, dedup) in enumerate(zip(batches, ids, strict=True))
             ],
         )
