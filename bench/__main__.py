@@ -64,6 +64,16 @@ BENCHMARKS = {
         "12: a 1,000,000-file backfill at MaxConcurrency 10, 100, 1,000: time and cost, "
         "modelled from the figures measured in 9-11 (SQS scaling, DynamoDB and S3 ceilings)",
     ),
+    "own_buckets": (
+        "bench.own_buckets",
+        "13: attach (200 files) and reconcile (1,000 objects, 50 lost, 20 deleted) on "
+        "LocalStack at the issue's counts (only with --e2e; never starts or stops LocalStack)",
+    ),
+    "reconcile_calls": (
+        "bench.reconcile_calls",
+        "14: reconcile's AWS calls per 1,000 objects (ListObjectsV2 or an S3 Inventory report) "
+        "and its rate, on moto, vs a per-object check; no object bytes read",
+    ),
     "e2e": (
         "bench.e2e",
         "6: files/s on LocalStack for 500 files, BatchSize 100 vs 1 "
@@ -160,7 +170,7 @@ def selected(args: argparse.Namespace) -> tuple[list[str], bool]:
     unknown = [n for n in names if n not in BENCHMARKS]
     if unknown:
         sys.exit(f"unknown benchmark(s): {', '.join(unknown)}; known: {', '.join(BENCHMARKS)}")
-    e2e = args.e2e or "e2e" in names
+    e2e = args.e2e or "e2e" in names or "own_buckets" in names
     return list(dict.fromkeys(names or BENCHMARKS)), e2e
 
 

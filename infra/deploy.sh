@@ -34,6 +34,23 @@ if ! "${aws[@]}" s3api head-bucket --bucket "$artifacts" >/dev/null 2>&1; then
       --create-bucket-configuration "LocationConstraint=$region" >/dev/null
   fi
 fi
+# SourceBuckets needs parameters CloudFormation cannot compute (a pattern and ARN lists per
+# bucket and prefix): derived here, by the package's one rule (media_ingest/sources.py).
+# ReconcileInventories likewise (the reconcile role's ARN lists).
+sources="" accounts="" inventories=""
+for kv in "$@"; do
+  case "$kv" in
+    SourceBuckets=*) sources=${kv#SourceBuckets=} ;;
+    SourceAccounts=*) accounts=${kv#SourceAccounts=} ;;
+    ReconcileInventories=*) inventories=${kv#ReconcileInventories=} ;;
+  esac
+done
+derived=()
+if [ -n "$sources$inventories" ]; then
+  lines=$(PYTHONPATH="$root/layers/shared" "$root/.venv/bin/python" -m media_ingest.sources \
+    "$sources" "$accounts" "$inventories") || exit 2
+  [ -z "$lines" ] || mapfile -t derived <<<"$lines"
+fi
 say "packaging template.yaml"
 if ! "${aws[@]}" cloudformation package --template-file template.yaml --s3-bucket "$artifacts" \
   --s3-prefix "$stack" --output-template-file "$work/packaged.yaml" >"$work/package.log" 2>&1; then
@@ -44,6 +61,6 @@ say "deploying stack $stack to ${AWS_ENDPOINT_URL:-AWS ($region)}"
 "${aws[@]}" cloudformation deploy --template-file "$work/packaged.yaml" --stack-name "$stack" \
   --s3-bucket "$artifacts" --s3-prefix "$stack" \
   --capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND --no-fail-on-empty-changeset \
-  ${1:+--parameter-overrides "$@"}
+  ${1:+--parameter-overrides "$@" "${derived[@]}"}
 "${aws[@]}" cloudformation describe-stacks --stack-name "$stack" \
   --query "Stacks[0].Outputs[].[OutputKey,OutputValue]" --output table

@@ -95,6 +95,7 @@ def test_status_counts_every_outcome(deployed: Stack, capsys: pytest.CaptureFixt
         "ignored": 1,
         "archive": 0,
         "marker": 0,
+        "deleted": 0,
     }
     assert state["accounted"] is True
     human = run(capsys, "status")

@@ -112,6 +112,34 @@ GROUP_ROUTES = '{"it-groups/":"image_groups","it-sequences/":"image_sequences"}'
 GROUP_QUIET_SECONDS = 20
 # Sidecars on, with a suffix no other test's keys end in (tests/integration/test_stack.py).
 SIDECAR_SUFFIX = ".meta.json"
+# A dataset that skips objects whose bytes are already registered (test_own_buckets.py).
+SKIP_DUPLICATE_DATASETS = "no-copies"
+DATASET_ROUTES = '{"it-no-copies/":"no-copies"}'
+
+
+def own_buckets(name: str) -> dict[str, str]:
+    """The buckets of the session stack's SourceBuckets (tests/integration/test_own_buckets.py
+    creates them: the stack's rule names them before they exist), and where the scheduled
+    reconcile finds the inventory reports of the last one."""
+    return {
+        "attached": f"{name}-own",
+        "reconciled": f"{name}-recon",
+        "scheduled": f"{name}-sched",
+        "inventory": f"{name}-inv",
+    }
+
+
+def source_buckets(name: str) -> str:
+    buckets = own_buckets(name)
+    return (
+        f"{buckets['attached']}/incoming/=own,{buckets['reconciled']}=recon,"
+        f"{buckets['scheduled']}=sched"
+    )
+
+
+def inventory_location(name: str) -> str:
+    buckets = own_buckets(name)
+    return f"s3://{buckets['inventory']}/inventory/{buckets['scheduled']}/daily/"
 
 
 def legacy_bucket(stack: str) -> str:
@@ -121,11 +149,20 @@ def legacy_bucket(stack: str) -> str:
 
 @pytest.fixture(scope="session")
 def deployed() -> Iterator[Deployed]:
+    name = stack_name()
     yield deploy(
-        stack_name(),
-        f"ExtraSourceBucketArns=arn:aws:s3:::{legacy_bucket(stack_name())}",
+        name,
+        f"ExtraSourceBucketArns=arn:aws:s3:::{legacy_bucket(name)}",
         f"GroupRoutes={GROUP_ROUTES}",
         f"GroupQuietSeconds={GROUP_QUIET_SECONDS}",
         "KeyFrames=on",
         f"SidecarSuffix={SIDECAR_SUFFIX}",
+        f"SourceBuckets={source_buckets(name)}",
+        f"SkipDuplicateDatasets={SKIP_DUPLICATE_DATASETS}",
+        "ContentIdentity=on",  # not the default: the content-group tests need it
+        f"DatasetRoutes={DATASET_ROUTES}",
+        # Daily: never fires during a test run; the test invokes the function itself.
+        "ReconcileSchedule=rate(1 day)",
+        f"ReconcileInventories={inventory_location(name)}",
+        "ReconcileGraceMinutes=0",
     )

@@ -286,6 +286,9 @@ def test_the_export_imports_whole_into_projects_with_the_documented_configs(
         def part_body(self, dataset: str, number: int) -> bytes | None:
             return None
 
+        def removals_body(self, dataset: str, number: int) -> bytes | None:
+            return None
+
     export(ExportFormat.LABEL_STUDIO, "main", tmp_path, Catalog(), NoParts(), groups=Groups())
     folder = tmp_path / "label-studio"
     info = json.loads((folder / "export.json").read_text())

@@ -16,10 +16,27 @@ from media_ingest.archives.rules import MemberExists
 from media_ingest.errors import ErrorCode, TransientError
 from media_ingest.events import ObjectEvent
 from media_ingest.groups.rules import Claim, GroupMeta, GroupRef, GroupStatus, Joined
-from media_ingest.ingest.registration import Lease, Recorded, WriteResult
+from media_ingest.ingest.registration import (
+    Lease,
+    Recorded,
+    RemoveResult,
+    RemoveStatus,
+    WriteResult,
+    restored_change,
+    restored_detail,
+)
+from media_ingest.manifests.removals import RemovalPart
 from media_ingest.manifests.writer import Conflict, Listed, ManifestIndex, Part, Versioned
 from media_ingest.media import SOURCE_METADATA, AnnotationLinks
-from media_ingest.records import CatalogItem, FailureRecord, Outcome, OutcomeKind, utcnow
+from media_ingest.records import (
+    CatalogItem,
+    FailureRecord,
+    Outcome,
+    OutcomeKind,
+    OutcomeMark,
+    Removal,
+    utcnow,
+)
 from media_ingest.sinks.label_studio import ProjectTask, TaskRefused
 
 
@@ -61,6 +78,18 @@ class MemoryPartStore:
             return None
         body: dict[str, Any] = json.loads(got[0])["body"]
         return body
+
+    def removals_key(self, dataset: str, number: int) -> str:
+        return f"{dataset}/removed-{number:05d}.json"
+
+    def read_removals(self, dataset: str, number: int) -> Versioned[RemovalPart] | None:
+        got = self.objects.get(self.removals_key(dataset, number))
+        return Versioned(RemovalPart.model_validate_json(got[0]), got[1]) if got else None
+
+    def write_removals(
+        self, dataset: str, number: int, part: RemovalPart, etag: str | None
+    ) -> None:
+        self._write(self.removals_key(dataset, number), part.model_dump_json(), etag)
 
     def read_index(self, dataset: str) -> Versioned[ManifestIndex] | None:
         self._wait()
@@ -125,27 +154,40 @@ class MemoryPartNumbers:
 
 
 class MemoryCatalog:
-    """The catalog table's conditional puts, failure records, and the outcome ledger's two
-    homes (items that carry their outcome, outcome records), as adapters/catalog.py keeps them."""
+    """The catalog table's rows per (dataset, URL): an item (live or removed) or an outcome
+    mark, with adapters/catalog.py's conditions; failure records; and the outcome ledger's
+    two homes (items that carry their outcome, outcome records), as adapters/catalog.py
+    keeps them."""
 
     def __init__(self) -> None:
         self.items: dict[tuple[str, str], CatalogItem] = {}
+        self.marks: dict[tuple[str, str], OutcomeMark] = {}
+        self.notes: dict[tuple[str, str], OutcomeMark] = {}
         self.failures: list[FailureRecord] = []
         self.outcomes: dict[str, Outcome] = {}
         self.carried: set[tuple[str, str]] = set()
         self.groups: dict[tuple[str, str], str] = {}
         self.leases: dict[tuple[str, str], Lease] = {}
         self.released: list[tuple[str, str]] = []
+        self.restores: dict[tuple[str, str], Removal] = {}
+
+    def _live(self, key: tuple[str, str]) -> CatalogItem | None:
+        item = self.items.get(key)
+        return item if item is not None and item.live else None
 
     def put_new(
         self, item: CatalogItem, group: str | None = None, lease: Lease | None = None
     ) -> WriteResult:
         key = (item.dataset, item.object_url)
-        if key in self.items:
-            return WriteResult(False, self.items[key], self.leases.get(key))
+        live = self._live(key)
+        if live is not None:
+            return WriteResult(False, live, self.leases.get(key))
+        previous = self.items.get(key)  # a removed item (it carries no outcome) or None
         self._store(item, group, lease)
         self.carried.add(key)
-        return WriteResult(written=True)
+        if previous is not None and previous.removed is not None:
+            self.restores[key] = previous.removed
+        return WriteResult(True, previous)
 
     def put_newer(
         self, item: CatalogItem, group: str | None = None, lease: Lease | None = None
@@ -153,12 +195,10 @@ class MemoryCatalog:
         key = (item.dataset, item.object_url)
         previous = self.items.get(key)
         if key in self.carried and previous is not None:  # registered before UpdateDatasets
-            self.record_outcome(self._carried_outcome(key))
-            self.carried.discard(key)
-        if previous is not None and previous.sequencer.rjust(64, "0") >= item.sequencer.rjust(
-            64, "0"
-        ):
-            return WriteResult(False, previous, self.leases.get(key))
+            self._uncarry(key)
+        live = self._live(key)
+        if live is not None and live.sequencer.rjust(64, "0") >= item.sequencer.rjust(64, "0"):
+            return WriteResult(False, live, self.leases.get(key))
         old_lease = self.leases.get(key)
         self._store(item, group, lease)
         return WriteResult(True, previous, old_lease if previous else None)
@@ -166,6 +206,9 @@ class MemoryCatalog:
     def _store(self, item: CatalogItem, group: str | None, lease: Lease | None) -> None:
         key = (item.dataset, item.object_url)
         self.items[key] = item
+        self.marks.pop(key, None)
+        self.notes.pop(key, None)
+        self.restores.pop(key, None)
         self.leases.pop(key, None)
         self.groups.pop(key, None)
         if lease is not None:
@@ -173,11 +216,55 @@ class MemoryCatalog:
         if group is not None:
             self.groups[key] = group
 
+    def _uncarry(self, key: tuple[str, str]) -> None:
+        self.record_outcome(self._carried_outcome(key))
+        self.carried.discard(key)
+
+    def read(self, dataset: str, url: str) -> CatalogItem | None:
+        return self.items.get((dataset, url))
+
+    def mark(self, mark: OutcomeMark) -> bool:
+        key = (mark.dataset, mark.object_url)
+        if self._live(key) is not None:
+            return False
+        self.items.pop(key, None)
+        self.carried.discard(key)  # only a removed item (none carried) can be replaced
+        self.marks[key] = mark
+        return True
+
+    def saw(self, item: CatalogItem, mark: OutcomeMark) -> None:
+        key = (item.dataset, item.object_url)
+        live = self._live(key)
+        if live is not None and live.event_id == item.event_id:
+            self.notes[key] = mark
+
+    def remove(self, deleted: OutcomeMark, removal: Removal, sequencer: str) -> RemoveResult:
+        key = (deleted.dataset, deleted.object_url)
+        item = self.items.get(key)
+        if item is not None and item.removed is not None:
+            return RemoveResult(RemoveStatus.ALREADY, item=item)
+        if item is not None:
+            if sequencer and item.sequencer.rjust(64, "0") > sequencer.rjust(64, "0"):
+                return RemoveResult(RemoveStatus.NEWER, item=item)
+            if key in self.carried:  # the ledger keeps the registering event's outcome
+                self._uncarry(key)
+            self.items[key] = item.model_copy(update={"removed": removal})
+            return RemoveResult(RemoveStatus.REMOVED, item=self.items[key])
+        replaced = self.marks.get(key)
+        if replaced is None or replaced.kind is not OutcomeKind.DELETED:
+            self.marks[key] = deleted
+        return RemoveResult(RemoveStatus.UNREGISTERED, replaced=replaced)
+
     def record_failure(self, record: FailureRecord) -> None:
         self.failures.append(record)
 
     def record_outcome(self, outcome: Outcome) -> None:
-        self.outcomes.setdefault(outcome.event_id, outcome.model_copy(update={"item": None}))
+        kept = (
+            outcome
+            if outcome.kind is OutcomeKind.DELETED
+            else outcome.model_copy(update={"item": None})
+        )
+        self.outcomes.setdefault(outcome.event_id, kept)
 
     def recorded(self, event_id: str, dataset: str, url: str) -> Recorded | None:
         key = (dataset, url)
@@ -209,6 +296,8 @@ class MemoryCatalog:
             processed_at=item.registered_at,
             item=item,
             group=self.groups.get(key),
+            detail=restored_detail(restores) if (restores := self.restores.get(key)) else None,
+            url_change=restored_change(item) if key in self.restores else None,
         )
 
     def ledger(self) -> list[Outcome]:
@@ -221,7 +310,7 @@ class MemoryCatalog:
         return list(first.values())
 
     def items_of(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], CatalogItem]:
-        return {key: self.items[key] for key in keys if key in self.items}
+        return {key: item for key in keys if (item := self._live(key)) is not None}
 
 
 class MemoryFailureQueue:

@@ -207,7 +207,7 @@ def test_a_head_answering_400_without_the_customer_key_is_sse_c() -> None:
     import boto3
     from botocore.stub import Stubber
 
-    from media_ingest.ops.adapters.listing import S3Lister
+    from media_ingest.adapters.listing import S3Lister
 
     s3 = boto3.client("s3", region_name="us-east-1")
     stubber = Stubber(s3)

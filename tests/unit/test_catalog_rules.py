@@ -12,7 +12,7 @@ def test_first_write_registers_then_an_other_event_is_a_duplicate() -> None:
         register(catalog, video_item("a.mp4", sequencer="01"), update=False)[0]
         is OutcomeKind.REGISTERED
     )
-    kind, detail = register(catalog, video_item("a.mp4", sequencer="02"), update=False)
+    kind, detail, *_ = register(catalog, video_item("a.mp4", sequencer="02"), update=False)
     assert kind is OutcomeKind.DUPLICATE and "already registered" in (detail or "")
     assert len(catalog.items) == 1
 

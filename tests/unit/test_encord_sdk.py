@@ -192,6 +192,9 @@ def test_the_json_export_repairs_legacy_parts_and_copies_the_others_byte_for_byt
         def part_body(self, dataset: str, number: int) -> bytes | None:
             return {1: legacy, 2: current}.get(number)
 
+        def removals_body(self, dataset: str, number: int) -> bytes | None:
+            return None
+
     class NoCatalog:
         def dataset_items(self, dataset: str) -> list[CatalogItem]:
             return []

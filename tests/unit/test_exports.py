@@ -11,6 +11,7 @@ import nucleus
 import pytest
 
 from media_ingest.groups.rules import GroupKind, GroupMeta, GroupRef, GroupStatus
+from media_ingest.manifests.removals import RemovalLog
 from media_ingest.manifests.writer import ManifestWriter, Part
 from media_ingest.ops.export import SEQUENCE_FRAME_RATE, ExportFormat, export
 from media_ingest.platforms.encord import CSV_REASON as REASON
@@ -25,7 +26,7 @@ from media_ingest.platforms.nucleus import (
     reference_id,
     sequence_scene,
 )
-from media_ingest.records import CatalogItem, Refusal
+from media_ingest.records import CatalogItem, Refusal, UrlChange
 from tests.support.fakes import MemoryPartStore
 from tests.support.items import VFR_TIMING, audio_item, dicom_item, image_item, video_item
 
@@ -250,6 +251,10 @@ class _Parts:
         got = self.store.read_part(dataset, number)
         return json.dumps(got.value.to_encord()).encode() if got else None
 
+    def removals_body(self, dataset: str, number: int) -> bytes | None:
+        got = self.store.read_removals(dataset, number)
+        return got.value.model_dump_json().encode() if got else None
+
     def index_body(self, dataset: str) -> bytes | None:
         got = self.store.read_index(dataset)
         if got is None:
@@ -280,6 +285,20 @@ def test_encord_json_copies_every_part_even_one_the_index_does_not_list(tmp_path
         written = json.loads((tmp_path / "encord-json" / f"part-{number:05d}.json").read_text())
         assert written == stored.value.to_encord()
         assert Part.from_encord(written, sealed=False).entry_count == stored.value.entry_count
+
+
+def test_encord_json_carries_the_removal_log(tmp_path: Path) -> None:
+    store = MemoryPartStore()
+    kept, gone = video_item("kept.mp4"), video_item("gone.mp4")
+    ManifestWriter(store).append("main", [entry_for(kept), entry_for(gone)])
+    change = UrlChange(
+        object_url=gone.object_url, key=gone.key, change="removed", at=gone.event_time, event_id="d"
+    )
+    RemovalLog(store).record("main", [change])
+    summary = export(ExportFormat.ENCORD_JSON, "main", tmp_path, _Catalog([]), _Parts(store))
+    assert summary.files == ["index.json", "part-00001.json", "removed-00001.json"]
+    log = json.loads((tmp_path / "encord-json" / "removed-00001.json").read_text())
+    assert [c["object_url"] for c in log["changes"]] == [gone.object_url]
 
 
 class _Groups:

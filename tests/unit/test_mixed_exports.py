@@ -53,6 +53,9 @@ class _NoParts:
     def part_body(self, dataset: str, number: int) -> bytes | None:
         return None
 
+    def removals_body(self, dataset: str, number: int) -> bytes | None:
+        return None
+
 
 def _export(fmt: ExportFormat, out: Path, items: list[CatalogItem] = ITEMS) -> ExportSummary:
     groups = _Groups(GROUPS if items is ITEMS else [])

@@ -20,10 +20,16 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
 
-from media_ingest.ingest.registration import Catalog, Lease, Recorded, WriteResult
+from media_ingest.ingest.registration import (
+    Catalog,
+    Lease,
+    Recorded,
+    RemoveResult,
+    WriteResult,
+)
 from media_ingest.observability import logger
 from media_ingest.platforms.encord import Entry
-from media_ingest.records import CatalogItem, FailureRecord, Outcome
+from media_ingest.records import CatalogItem, FailureRecord, Outcome, OutcomeMark, Removal
 
 SPEC = re.compile(r"^(crash|hang)@(registered|appended):(\S+)$")
 SPEC_HELP = "ACTION@POINT:KEY_PREFIX[,...], ACTION crash|hang, POINT registered|appended"
@@ -118,6 +124,15 @@ class FaultyCatalog:
 
     def release(self, item: CatalogItem, lease: Lease) -> None:
         self.inner.release(item, lease)
+
+    def mark(self, mark: OutcomeMark) -> bool:
+        return self.inner.mark(mark)
+
+    def saw(self, item: CatalogItem, mark: OutcomeMark) -> None:
+        self.inner.saw(item, mark)
+
+    def remove(self, deleted: OutcomeMark, removal: Removal, sequencer: str) -> RemoveResult:
+        return self.inner.remove(deleted, removal, sequencer)
 
     def _after(self, item: CatalogItem, result: WriteResult) -> WriteResult:
         if result.written:

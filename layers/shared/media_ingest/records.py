@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from media_ingest.content import ContentIdentity
 from media_ingest.errors import ErrorCode, Stage
-from media_ingest.events import ObjectEvent
+from media_ingest.events import Deletion, ObjectEvent
 from media_ingest.media import MediaInfo, MediaKind
 
 
@@ -20,8 +22,22 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+class Removal(BaseModel):
+    """The deletion of a registered object: the item is kept, marked with this."""
+
+    model_config = ConfigDict(frozen=True)
+
+    event_id: str
+    deletion: Deletion
+    deleted_at: datetime = Field(description="when S3 removed the object (the event's time)")
+    removed_at: datetime = Field(default_factory=utcnow, description="when it was recorded")
+
+
 class CatalogItem(BaseModel):
-    """One registered object: the catalog's unit, keyed by (dataset, object_url)."""
+    """One registered object: the catalog's unit, keyed by (dataset, object_url).
+
+    A deleted object's item stays, with `removed` set, until the key is registered again;
+    the operator commands (`items`, exports) leave it out."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -40,10 +56,22 @@ class CatalogItem(BaseModel):
     event_time: datetime
     registered_at: datetime
     media: MediaInfo
+    # What identifies its bytes (content.py); None for items registered before it existed.
+    content: ContentIdentity | None = None
+    removed: Removal | None = None
+
+    @property
+    def live(self) -> bool:
+        return self.removed is None
 
     @classmethod
     def from_probe(
-        cls, event: ObjectEvent, dataset: str, url: str, media: MediaInfo
+        cls,
+        event: ObjectEvent,
+        dataset: str,
+        url: str,
+        media: MediaInfo,
+        content: ContentIdentity | None = None,
     ) -> CatalogItem:
         return cls(
             dataset=dataset,
@@ -61,6 +89,7 @@ class CatalogItem(BaseModel):
             event_time=event.event_time,
             registered_at=utcnow(),
             media=media,
+            content=content,
         )
 
 
@@ -96,6 +125,42 @@ class OutcomeKind(StrEnum):
     ARCHIVE = "archive"
     # A group's marker object (`_SEALED`): consumed, and its group sealed.
     MARKER = "marker"
+    # An object-removed event (a deletion or a delete marker): its item is marked removed.
+    DELETED = "deleted"
+
+
+class UrlChange(BaseModel):
+    """A registered URL removed, or registered again after its removal: what the manifest's
+    removal log lists so an importer can act on it (manifests/removals.py)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    object_url: str
+    key: str
+    change: Literal["removed", "restored"]
+    at: datetime = Field(description="when S3 removed or wrote the object (the event's time)")
+    event_id: str
+
+
+class OutcomeMark(BaseModel):
+    """The last outcome of an object URL that left no live catalog item (failed, handed to
+    extraction, skipped as a duplicate of other content, deleted): kept in the item's place
+    so that `reconcile` can tell an object that had its outcome from one whose event was
+    lost, and the failure log a failure settled by a deletion."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: OutcomeKind
+    dataset: str
+    object_url: str
+    bucket: str
+    key: str
+    etag: str
+    event_id: str
+    at: datetime = Field(default_factory=utcnow)
+    detail: str | None = None
+    # A copy skipped as a duplicate: the URL of the registered object with the same bytes.
+    duplicate_of: str | None = None
 
 
 class Outcome(BaseModel):
@@ -116,6 +181,8 @@ class Outcome(BaseModel):
     # The group (grouping.GroupRef.group_id) a member joined or a marker sealed: a member's
     # manifest entry is its group's, written when the group is sealed.
     group: str | None = None
+    # A removal, or a registration after one, for the manifest's removal log.
+    url_change: UrlChange | None = None
 
     @property
     def needs_manifest(self) -> bool:

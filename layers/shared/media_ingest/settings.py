@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from functools import cache
 from typing import Annotated, Literal
 
@@ -14,8 +13,8 @@ from media_ingest.faults import parse_faults
 from media_ingest.groups.rules import DEFAULT_MARKER, GroupKind
 from media_ingest.platforms import encord
 from media_ingest.sinks.label_studio import ProjectRoutes
+from media_ingest.sources import DATASET_NAME, SourceBucket, parse_sources
 
-DATASET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 DEFAULT_IGNORE = (".DS_Store", "Thumbs.db", "desktop.ini", "._*", "*/")
 
 UrlStyle = Literal["virtual", "path", "s3"]
@@ -44,6 +43,20 @@ class Settings(BaseSettings):
     )
     update_datasets: Annotated[tuple[str, ...], NoDecode] = Field(
         default=(), validation_alias="UPDATE_DATASETS"
+    )
+    # "on": each object's content identity is looked up before it is registered (one
+    # HeadObject and a conditional PutItem per checksum); "off": no duplicate_of, no skips.
+    content_identity: Literal["on", "off"] = Field(
+        default="off", validation_alias="CONTENT_IDENTITY"
+    )
+    # Datasets where an object whose bytes are already registered (content.py) is skipped
+    # (outcome duplicate) instead of registered with `duplicate_of`.
+    skip_duplicate_datasets: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(), validation_alias="SKIP_DUPLICATE_DATASETS"
+    )
+    # Buckets teams already have (sources.py): their prefixes and datasets, for routing.
+    source_buckets: Annotated[tuple[SourceBucket, ...], NoDecode] = Field(
+        default=(), validation_alias="SOURCE_BUCKETS"
     )
     ignore_patterns: Annotated[tuple[str, ...], NoDecode] = Field(
         default=DEFAULT_IGNORE, validation_alias="IGNORE_PATTERNS"
@@ -116,6 +129,17 @@ class Settings(BaseSettings):
     group_marker: str = Field(
         default=DEFAULT_MARKER, min_length=1, pattern=r"^[^/]+$", validation_alias="GROUP_MARKER"
     )
+    # The scheduled reconcile (reconcile/): S3 Inventory destinations (s3://bucket/prefix/,
+    # comma-separated) whose latest report it compares with the catalog, whether it enqueues
+    # what was missed, how recent an object may be before it is judged, and where it enqueues.
+    reconcile_inventories: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(), validation_alias="RECONCILE_INVENTORIES"
+    )
+    reconcile_apply: bool = Field(default=True, validation_alias="RECONCILE_APPLY")
+    reconcile_grace_minutes: int = Field(
+        default=60, ge=0, validation_alias="RECONCILE_GRACE_MINUTES"
+    )
+    ingest_queue_url: str = Field(default="", validation_alias="INGEST_QUEUE_URL")
     # Game days and the LocalStack fault tests only (media_ingest.faults); empty: off.
     fault_injection: str = Field(default="", validation_alias="FAULT_INJECTION")
     # Sinks (sinks/): the FIFO queue the ingest function publishes catalog changes to (""
@@ -137,6 +161,11 @@ class Settings(BaseSettings):
             return json.loads(value) if value.strip() else {}
         return value
 
+    @field_validator("source_buckets", mode="before")
+    @classmethod
+    def _parse_sources(cls, value: object) -> object:
+        return parse_sources(value) if isinstance(value, str) else value
+
     @field_validator("label_studio_projects", mode="before")
     @classmethod
     def _parse_projects(cls, value: object) -> object:
@@ -144,7 +173,13 @@ class Settings(BaseSettings):
             return {"routes": json.loads(value) if value.strip() else {}}
         return value
 
-    @field_validator("update_datasets", "ignore_patterns", mode="before")
+    @field_validator(
+        "update_datasets",
+        "skip_duplicate_datasets",
+        "ignore_patterns",
+        "reconcile_inventories",
+        mode="before",
+    )
     @classmethod
     def _parse_list(cls, value: object) -> object:
         return _split_csv(value)

@@ -6,12 +6,19 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from media_ingest.adapters.catalog import DynamoCatalog, DynamoPartNumbers
+from media_ingest.adapters.catalog import CatalogRows, DynamoCatalog, DynamoPartNumbers
+from media_ingest.adapters.claims import DynamoClaims
 from media_ingest.adapters.clients import retries
 from media_ingest.adapters.groups import DynamoGroupStore
+from media_ingest.adapters.listing import InventoryLister, latest_manifest
 from media_ingest.adapters.manifests import S3AnnotationStore, S3PartStore
 from media_ingest.adapters.objects import MemberWriters, S3ArchiveReader, S3Objects
-from media_ingest.adapters.queues import SqsChangeQueue, SqsExtractQueue, SqsFailureQueue
+from media_ingest.adapters.queues import (
+    SqsChangeQueue,
+    SqsExtractQueue,
+    SqsFailureQueue,
+    SqsIngestQueue,
+)
 from media_ingest.adapters.secrets import LabelStudioSecret
 from media_ingest.deadline import Deadline
 from media_ingest.failure_recorder import FailureRecorder
@@ -20,11 +27,17 @@ from media_ingest.groups.membership import Membership
 from media_ingest.groups.rules import GroupRoutes
 from media_ingest.groups.sealing import GroupSealer
 from media_ingest.ingest.batch_runner import WORKERS, BatchRunner
+from media_ingest.ingest.identity import ContentIdentifier
 from media_ingest.ingest.ingestor import Ingestor
 from media_ingest.ingest.registration import Catalog
+from media_ingest.listing import Lister, RateLimit
+from media_ingest.manifests.removals import RemovalLog
 from media_ingest.manifests.writer import ManifestWriter
 from media_ingest.probing.ffprobe import FfprobeRunner
 from media_ingest.probing.prober import ObjectProber
+from media_ingest.reconcile.runner import Reconciler, Unsaved
+from media_ingest.reconcile.scheduled import ScheduledReconcile
+from media_ingest.reconcile.snapshot import Snapshot
 from media_ingest.routing import Router
 from media_ingest.settings import Settings
 from media_ingest.sinks.label_studio import LabelStudioSink
@@ -35,22 +48,26 @@ if TYPE_CHECKING:
 
 # Validated annotation CSVs, in the manifest bucket (no notifications: never ingested).
 ANNOTATIONS_PREFIX = "annotations/"
+# Messages per second the scheduled reconcile enqueues at most (as backfill's default).
+RECONCILE_RATE = 100.0
 
 
 def build_runner(settings: Settings) -> BatchRunner:
     """The ingest function's graph."""
     faults = parse_faults(settings.fault_injection)
     injector = FaultInjector(faults) if faults else None
-    catalog: Catalog = DynamoCatalog(settings.catalog_table)
+    tables = DynamoCatalog(settings.catalog_table)
+    catalog: Catalog = tables
     if injector is not None:
         catalog = FaultyCatalog(catalog, injector)
     manifests = _manifests(settings, injector)
+    objects = S3Objects(settings.presign_seconds)
     deadline = Deadline()
     ingestor = Ingestor(
         settings=settings,
         router=Router.of(settings),
         prober=ObjectProber(
-            reader=S3Objects(settings.presign_seconds),
+            reader=objects,
             ffprobe=FfprobeRunner(
                 settings.ffprobe_path,
                 settings.probe_timeout_seconds,
@@ -76,6 +93,17 @@ def build_runner(settings: Settings) -> BatchRunner:
             if settings.group_table
             else None
         ),
+        identity=(
+            ContentIdentifier(
+                reader=objects,
+                claims=DynamoClaims(settings.catalog_table),
+                items=tables,
+                hasher=objects,
+            )
+            if settings.content_identity == "on"
+            else None
+        ),
+        objects=objects,
     )
     return BatchRunner(
         ingest=ingestor.ingest,
@@ -89,6 +117,41 @@ def build_runner(settings: Settings) -> BatchRunner:
         # A fault (game days, tests/integration/test_faults.py) is reached by the record it
         # names: records decided one at a time, so that no kill cuts another short.
         workers=1 if injector is not None else WORKERS,
+        removal_log=RemovalLog(
+            S3PartStore(settings.manifest_bucket, settings.manifest_prefix),
+            max_entries=settings.manifest_part_max_entries,
+        ),
+    )
+
+
+def build_reconciler(settings: Settings) -> ScheduledReconcile:
+    """The scheduled reconcile's graph: inventory reports, the catalog, the ingest queue."""
+    if not settings.ingest_queue_url:
+        raise ValueError("INGEST_QUEUE_URL must name the ingest queue for the reconcile function")
+    objects, queue = S3Objects(), SqsIngestQueue(settings.ingest_queue_url)
+
+    def reconciler(lister: Lister) -> Reconciler:
+        return Reconciler(
+            catalog=CatalogRows(settings.catalog_table),
+            lister=lister,
+            objects=objects,
+            queue=queue,
+            router=Router.of(settings),
+            groups=GroupRoutes(settings.group_routes, settings.group_marker),
+            region=settings.region,
+            url_style=settings.object_url_style,
+            snapshot=Snapshot.temporary(),  # on /tmp (EphemeralStorage), not in memory
+            store=Unsaved(),
+            rate=RateLimit(RECONCILE_RATE),
+        )
+
+    return ScheduledReconcile(
+        inventories=settings.reconcile_inventories,
+        apply=settings.reconcile_apply,
+        grace_seconds=settings.reconcile_grace_minutes * 60,
+        latest=latest_manifest,
+        lister=lambda manifest: InventoryLister(None, manifest),
+        reconciler=reconciler,
     )
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from collections import Counter
 from functools import cache
 from typing import Any
 
@@ -52,12 +53,31 @@ class RetryCounter:
 retries = RetryCounter()
 
 
+class CallCounter:
+    """API calls made through the shared clients, by `Service.Operation` (what an operator
+    command reports it cost; retries are not calls of their own)."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+
+    def on_call(self, model: Any = None, **_: Any) -> None:
+        with contextlib.suppress(Exception):  # a counting hook must never break the call
+            self.counts[f"{model.service_model.service_id}.{model.name}"] += 1
+
+    def snapshot(self) -> Counter[str]:
+        return Counter(self.counts)
+
+
+calls = CallCounter()
+
+
 @cache
 def client(service: str) -> Any:
     """The shared client for a service (retries: standard mode, 5 attempts, counted)."""
     config = _CONFIG.merge(_SERVICE_CONFIG[service]) if service in _SERVICE_CONFIG else _CONFIG
     made = boto3.session.Session().client(service, config=config)  # type: ignore[call-overload]
     made.meta.events.register("after-call", retries.on_call)
+    made.meta.events.register("before-call", calls.on_call)
     return made
 
 
@@ -72,6 +92,7 @@ def client_as(service: str, credentials: dict[str, Any]) -> Any:
     config = _CONFIG.merge(_SERVICE_CONFIG[service]) if service in _SERVICE_CONFIG else _CONFIG
     made = session.client(service, config=config)  # type: ignore[call-overload]
     made.meta.events.register("after-call", retries.on_call)
+    made.meta.events.register("before-call", calls.on_call)
     return made
 
 

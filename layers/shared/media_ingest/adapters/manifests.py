@@ -1,5 +1,6 @@
-"""The manifest bucket: manifest parts and their index (written only with S3 conditional
-writes), the listing of a dataset's parts, and the annotation CSVs archive drops carry.
+"""The manifest bucket: manifest parts, the removal log and their index (written only with S3
+conditional writes), the listing of a dataset's parts, and the annotation CSVs archive drops
+carry.
 
 A part's body is exactly the Encord file; whether it is sealed travels in the object's
 metadata so the file stays importable as it is. The bucket has no notifications, so
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from media_ingest.adapters.clients import ClientSlot, error_code
+from media_ingest.manifests.removals import RemovalPart
 from media_ingest.manifests.writer import Conflict, Listed, ManifestIndex, Part, Versioned
 from media_ingest.settings import UrlStyle
 from media_ingest.urls import object_url
@@ -38,6 +40,21 @@ class S3PartStore:
 
     def index_key(self, dataset: str) -> str:
         return f"{self.prefix}{dataset}/index.json"
+
+    def removals_key(self, dataset: str, number: int) -> str:
+        return f"{self.prefix}{dataset}/removed-{number:05d}.json"
+
+    def read_removals(self, dataset: str, number: int) -> Versioned[RemovalPart] | None:
+        got = self.read(self.removals_key(dataset, number))
+        if got is None:
+            return None
+        return Versioned(RemovalPart.model_validate_json(got[0]), got[1])
+
+    def write_removals(
+        self, dataset: str, number: int, part: RemovalPart, etag: str | None
+    ) -> None:
+        body = part.model_dump_json(indent=1).encode()
+        self._write(self.removals_key(dataset, number), body, etag, {})
 
     def read_part(self, dataset: str, number: int) -> Versioned[Part] | None:
         got = self.read(self.part_key(dataset, number))

@@ -13,6 +13,8 @@ yet (If-None-Match): an extracted member never overwrites anything.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import io
 from collections.abc import Iterator
 from typing import IO, TYPE_CHECKING, Any
@@ -22,8 +24,10 @@ from botocore.exceptions import ClientError
 
 from media_ingest.adapters.clients import ClientSlot, client_as, error_code
 from media_ingest.archives.rules import ArchiveRefused, MemberExists, member_write_policy
+from media_ingest.content import HeadChecksums, checksum_fields
 from media_ingest.errors import ErrorCode, MediaError
 from media_ingest.events import ObjectEvent
+from media_ingest.listing import ListedObject
 from media_ingest.media import SOURCE_METADATA
 from media_ingest.observability import metrics
 from media_ingest.probing.object_file import SeekableObject
@@ -45,7 +49,12 @@ def _version(event: ObjectEvent) -> dict[str, Any]:
     """The parameters that pin a read to the event's version of the object."""
     if event.version_id:
         return {"VersionId": event.version_id}
-    return {"IfMatch": event.etag} if event.etag else {}
+    return {"IfMatch": _quoted(event.etag)} if event.etag else {}
+
+
+def _quoted(etag: str) -> str:
+    """An ETag as HTTP writes it (quoted): moto's HeadObject matches only that form."""
+    return '"' + etag.strip('"') + '"'
 
 
 # What a deleted and an overwritten object mean, by who reads it.
@@ -185,6 +194,59 @@ class S3Objects:
         if found is None:
             return None
         return int(found["ContentLength"]), str(found["ETag"]).strip('"')
+
+    def stat(self, bucket: str, key: str) -> ListedObject | None:
+        """The current version as a listing would show it; None when there is none."""
+        found = _head(self.s3, bucket, key)
+        if found is None:
+            return None
+        return ListedObject(
+            bucket=bucket,
+            key=key,
+            size=int(found["ContentLength"]),
+            etag=str(found["ETag"]).strip('"'),
+            last_modified=found["LastModified"],
+        )
+
+    def checksums(self, event: ObjectEvent) -> HeadChecksums:
+        """What S3 stores about the bytes of the event's version (HeadObject with
+        ChecksumMode=ENABLED): no byte of the object is read."""
+        try:
+            found = self.s3.head_object(
+                Bucket=event.bucket, Key=event.key, ChecksumMode="ENABLED", **_version(event)
+            )
+        except ClientError as exc:
+            code = error_code(exc)
+            if code in _GONE:
+                raise MediaError(ErrorCode.OBJECT_NOT_FOUND, _PROBED[0]) from exc
+            if code in _CHANGED:
+                raise MediaError(ErrorCode.OBJECT_CHANGED, _PROBED[1]) from exc
+            raise
+        return HeadChecksums(
+            size=int(found["ContentLength"]),
+            etag=str(found["ETag"]),
+            checksums=checksum_fields(dict(found)),
+            checksum_type=found.get("ChecksumType"),
+            encryption=found.get("ServerSideEncryption"),
+            customer_key=bool(found.get("SSECustomerAlgorithm")),
+        )
+
+    def sha256(self, bucket: str, key: str, etag: str) -> tuple[str, int] | None:
+        """The SHA-256 of one object version's bytes (base64, as S3 writes ChecksumSHA256)
+        and how many bytes that read, streamed in 1 MiB reads; None when that version is
+        gone (deleted, or overwritten: its ETag no longer matches)."""
+        try:
+            body = self.s3.get_object(Bucket=bucket, Key=key, IfMatch=_quoted(etag))["Body"]
+        except ClientError as exc:
+            if error_code(exc) in _GONE | _CHANGED:
+                return None
+            raise
+        digest, read = hashlib.sha256(), 0
+        while chunk := body.read(1024 * 1024):
+            digest.update(chunk)
+            read += len(chunk)
+        metrics.add_metric(name="ContentBytesHashed", unit=MetricUnit.Bytes, value=read)
+        return base64.b64encode(digest.digest()).decode(), read
 
     def presign(self, event: ObjectEvent) -> SignedGet:
         """A GET of exactly the event's version, as the range reads are: its VersionId, or

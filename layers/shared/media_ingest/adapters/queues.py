@@ -1,11 +1,13 @@
 """The queues the functions send to (SQS): the failure queue (one FailureRecord JSON per
 message, with its code and stage as attributes), the extract queue (one ObjectEvent JSON
-per archive) and the sink queue (FIFO: one ChangeBatch JSON per dataset per ingest batch).
-Operators' queue access (ingest, dead letters, depths) is ops/adapters/queues.py.
+per archive), the sink queue (FIFO: one ChangeBatch JSON per dataset per ingest batch) and
+the ingest queue (S3-shaped events of objects already there: backfill, redrive, reconcile).
+Operators' queue reads (dead letters, depths) are ops/adapters/queues.py.
 """
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 from media_ingest.adapters.clients import ClientSlot
@@ -90,3 +92,41 @@ class SqsChangeQueue:
                     f"{len(failed)} change batches not accepted by the sink queue: "
                     f"{failed[0].get('Code', '?')}",
                 )
+
+
+MAX_ROUNDS = 8
+
+
+class SendFailed(RuntimeError):
+    pass
+
+
+class SqsIngestQueue:
+    sqs: ClientSlot[SQSClient] = ClientSlot("sqs")
+
+    def __init__(self, queue_url: str, client: SQSClient | None = None) -> None:
+        self.queue_url = queue_url
+        self.sqs = client
+
+    @property
+    def region(self) -> str:
+        """The queue's region (events sent to it are shaped for this region)."""
+        return str(self.sqs.meta.region_name)
+
+    def send(self, bodies: list[str]) -> None:
+        """Send up to ten bodies; entries SQS refuses (throttling) are sent again, bounded."""
+        pending = {str(i): body for i, body in enumerate(bodies)}
+        for round_ in range(MAX_ROUNDS):
+            response = self.sqs.send_message_batch(
+                QueueUrl=self.queue_url,
+                Entries=[{"Id": i, "MessageBody": b} for i, b in pending.items()],
+            )
+            failed = response.get("Failed", [])
+            permanent = [f for f in failed if f.get("SenderFault")]
+            if permanent:
+                raise SendFailed(f"SQS refused {len(permanent)} messages: {permanent[0]}")
+            pending = {f["Id"]: pending[f["Id"]] for f in failed}
+            if not pending:
+                return
+            time.sleep(min(0.1 * 2**round_, 5))
+        raise SendFailed(f"{len(pending)} messages not accepted after {MAX_ROUNDS} rounds")

@@ -8,8 +8,9 @@ trips and ffprobe subprocesses, not Python); the ingestor records each event's o
 dataset after all messages. An entry decided by an earlier run of its event is appended
 only if no part holds it yet, and only once that run's lease has expired (else its message
 is retried later). A failed append fails only the messages that fed it, and gives up their
-leases so that their redelivery need not wait. The batch's catalog changes are then
-published to the sinks in one call (sinks/changes.py).
+leases so that their redelivery need not wait. The batch's removals (and registrations
+after one) go to their datasets' removal logs the same way, and its catalog changes are
+then published to the sinks in one call (sinks/changes.py).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from media_ingest.platforms.encord import (
     VideoMetadataPolicy,
     entry_for,
 )
-from media_ingest.records import CatalogItem, Outcome, OutcomeKind, utcnow
+from media_ingest.records import CatalogItem, Outcome, OutcomeKind, UrlChange, utcnow
 from media_ingest.sinks.changes import ChangeBatch, batches_of, change_of
 
 if TYPE_CHECKING:  # its module takes 50 ms to import: the handler has no use for it at run time
@@ -54,6 +55,14 @@ IngestFn = Callable[..., Outcome]
 
 class Leases(Protocol):
     def release(self, item: CatalogItem, lease: Lease) -> None: ...
+
+
+class RemovalLogWriter(Protocol):
+    """The removal log beside each dataset's manifest (manifests/removals.py)."""
+
+    def record(
+        self, dataset: str, changes: list[UrlChange], replayed_since: datetime | None = None
+    ) -> int: ...
 
 
 class ChangePublisher(Protocol):
@@ -74,6 +83,8 @@ class BatchRunner:
     aws_retries: Callable[[], int] | None = None
     # Where catalog changes go for the sinks (the sink queue); None: no sink deployed.
     changes: ChangePublisher | None = None
+    # Removed URLs (and URLs registered again) for importers; None: not logged.
+    removal_log: RemovalLogWriter | None = None
     # The Ingestor's setting: a replayed outcome's entry is built again exactly as it was.
     video_metadata: VideoMetadataPolicy = DEFAULT_VIDEO_METADATA
     # Set from each invocation's context: probes that could not finish before it are not
@@ -95,6 +106,7 @@ class BatchRunner:
         failed = {m for m, r in decided.items() if r is None}
         _count(outcomes, started)
         failed |= self._append_manifests(outcomes, started)
+        failed |= self._log_removals(outcomes, started)
         failed |= self._seal_groups(outcomes)
         failed |= self._publish(outcomes)
         self._release(outcomes, failed, lease, started)
@@ -204,6 +216,27 @@ class BatchRunner:
             else:
                 fresh.append(entry)
         return fresh, waiting
+
+    def _log_removals(self, outcomes: dict[str, list[Outcome]], started: datetime) -> set[str]:
+        """Log the batch's removals and registrations after a removal, one write per
+        dataset, as appends are made; the message ids whose write failed are returned."""
+        if self.removal_log is None:
+            return set()
+        by_dataset: dict[str, list[tuple[str, Outcome]]] = defaultdict(list)
+        for message_id, results in outcomes.items():
+            for outcome in results:
+                if outcome.url_change is not None and outcome.dataset:
+                    by_dataset[outcome.dataset].append((message_id, outcome))
+        failed: set[str] = set()
+        for dataset, pairs in by_dataset.items():
+            replayed = [o.processed_at for _, o in pairs if o.processed_at < started]
+            changes = [o.url_change for _, o in pairs if o.url_change is not None]
+            try:
+                self.removal_log.record(dataset, changes, min(replayed, default=None))
+            except Exception:
+                logger.exception("removal log write failed", extra={"dataset": dataset})
+                failed |= {message_id for message_id, _ in pairs}
+        return failed
 
     def _publish(self, outcomes: dict[str, list[Outcome]]) -> set[str]:
         """Tell the sinks what the batch registered or updated, replays included (a sink

@@ -1,9 +1,10 @@
-"""Registration rules: one catalog item per (dataset, object URL), whatever the redeliveries,
-and who may append its manifest entry.
+"""Registration rules: one live catalog item per (dataset, object URL), whatever the
+redeliveries; who may append its manifest entry; and what a deletion does to it.
 
-The catalog adapter does the conditional write; this module decides what its answer means
-(new, our own earlier attempt, a duplicate, an update) and whether an earlier run of the
-same event may still be appending the entry (its lease). Pure.
+The catalog adapter does the conditional writes; this module decides what their answers mean
+(new, our own earlier attempt, a duplicate, an update, a registration after a deletion;
+removed, already removed, superseded) and whether an earlier run of the same event may still
+be appending the entry (its lease). Pure.
 """
 
 from __future__ import annotations
@@ -11,9 +12,19 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from enum import StrEnum
+from typing import NamedTuple, Protocol
 
-from media_ingest.records import CatalogItem, FailureRecord, Outcome, OutcomeKind, utcnow
+from media_ingest.records import (
+    CatalogItem,
+    FailureRecord,
+    Outcome,
+    OutcomeKind,
+    OutcomeMark,
+    Removal,
+    UrlChange,
+    utcnow,
+)
 
 
 @dataclass(frozen=True)
@@ -32,8 +43,9 @@ class Lease:
 
 @dataclass(frozen=True)
 class WriteResult:
-    """What a conditional put answered: whether it wrote, the item it found or replaced, and
-    that item's lease (who may still be appending its entry)."""
+    """What a conditional put answered: whether it wrote, the item it found or replaced (a
+    removed item too; None when there was none, or only an outcome mark), and that item's
+    lease (who may still be appending its entry)."""
 
     written: bool
     previous: CatalogItem | None = None
@@ -48,18 +60,32 @@ class Recorded:
     lease: Lease | None = None
 
 
+class RemoveStatus(StrEnum):
+    REMOVED = "removed"  # a live item is now marked removed
+    ALREADY = "already"  # it was removed before (by this event: a retry)
+    NEWER = "newer"  # the registered item comes from a later write than the deletion
+    UNREGISTERED = "unregistered"  # no item: the URL's outcome mark (if any) says deleted
+
+
+@dataclass(frozen=True)
+class RemoveResult:
+    status: RemoveStatus
+    item: CatalogItem | None = None  # the item as it is now
+    replaced: OutcomeMark | None = None  # the mark the deletion replaced (a failure...)
+
+
 class Catalog(Protocol):
     def put_new(
         self, item: CatalogItem, group: str | None = None, lease: Lease | None = None
     ) -> WriteResult:
-        """Write only if no item has this URL in this dataset (one write, no read first). The
-        item then carries its event's `registered` outcome (the ledger)."""
+        """Write unless a live item has this URL in this dataset (one write, no read first).
+        The item then carries its event's `registered` outcome (the ledger)."""
         ...
 
     def put_newer(
         self, item: CatalogItem, group: str | None = None, lease: Lease | None = None
     ) -> WriteResult:
-        """Write if absent or if the stored item comes from an older S3 event (update mode).
+        """put_new, or replace a live item that comes from an older S3 event (update mode).
         The outcome is recorded apart (`record_outcome`): a later update replaces the item."""
         ...
 
@@ -77,6 +103,35 @@ class Catalog(Protocol):
         """Give up the lease on an item whose entry this run did not append after all."""
         ...
 
+    def mark(self, mark: OutcomeMark) -> bool:
+        """Keep the outcome of a URL that has no live item; False (nothing written) when a
+        live item holds the URL: the mark would say less than the item does."""
+        ...
+
+    def saw(self, item: CatalogItem, mark: OutcomeMark) -> None:
+        """On the live item `item`: the last event of its URL that did not register (an
+        overwrite called a duplicate), so reconcile knows that version had its outcome."""
+        ...
+
+    def remove(self, deleted: OutcomeMark, removal: Removal, sequencer: str) -> RemoveResult:
+        """Mark the URL's live item removed, unless it comes from a later write than the
+        deletion (`sequencer`: the deletion's; "" when unknown, as in our own events). A live
+        item that carries its event's outcome moves it to an outcome record first (the
+        ledger keeps it; a later registration may then replace the removed item). With no
+        live item, `deleted` (a mark of kind deleted) takes the URL's place."""
+        ...
+
+
+class Decision(NamedTuple):
+    """A registration's outcome, a human detail for non-new outcomes, and the deletion it
+    follows when the URL is registered again after one."""
+
+    kind: OutcomeKind
+    detail: str | None = None
+    restores: Removal | None = None
+    # The live item that kept the URL (a duplicate): reconcile's note of this event goes there.
+    holder: CatalogItem | None = None
+
 
 def write(
     catalog: Catalog,
@@ -90,20 +145,43 @@ def write(
     return catalog.put_new(item, group, lease)
 
 
-def decide(result: WriteResult, item: CatalogItem, update: bool) -> tuple[OutcomeKind, str | None]:
+def decide(result: WriteResult, item: CatalogItem, update: bool) -> Decision:
     """The outcome of one conditional put, and a human detail for non-new outcomes."""
     previous = result.previous
     if result.written:
         if previous is None or previous.event_id == item.event_id:
-            return OutcomeKind.REGISTERED, None
-        return OutcomeKind.UPDATED, f"replaced the version registered from {previous.event_id}"
+            return Decision(OutcomeKind.REGISTERED)
+        if previous.removed is not None:
+            detail = restored_detail(previous.removed)
+            return Decision(OutcomeKind.REGISTERED, detail, restores=previous.removed)
+        detail = f"replaced the version registered from {previous.event_id}"
+        return Decision(OutcomeKind.UPDATED, detail)
     if previous is not None and previous.event_id == item.event_id:
         # Our own earlier attempt wrote it before dying: finish it, do not call it a duplicate.
-        return OutcomeKind.REGISTERED, None
+        return Decision(OutcomeKind.REGISTERED)
     origin = previous.event_id if previous else "an earlier event"
     if update:
-        return OutcomeKind.DUPLICATE, f"a newer version is already registered ({origin})"
-    return OutcomeKind.DUPLICATE, f"URL already registered from {origin}"
+        detail = f"a newer version is already registered ({origin})"
+    else:
+        detail = f"URL already registered from {origin}"
+    return Decision(OutcomeKind.DUPLICATE, detail, holder=previous)
+
+
+def restored_detail(removal: Removal) -> str:
+    """The detail of a registration that replaced a removed item (the catalog keeps the
+    removal it followed on the item, so a replay says the same)."""
+    return f"registered again after its deletion at {removal.deleted_at.isoformat()}"
+
+
+def restored_change(item: CatalogItem) -> UrlChange:
+    """The removal log's line for a URL registered again after its deletion."""
+    return UrlChange(
+        object_url=item.object_url,
+        key=item.key,
+        change="restored",
+        at=item.event_time,
+        event_id=item.event_id,
+    )
 
 
 def register(
@@ -112,8 +190,8 @@ def register(
     update: bool,
     group: str | None = None,
     lease: Lease | None = None,
-) -> tuple[OutcomeKind, str | None]:
-    """Register one item; return its outcome and a human detail for non-new outcomes."""
+) -> Decision:
+    """Register one item; return what happened."""
     return decide(write(catalog, item, update, group, lease), item, update)
 
 
@@ -147,3 +225,19 @@ def carried_by_item(kind: OutcomeKind, update: bool) -> bool:
     record, which is the failure log's: the extract function writes them for archive
     members too, and a member is no event)."""
     return kind is OutcomeKind.REGISTERED and not update
+
+
+def removal_detail(result: RemoveResult, event_id: str) -> str:
+    """The human detail of a deletion's outcome."""
+    if result.status is RemoveStatus.REMOVED:
+        return "catalog item marked removed"
+    if result.status is RemoveStatus.ALREADY:
+        removal = result.item.removed if result.item is not None else None
+        if removal is not None and removal.event_id == event_id:
+            return "catalog item marked removed"
+        return "already removed" + (f" by {removal.event_id}" if removal else "")
+    if result.status is RemoveStatus.NEWER:
+        return "a later write of the key is registered: nothing removed"
+    if result.replaced is not None and result.replaced.kind is OutcomeKind.FAILED:
+        return "was not registered (it had failed): its failure is settled"
+    return "was not registered: nothing to remove"

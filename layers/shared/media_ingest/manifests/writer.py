@@ -138,29 +138,36 @@ class PartInfo(BaseModel):
 
 class ManifestIndex(BaseModel):
     """`index.json` beside the parts: every sealed part (with when it was sealed) and the
-    main open part. Parts that writers hold open are in the bucket listing, and enter the
-    index when sealed."""
+    main open part, and the removal log's parts (manifests/removals.py: URLs deleted from
+    the bucket). Parts that writers hold open are in the bucket listing, and enter the index
+    when sealed."""
 
     dataset: str
     format: str = "encord-json"
     open_part: int = 1
     parts: list[PartInfo] = Field(default_factory=list)
+    open_removals: int = 1
+    removals: list[PartInfo] = Field(default_factory=list)
     updated_at: datetime = Field(default_factory=utcnow)
 
     def merge(self, info: PartInfo, next_open: int) -> ManifestIndex:
         """Record a part's state; monotonic, so concurrent merges commute."""
-        parts = {p.number: p for p in self.parts}
-        known = parts.get(info.number)
-        if known is None or (info.sealed and not known.sealed) or info.entries > known.entries:
-            if known is not None:
-                info = info.model_copy(update={"created_at": known.created_at})
-            parts[info.number] = info
-        return ManifestIndex(
-            dataset=self.dataset,
-            format=self.format,
-            open_part=max(self.open_part, next_open),
-            parts=sorted(parts.values(), key=lambda p: p.number),
-            updated_at=utcnow(),
+        return self.model_copy(
+            update={
+                "open_part": max(self.open_part, next_open),
+                "parts": _merged(self.parts, info),
+                "updated_at": utcnow(),
+            }
+        )
+
+    def merge_removals(self, info: PartInfo, next_open: int) -> ManifestIndex:
+        """Record a removal-log part's state, as `merge` does for manifest parts."""
+        return self.model_copy(
+            update={
+                "open_removals": max(self.open_removals, next_open),
+                "removals": _merged(self.removals, info),
+                "updated_at": utcnow(),
+            }
         )
 
     def sealed(self) -> set[int]:
@@ -175,6 +182,16 @@ class ManifestIndex(BaseModel):
         while number in sealed:
             number += 1
         return number
+
+
+def _merged(known_parts: list[PartInfo], info: PartInfo) -> list[PartInfo]:
+    parts = {p.number: p for p in known_parts}
+    known = parts.get(info.number)
+    if known is None or (info.sealed and not known.sealed) or info.entries > known.entries:
+        if known is not None:
+            info = info.model_copy(update={"created_at": known.created_at})
+        parts[info.number] = info
+    return sorted(parts.values(), key=lambda p: p.number)
 
 
 @dataclass(frozen=True)

@@ -9,45 +9,47 @@ enqueued twice is one event (see events.backfill_body), so reruns register nothi
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
 from pydantic import BaseModel
 
 from media_ingest.events import backfill_body
+from media_ingest.listing import (
+    SSE_C,
+    ListedObject,
+    Lister,
+    Page,
+    Position,
+    RateLimit,
+    Source,
+    save_atomically,
+)
 from media_ingest.routing import Router
 from media_ingest.settings import UrlStyle
 from media_ingest.urls import object_url
 
+# The listing models live in media_ingest.listing (reconcile lists too); named here as well.
+__all__ = [
+    "SSE_C",
+    "Backfill",
+    "BackfillState",
+    "Counts",
+    "ListedObject",
+    "Lister",
+    "Page",
+    "Position",
+    "RateLimit",
+    "Source",
+]
+
 SQS_BATCH = 10
-
-
-class Source(BaseModel):
-    bucket: str
-    prefix: str = ""
-
-    @classmethod
-    def parse(cls, text: str) -> Source:
-        if not text.startswith("s3://") or len(text) <= 5:
-            raise ValueError(f"expected s3://bucket[/prefix], got {text!r}")
-        bucket, _, prefix = text[5:].partition("/")
-        return cls(bucket=bucket, prefix=prefix)
-
-    def __str__(self) -> str:
-        return f"s3://{self.bucket}/{self.prefix}"
 
 
 class SourceUnreadable(ValueError):
     """The stack's functions cannot read the source: nothing is enqueued, since every
     object would end as an ACCESS_DENIED failure."""
-
-
-# What the listing adapter says of how the first object is encrypted (None: not known).
-SSE_C = "SSE-C"
 
 
 def check_readable(source: Source, readable_buckets: set[str], encryption: str | None) -> None:
@@ -72,22 +74,6 @@ def bucket_names(arns: str) -> set[str]:
     return {arn.rsplit(":", 1)[-1] for arn in arns.split(",") if arn.strip()}
 
 
-class ListedObject(BaseModel):
-    bucket: str
-    key: str
-    size: int
-    etag: str
-    last_modified: datetime
-
-
-class Position(BaseModel):
-    """Where a listing stands: the last key handled, or (file, row) in an inventory."""
-
-    after_key: str | None = None
-    inventory_file: int = 0
-    inventory_row: int = 0
-
-
 class Counts(BaseModel):
     listed: int = 0
     enqueued: int = 0
@@ -106,27 +92,11 @@ class BackfillState(BaseModel):
     done: bool = False
 
     def save(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(self.model_dump_json(indent=2))
-        tmp.replace(path)  # atomic: an interruption never leaves half a state file
+        save_atomically(path, self.model_dump_json(indent=2))
 
     @classmethod
     def load(cls, path: Path) -> BackfillState | None:
         return cls.model_validate_json(path.read_text()) if path.exists() else None
-
-
-class Page(BaseModel):
-    """Objects in listing order, each with the position right after it."""
-
-    objects: list[ListedObject]
-    positions: list[Position]
-
-
-class Lister(Protocol):
-    def pages(self, position: Position) -> Iterator[Page]: ...
-
-    def count(self) -> int: ...
 
 
 class RegisteredCheck(Protocol):
@@ -137,26 +107,6 @@ class RegisteredCheck(Protocol):
 
 class MessageQueue(Protocol):
     def send(self, bodies: list[str]) -> None: ...
-
-
-@dataclass
-class RateLimit:
-    """At most `per_second` messages per second on average since the first send."""
-
-    per_second: float
-    clock: Callable[[], float] = time.monotonic
-    sleep: Callable[[float], None] = time.sleep
-    _start: float | None = None
-    _sent: int = 0
-
-    def wait_for(self, n: int) -> None:
-        now = self.clock()
-        if self._start is None:
-            self._start = now
-        due = self._start + self._sent / self.per_second
-        if due > now:
-            self.sleep(due - now)
-        self._sent += n
 
 
 class Progress(Protocol):
@@ -201,7 +151,7 @@ class Backfill:
     def _enqueue(self, objects: list[ListedObject], state: BackfillState) -> None:
         candidates: list[tuple[ListedObject, tuple[str, str]]] = []
         for obj in objects:
-            dataset = self.router.route(obj.key).dataset
+            dataset = self.router.route(obj.key, obj.bucket).dataset
             if dataset is None:
                 state.counts.ignored += 1
                 continue

@@ -58,6 +58,7 @@ class GroupReader(Protocol):
 class ManifestFiles(Protocol):
     def index_body(self, dataset: str) -> bytes | None: ...
     def part_body(self, dataset: str, number: int) -> bytes | None: ...
+    def removals_body(self, dataset: str, number: int) -> bytes | None: ...
 
 
 @runtime_checkable
@@ -209,6 +210,11 @@ def _encord_json(
         raise LookupError(f"dataset {dataset!r} has no manifest parts")
     if index is not None:
         (stage / "index.json").write_bytes(index)
+        # The removal log (deleted URLs) the index lists, so the folder is whole.
+        for info in json.loads(index).get("removals", []):
+            log = manifests.removals_body(dataset, int(info["number"]))
+            if log is not None:
+                (stage / f"removed-{int(info['number']):05d}.json").write_bytes(log)
     return entries
 
 

@@ -1,7 +1,7 @@
 """The failure log users of labelling platforms expect after an import: one row per failed file.
 
-Owns the selection (latest failure per object URL, minus files registered since, filters by
-time and code) and the CSV form. Pure: takes records, returns rows or text.
+Owns the selection (latest failure per object URL, minus files registered or deleted since,
+filters by time and code) and the CSV form. Pure: takes records, returns rows or text.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 
 from media_ingest.errors import ErrorCode
@@ -20,12 +20,19 @@ _RELATIVE = re.compile(r"^(\d+)([smhd])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
 
+def parse_duration(text: str) -> timedelta | None:
+    """'90s', '30m', '2h', '7d'; None for anything else."""
+    found = _RELATIVE.match(text.strip())
+    if not found:
+        return None
+    return timedelta(**{_UNITS[found.group(2)]: int(found.group(1))})
+
+
 def parse_since(text: str, now: datetime | None = None) -> datetime:
     """'30m', '2h', '7d' (ago), or an ISO date/time (UTC when no zone is given)."""
-    found = _RELATIVE.match(text.strip())
-    if found:
-        amount, unit = int(found.group(1)), _UNITS[found.group(2)]
-        return (now or datetime.now(UTC)) - timedelta(**{unit: amount})
+    duration = parse_duration(text)
+    if duration is not None:
+        return (now or datetime.now(UTC)) - duration
     try:
         moment = datetime.fromisoformat(text.strip())
     except ValueError:
@@ -52,13 +59,16 @@ def outstanding(
     items: Iterable[CatalogItem],
     since: datetime | None = None,
     codes: set[ErrorCode] | None = None,
+    removed: Mapping[str, datetime] | None = None,
 ) -> list[FailureRecord]:
-    """The latest failure of each file not registered since it failed, filtered, oldest first.
+    """The latest failure of each file neither registered nor deleted since it failed,
+    filtered, oldest first (`removed`: when each deleted URL's deletion was recorded).
 
     OBJECT_CHANGED is settled by any registration of the file, even an earlier one: the
     version that failed is gone, and the newer version's own event decided the file (its
     events may arrive in either order).
     """
+    gone = removed or {}
     latest: dict[str, FailureRecord] = {}
     for record in failures:
         held = latest.get(record.object_url)
@@ -72,6 +82,7 @@ def outstanding(
             r.object_url in registered
             and (registered[r.object_url] > r.failed_at or r.error_code is ErrorCode.OBJECT_CHANGED)
         )
+        and not (r.object_url in gone and gone[r.object_url] > r.failed_at)
         and (since is None or r.failed_at >= since)
         and (not codes or r.error_code in codes)
     ]
@@ -85,13 +96,14 @@ def select(
     since: str | None = None,
     codes: Iterable[str] = (),
     every: bool = False,
+    removed: Mapping[str, datetime] | None = None,
 ) -> list[FailureRecord]:
     """The records the operator asked for (`--since`, `--code`, `--all`): by default the
     outstanding ones (see `outstanding`), with `every` each failure record there is."""
     moment = parse_since(since) if since else None
     wanted = parse_codes(codes)
     if not every:
-        return outstanding(failures, items, moment, wanted)
+        return outstanding(failures, items, moment, wanted, removed)
     return [
         f
         for f in failures

@@ -8,7 +8,13 @@ from pydantic import BaseModel
 from media_ingest.ops.adapters.stack import CloudFormationStacks, LambdaFunctions, StackNotFound
 from media_ingest.settings import Settings
 
-__all__ = ["StackNotFound", "StackOutputs", "function_settings", "stack_outputs"]
+__all__ = [
+    "StackNotFound",
+    "StackOutputs",
+    "function_settings",
+    "stack_outputs",
+    "stack_parameters",
+]
 
 
 class StackOutputs(BaseModel):
@@ -25,12 +31,21 @@ class StackOutputs(BaseModel):
     ExtractQueueUrl: str | None = None
     ExtractDeadLetterQueueUrl: str | None = None
     GroupTableName: str | None = None  # stacks deployed before grouping have none
+    IngestFunctionRoleArn: str | None = None
+    SourceBuckets: str | None = None  # "none" when no bucket is attached
+    SourceBucketsRuleName: str | None = None
+    ReconcileFunctionName: str | None = None  # only with ReconcileSchedule set
     SinkQueueUrl: str | None = None  # stacks without the Label Studio sink have none
     SinkDeadLetterQueueUrl: str | None = None
 
 
 def stack_outputs(name: str, stacks: CloudFormationStacks | None = None) -> StackOutputs:
     return StackOutputs.model_validate((stacks or CloudFormationStacks()).outputs(name))
+
+
+def stack_parameters(name: str, stacks: CloudFormationStacks | None = None) -> dict[str, str]:
+    """The parameters the stack was deployed with (SourceKmsKeyArns, SourceAccounts, ...)."""
+    return (stacks or CloudFormationStacks()).parameters(name)
 
 
 def function_settings(outputs: StackOutputs, functions: LambdaFunctions | None = None) -> Settings:

@@ -229,6 +229,9 @@ def entry_for(
     }
     if item.version_id:
         client["version_id"] = item.version_id
+    if item.content is not None and item.content.duplicate_of:
+        # The same bytes are registered under this URL first (ingest/identity.py).
+        client["duplicate_of"] = item.content.duplicate_of
     payload: dict[str, Any] = {"objectUrl": item.object_url, "title": encord_title(item.title)}
     if media.video is not None:
         _add_video(media.video, item, payload, client, video_metadata)

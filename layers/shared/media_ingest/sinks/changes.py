@@ -27,11 +27,12 @@ class ChangeAction(StrEnum):
     DELETE = "delete"  # deleted from its bucket: the platform should drop or flag it
 
 
-# Which outcomes sinks hear about. Deletions (issue 12) map `deleted` to DELETE here; the
-# sinks already apply DELETE (tested through their own entry point).
+# Which outcomes sinks hear about. A `deleted` outcome carries its item only when this
+# removal marked it removed (ingest/ingestor.py), so each deletion is heard once.
 ACTION_OF_OUTCOME: dict[OutcomeKind, ChangeAction] = {
     OutcomeKind.REGISTERED: ChangeAction.UPSERT,
     OutcomeKind.UPDATED: ChangeAction.UPSERT,
+    OutcomeKind.DELETED: ChangeAction.DELETE,
 }
 
 

@@ -1,5 +1,6 @@
-"""The catalog table as operators read it: every item, one dataset's items, failure records,
-the outcome ledger (scans), and batched key checks for backfill. Never on the ingest path.
+"""The catalog table as operators read it: every live item, one dataset's items, removals,
+failure records, the outcome ledger (scans), and batched key checks for backfill. Never on
+the ingest path.
 
 The ledger is read where adapters/catalog.py says each outcome lives (items that carry
 theirs, outcome records), and from the Powertools idempotency records that stacks kept it
@@ -13,18 +14,25 @@ bills, the whole table).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from media_ingest.adapters.catalog import item_pk, outcome_of_row, parse_item
+from media_ingest.adapters.catalog import (
+    ITEM,
+    MARK,
+    batch_get,
+    item_pk,
+    outcome_of_row,
+    parse_item,
+)
 from media_ingest.adapters.clients import ClientSlot
-from media_ingest.records import CatalogItem, FailureRecord, Outcome
+from media_ingest.records import CatalogItem, FailureRecord, Outcome, OutcomeKind, OutcomeMark
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-BATCH_GET_MAX = 100  # DynamoDB's BatchGetItem limit
+_LIVE_ITEM = "#t = :t AND attribute_not_exists(removed_at)"
 
 
 class CatalogReader:
@@ -35,38 +43,63 @@ class CatalogReader:
         self.ddb = client
 
     def registered(self, pairs: list[tuple[str, str]]) -> set[tuple[str, str]]:
-        """The (dataset, object URL) pairs with a catalog item: batched reads, keys only."""
+        """The (dataset, object URL) pairs with a live catalog item: batched reads of the
+        attributes that say so (an outcome mark or a removed item is not registered)."""
         by_pk = {item_pk(dataset, url): (dataset, url) for dataset, url in pairs}
-        found: set[tuple[str, str]] = set()
-        pks = list(by_pk)
-        for start in range(0, len(pks), BATCH_GET_MAX):
-            request: dict[str, Any] = {
-                self.table: {
-                    "Keys": [{"pk": {"S": pk}} for pk in pks[start : start + BATCH_GET_MAX]],
-                    "ProjectionExpression": "pk",
-                }
-            }
-            while request:  # unprocessed keys come back under throttling: ask again
-                response = self.ddb.batch_get_item(RequestItems=request)
-                for row in response.get("Responses", {}).get(self.table, []):
-                    found.add(by_pk[row["pk"]["S"]])
-                request = dict(response.get("UnprocessedKeys") or {})
-                if request:
-                    time.sleep(0.1)
-        return found
+        return {
+            by_pk[row["pk"]["S"]]
+            for row in batch_get(
+                self.ddb,
+                self.table,
+                list(by_pk),
+                {
+                    "ProjectionExpression": "pk, #t, removed_at",
+                    "ExpressionAttributeNames": {"#t": "type"},
+                },
+            )
+            if row["type"]["S"] == ITEM and "removed_at" not in row
+        }
 
     def items(self) -> list[CatalogItem]:
-        rows = self._scan("#t = :t", {"#t": "type"}, {":t": {"S": "item"}})
+        """Every live item (deleted objects' items are left out)."""
+        rows = self._scan(_LIVE_ITEM, {"#t": "type"}, {":t": {"S": ITEM}})
         return sorted((parse_item(r) for r in rows), key=lambda i: (i.dataset, i.registered_at))
 
     def dataset_items(self, dataset: str) -> Iterator[CatalogItem]:
-        """One dataset's items, page by page as the scan returns them (table order)."""
+        """One dataset's live items, page by page as the scan returns them (table order)."""
         for row in self._scan_pages(
-            "#t = :t AND #d = :d",
+            f"{_LIVE_ITEM} AND #d = :d",
             {"#t": "type", "#d": "dataset"},
-            {":t": {"S": "item"}, ":d": {"S": dataset}},
+            {":t": {"S": ITEM}, ":d": {"S": dataset}},
         ):
             yield parse_item(row)
+
+    def marks(self, kind: OutcomeKind) -> list[OutcomeMark]:
+        """The outcome marks of one kind (a URL's last outcome that left no live item)."""
+        rows = self._scan(
+            "#t = :m AND #k = :k",
+            {"#t": "type", "#k": "kind"},
+            {":m": {"S": MARK}, ":k": {"S": kind.value}},
+        )
+        return [OutcomeMark.model_validate_json(r["doc"]["S"]) for r in rows]
+
+    def removals(self) -> dict[str, datetime]:
+        """When each deleted object URL's deletion was recorded: removed items and the
+        deleted marks of URLs that were never registered (failures it settles)."""
+        found: dict[str, datetime] = {}
+        for row in self._scan_pages(
+            "attribute_exists(removed_at) OR (#t = :m AND #k = :d)",
+            {"#t": "type", "#k": "kind"},
+            {":m": {"S": MARK}, ":d": {"S": OutcomeKind.DELETED.value}},
+        ):
+            if row["type"]["S"] == ITEM:
+                removal = parse_item(row).removed
+                if removal is not None:
+                    found[parse_item(row).object_url] = removal.removed_at
+            else:
+                mark = OutcomeMark.model_validate_json(row["doc"]["S"])
+                found[mark.object_url] = mark.at
+        return found
 
     def failures(self) -> list[FailureRecord]:
         rows = self._scan("#t = :t", {"#t": "type"}, {":t": {"S": "failure"}})

@@ -41,6 +41,10 @@ class ManifestFiles:
     def index_body(self, dataset: str) -> bytes | None:
         return self._body(self.store.index_key(dataset))
 
+    def removals_body(self, dataset: str, number: int) -> bytes | None:
+        """A removal-log part's bytes as stored (deleted URLs, for an importer)."""
+        return self._body(self.store.removals_key(dataset, number))
+
     def part_numbers(self, dataset: str) -> list[int]:
         """Every part of the dataset in the bucket, in number order."""
         return sorted(p.number for p in self.store.list_parts(dataset))

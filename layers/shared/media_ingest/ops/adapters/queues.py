@@ -1,56 +1,18 @@
-"""The queues as operator commands use them (SQS): sending to the ingest queue (backfill,
-redrive) and the sink queue (redrive --sink), reading dead-letter queues (redrive), and
-every queue's depth (status)."""
+"""The queues as operator commands use them (SQS): sending to the sink queue (redrive
+--sink), reading dead-letter queues (redrive), and every queue's depth (status). Sending to
+the ingest queue (backfill, redrive, reconcile) is adapters/queues.SqsIngestQueue."""
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING
 
 from media_ingest.adapters.clients import ClientSlot
-from media_ingest.adapters.queues import change_entry
+from media_ingest.adapters.queues import SendFailed, change_entry
 from media_ingest.ops.redrive import Message
 from media_ingest.sinks.changes import ChangeBatch
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
-
-MAX_ROUNDS = 8
-
-
-class SendFailed(RuntimeError):
-    pass
-
-
-class SqsIngestQueue:
-    sqs: ClientSlot[SQSClient] = ClientSlot("sqs")
-
-    def __init__(self, queue_url: str, client: SQSClient | None = None) -> None:
-        self.queue_url = queue_url
-        self.sqs = client
-
-    @property
-    def region(self) -> str:
-        """The queue's region (events sent to it are shaped for this region)."""
-        return str(self.sqs.meta.region_name)
-
-    def send(self, bodies: list[str]) -> None:
-        """Send up to ten bodies; entries SQS refuses (throttling) are sent again, bounded."""
-        pending = {str(i): body for i, body in enumerate(bodies)}
-        for round_ in range(MAX_ROUNDS):
-            response = self.sqs.send_message_batch(
-                QueueUrl=self.queue_url,
-                Entries=[{"Id": i, "MessageBody": b} for i, b in pending.items()],
-            )
-            failed = response.get("Failed", [])
-            permanent = [f for f in failed if f.get("SenderFault")]
-            if permanent:
-                raise SendFailed(f"SQS refused {len(permanent)} messages: {permanent[0]}")
-            pending = {f["Id"]: pending[f["Id"]] for f in failed}
-            if not pending:
-                return
-            time.sleep(min(0.1 * 2**round_, 5))
-        raise SendFailed(f"{len(pending)} messages not accepted after {MAX_ROUNDS} rounds")
 
 
 class SqsSinkQueue:

@@ -14,27 +14,36 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
+from media_ingest.adapters import clients
+from media_ingest.adapters.catalog import CatalogRows
+from media_ingest.adapters.listing import InventoryLister, S3Lister
 from media_ingest.adapters.objects import S3Objects
+from media_ingest.adapters.queues import SqsIngestQueue
 from media_ingest.annotations import read_tree
-from media_ingest.ops import backfill, evaluate, failure_log, status
+from media_ingest.groups.rules import GroupRoutes
+from media_ingest.listing import RateLimit, Source
+from media_ingest.ops import attach, backfill, duplicates, evaluate, failure_log, status
+from media_ingest.ops.adapters.attachments import DynamoAttachments
+from media_ingest.ops.adapters.buckets import BucketConfig, account_of, session
 from media_ingest.ops.adapters.catalog import CatalogReader
 from media_ingest.ops.adapters.groups import GroupReader
-from media_ingest.ops.adapters.listing import InventoryLister, S3Lister
 from media_ingest.ops.adapters.manifests import ManifestFiles
-from media_ingest.ops.adapters.queues import SqsDeadLetters, SqsIngestQueue, SqsSinkQueue
+from media_ingest.ops.adapters.queues import SqsDeadLetters, SqsSinkQueue
 from media_ingest.ops.adapters.stack import CloudFormationStacks
-from media_ingest.ops.backfill import Source
 from media_ingest.ops.cli import render
 from media_ingest.ops.export import ExportFormat, export
 from media_ingest.ops.progress import ProgressBar
 from media_ingest.ops.redrive import Redrive, RedriveCounts
-from media_ingest.ops.stack import StackOutputs, function_settings
-from media_ingest.records import CatalogItem, FailureRecord
+from media_ingest.ops.stack import StackOutputs, function_settings, stack_parameters
+from media_ingest.reconcile.runner import FileStore, Reconciler, ReconcileState
+from media_ingest.reconcile.snapshot import Snapshot
+from media_ingest.records import CatalogItem, FailureRecord, OutcomeKind
 from media_ingest.routing import Router
+from media_ingest.sources import parse_accounts, parse_sources
 
 STATE_DIR = (
     Path(os.environ.get("MEDIA_INGEST_CACHE", Path.home() / ".cache/media-ingest")) / "backfill"
@@ -95,7 +104,16 @@ def _failed(outputs: StackOutputs, args: argparse.Namespace) -> list[FailureReco
         since=args.since,
         codes=args.code,
         every=getattr(args, "all", False),
+        removed=catalog.removals(),
     )
+
+
+def cmd_duplicates(outputs: StackOutputs, args: argparse.Namespace) -> str:
+    catalog = CatalogReader(outputs.RegistryTableName)
+    found = duplicates.content_groups(
+        catalog.items(), catalog.marks(OutcomeKind.DUPLICATE), dataset=args.dataset
+    )
+    return render.dump(found) if args.json else render.content_groups(found, args.dataset)
 
 
 def cmd_failures(outputs: StackOutputs, args: argparse.Namespace) -> str:
@@ -197,9 +215,84 @@ class _BarProgress:
         self.bar.show(state.counts.listed, f"enqueued {state.counts.enqueued}")
 
 
-def _state_path(stack: str, source: str, inventory: str | None) -> Path:
+def _state_path(stack: str, source: str, inventory: str | None, command: str = "backfill") -> Path:
     digest = hashlib.sha256(f"{source}\n{inventory or ''}".encode()).hexdigest()[:16]
-    return STATE_DIR / stack / f"backfill-{digest}.json"
+    return STATE_DIR / stack / f"{command}-{digest}.json"
+
+
+def cmd_reconcile(outputs: StackOutputs, args: argparse.Namespace) -> str:
+    settings = function_settings(outputs)
+    source = Source.parse(args.source)
+    inventory = Source.parse(args.inventory) if args.inventory else None
+    lister = InventoryLister(source, inventory) if inventory else S3Lister(source)
+    grace = failure_log.parse_duration(args.grace)
+    if grace is None:
+        raise ValueError(f"--grace: expected e.g. 90s, 15m, 2h, not {args.grace!r}")
+    mode = "reconcile-apply" if args.apply else "reconcile"
+    path = (
+        Path(args.state)
+        if args.state
+        else _state_path(args.stack, args.source, args.inventory, mode)
+    )
+    store = FileStore(path)
+    snapshot = Snapshot(path.with_suffix(".db"))
+    before = clients.calls.snapshot()
+    state = None if args.restart else store.load()
+    if state is None or state.done:
+        snapshot.clear()
+        listed_at = getattr(lister, "created_at", None) or datetime.now(UTC)
+        state = ReconcileState(
+            source=str(source),
+            inventory=args.inventory,
+            apply=args.apply,
+            listed_at=listed_at,
+            grace_seconds=grace.total_seconds(),
+        )
+        if not args.no_count:
+            state.total = lister.count()
+    else:
+        print(
+            f"resuming {source} from {path} ({state.phase}, {state.counts.listed} listed)",
+            file=sys.stderr,
+        )
+    bar = ProgressBar(total=state.total)
+    run = Reconciler(
+        catalog=CatalogRows(outputs.RegistryTableName),
+        lister=lister,
+        objects=S3Objects(),
+        queue=SqsIngestQueue(outputs.IngestQueueUrl),
+        router=Router.of(settings),
+        groups=GroupRoutes(settings.group_routes, settings.group_marker),
+        region=settings.region,
+        url_style=settings.object_url_style,
+        snapshot=snapshot,
+        store=store,
+        rate=RateLimit(args.rate),
+        progress=lambda st: bar.show(st.counts.listed, _phase_note(st)),
+    )
+    try:
+        run.run(state)
+    except KeyboardInterrupt:
+        bar.close(state.counts.listed, "interrupted")
+        print(f"interrupted: run the same command again to resume (state: {path})", file=sys.stderr)
+        raise
+    finally:
+        snapshot.close()
+    bar.close(state.counts.listed, _phase_note(state))
+    spent = clients.calls.snapshot() - before
+    if args.json:
+        return json.dumps(
+            state.model_dump(mode="json") | {"found": state.counts.found, "calls": dict(spent)},
+            indent=2,
+        )
+    return render.reconcile_summary(state, spent, path)
+
+
+def _phase_note(state: ReconcileState) -> str:
+    if state.phase == "snapshot":
+        return f"catalog rows {state.counts.rows}"
+    found = state.counts.lost + state.counts.overwritten + state.counts.deleted
+    return f"{state.phase}: found {found}"
 
 
 def cmd_redrive(outputs: StackOutputs, args: argparse.Namespace) -> str:
@@ -237,6 +330,62 @@ def cmd_redrive(outputs: StackOutputs, args: argparse.Namespace) -> str:
     finally:
         bar.close(counts.moved + counts.redriven + counts.sink_moved)
     return counts.model_dump_json(indent=2) if args.json else render.redrive_counts(counts)
+
+
+def _attach_stack(outputs: StackOutputs, name: str) -> attach.Stack:
+    """The stack as attach sees it: its account, role, sources, keys, source accounts."""
+    if not outputs.IngestFunctionRoleArn:
+        raise LookupError("the stack has no IngestFunctionRoleArn output: redeploy it first")
+    parameters = stack_parameters(name)
+    return attach.Stack(
+        name=name,
+        account=outputs.IngestFunctionRoleArn.split(":")[4],
+        region=str(session(None).region_name),
+        role_arn=outputs.IngestFunctionRoleArn,
+        drop_bucket=outputs.DropBucketName,
+        sources=parse_sources(parameters.get("SourceBuckets", "")),
+        kms_keys=tuple(k for k in parameters.get("SourceKmsKeyArns", "").split(",") if k),
+        source_accounts=parse_accounts(parameters.get("SourceAccounts", "")),
+    )
+
+
+def _bucket(args: argparse.Namespace, stack: attach.Stack) -> tuple[str, str, BucketConfig]:
+    """The bucket named on the command line, its account, and its configuration, with the
+    credentials of --bucket-profile (a bucket of another account) or the default ones."""
+    source = Source.parse(args.bucket)
+    if source.prefix:
+        raise ValueError(
+            "attach and detach take a bucket (s3://bucket); prefixes come from "
+            "the stack's SourceBuckets"
+        )
+    chosen = session(args.bucket_profile)
+    owner = account_of(chosen) if args.bucket_profile else stack.account
+    config = BucketConfig(
+        owner, chosen.client("s3"), kms=chosen.client("kms"), events=chosen.client("events")
+    )
+    return source.bucket, owner, config
+
+
+def cmd_attach(outputs: StackOutputs, args: argparse.Namespace) -> str:
+    stack = _attach_stack(outputs, args.stack)
+    bucket, owner, config = _bucket(args, stack)
+    report = attach.attach(
+        stack,
+        bucket,
+        owner,
+        notifications=config,
+        records=DynamoAttachments(outputs.RegistryTableName),
+        inspector=config,
+        force=args.force,
+    )
+    return report.model_dump_json(indent=2) if args.json else render.attach_report(report)
+
+
+def cmd_detach(outputs: StackOutputs, args: argparse.Namespace) -> str:
+    stack = _attach_stack(outputs, args.stack)
+    bucket, _, config = _bucket(args, stack)
+    report = attach.detach(stack, bucket, config, DynamoAttachments(outputs.RegistryTableName))
+    return report.model_dump_json(indent=2) if args.json else render.attach_report(report)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> str:
@@ -279,6 +428,11 @@ def cmd_evaluate(args: argparse.Namespace) -> str:
 STACK_COMMANDS: dict[str, tuple[StackCommand, str]] = {
     "status": (cmd_status, "events received, the count of each outcome, queue depths"),
     "items": (cmd_items, "registered items with their probe metadata"),
+    "duplicates": (
+        cmd_duplicates,
+        "content groups: the same bytes under several keys or datasets (checksums S3 keeps, "
+        "no object read; objects registered with ContentIdentity=on, off by default)",
+    ),
     "failures": (
         cmd_failures,
         "failure records (read from the catalog; the queue is not consumed)",
@@ -295,6 +449,20 @@ STACK_COMMANDS: dict[str, tuple[StackCommand, str]] = {
     "backfill": (
         cmd_backfill,
         "enqueue objects already in a bucket on the ingest path (resumable, rate-bounded)",
+    ),
+    "reconcile": (
+        cmd_reconcile,
+        "compare a bucket with the catalog, reading no object bytes: lost events, missed "
+        "overwrites and deletions; --apply enqueues what the live path missed (resumable)",
+    ),
+    "attach": (
+        cmd_attach,
+        "turn EventBridge delivery on for a bucket of SourceBuckets, keeping its notification "
+        "configuration as it is (checked before and after); checks what reading it needs",
+    ),
+    "detach": (
+        cmd_detach,
+        "undo what attach did: EventBridge delivery off only if attach turned it on",
     ),
 }
 # Commands that read local files only: no stack lookup, no AWS credentials.

@@ -53,6 +53,12 @@ def _items_options(command: argparse.ArgumentParser) -> None:
     )
 
 
+def _duplicates_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--dataset", help="only groups with a member in this dataset (all members shown)"
+    )
+
+
 def _status_options(command: argparse.ArgumentParser) -> None:
     command.add_argument("--watch", action="store_true", help="redraw live until Ctrl-C")
     command.add_argument("--interval", type=float, default=2.0, help="seconds between redraws")
@@ -113,6 +119,55 @@ def _backfill_options(command: argparse.ArgumentParser) -> None:
         help="enqueue even when the stack looks unable to read the source (a bucket not in "
         "ExtraSourceBucketArns, SSE-C objects): checked first by default, since each object "
         "would fail with ACCESS_DENIED",
+    )
+
+
+def _reconcile_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument("source", metavar="s3://BUCKET/PREFIX", help="objects to compare")
+    command.add_argument(
+        "--inventory",
+        metavar="s3://BUCKET/KEY",
+        help="an S3 Inventory manifest.json (CSV, with ETag and LastModifiedDate for overwrites "
+        "and the grace period) listing the bucket, instead of listing it",
+    )
+    command.add_argument(
+        "--apply",
+        action="store_true",
+        help="enqueue what was missed on the ingest queue as the live path would have had it "
+        "(default: report counts and samples only)",
+    )
+    command.add_argument(
+        "--grace",
+        default="15m",
+        help="objects and catalog rows younger than this (before the listing) are left to "
+        "their events still on the way (default 15m; e.g. 0s, 90s, 2h)",
+    )
+    command.add_argument(
+        "--rate", type=float, default=100.0, help="messages per second at most (default 100)"
+    )
+    command.add_argument(
+        "--state", help=f"resume file (default: under {STATE_DIR}/STACK/, one per source)"
+    )
+    command.add_argument("--restart", action="store_true", help="ignore a saved position")
+    command.add_argument("--no-count", action="store_true", help="skip the counting pass (no ETA)")
+
+
+def _bucket_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument("bucket", metavar="s3://BUCKET", help="the bucket (no prefix)")
+    command.add_argument(
+        "--bucket-profile",
+        metavar="PROFILE",
+        help="AWS profile with the bucket's own credentials (a bucket of another account); "
+        "default: the credentials the stack is read with",
+    )
+
+
+def _attach_options(command: argparse.ArgumentParser) -> None:
+    _bucket_options(command)
+    command.add_argument(
+        "--force",
+        action="store_true",
+        help="attach even when a check fails (the checks are still printed)",
     )
 
 
@@ -205,9 +260,13 @@ def _evaluate_options(command: argparse.ArgumentParser) -> None:
 OPTIONS: dict[str, Callable[[argparse.ArgumentParser], None]] = {
     "status": _status_options,
     "items": _items_options,
+    "duplicates": _duplicates_options,
     "failures": _failures_options,
     "backfill": _backfill_options,
     "redrive": _redrive_options,
     "evaluate": _evaluate_options,
     "export": _export_options,
+    "attach": _attach_options,
+    "reconcile": _reconcile_options,
+    "detach": _bucket_options,
 }

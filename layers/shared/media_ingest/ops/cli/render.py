@@ -6,16 +6,19 @@ Pure: models in, text out; the commands choose between these and `--json`.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from pydantic import BaseModel
 
+from media_ingest.ops.attach import CheckStatus, Report
 from media_ingest.ops.backfill import BackfillState
+from media_ingest.ops.duplicates import ContentGroup
 from media_ingest.ops.evaluate import IOU_GOOD, AnnotatorSummary
 from media_ingest.ops.export import ExportFormat, ExportSummary
 from media_ingest.ops.redrive import RedriveCounts
 from media_ingest.ops.status import PartRow, Status
+from media_ingest.reconcile.runner import ReconcileState
 from media_ingest.records import CatalogItem, FailureRecord
 
 ASYNC_NOTE = "outcomes arrive asynchronously: media-ingest status --watch"
@@ -184,6 +187,86 @@ def redrive_counts(counts: RedriveCounts) -> str:
         ("sink failure records left to --sink", counts.sink_records_left),
     ]
     return table(["redrive", "count"], rows) + f"\n{ASYNC_NOTE}"
+
+
+def reconcile_summary(state: ReconcileState, calls: Mapping[str, int], path: Path) -> str:
+    c = state.counts
+    verdict = "complete" if state.done else f"stopped early; rerun to continue (state: {path})"
+    listed_at = state.listed_at.strftime("%Y-%m-%d %H:%M:%S")
+    rows = [
+        ("objects listed", c.listed),
+        ("with their outcome", c.ok),
+        ("skipped by rules (ignored, markers, outside prefixes)", c.ignored),
+        ("newer than the grace period", c.recent),
+        ("lost events (no outcome for the key)", c.lost),
+        ("missed overwrites (the version had no outcome)", c.overwritten),
+        ("missed deletions (catalog rows, object gone)", c.deleted),
+        ("settled since the snapshot (re-read)", c.settled),
+        (
+            "events enqueued" + ("" if state.apply else " (report only: --apply to enqueue)"),
+            c.enqueued,
+        ),
+    ]
+    lines = [
+        f"reconcile of {state.source}: {verdict}",
+        f"catalog rows compared: {c.rows}; listing as of {listed_at} UTC, "
+        f"grace {state.grace_seconds:g}s",
+        table(["", "count"], rows),
+    ]
+    for finding, keys in state.samples.items():
+        lines.append(f"{finding}: " + ", ".join(keys))
+    if calls:
+        per = ", ".join(f"{n} {name.split('.', 1)[1]}" for name, n in sorted(calls.items()))
+        lines.append(f"AWS calls: {per}")
+    if state.apply and c.enqueued:
+        lines.append(ASYNC_NOTE)
+    return "\n".join(lines)
+
+
+def content_groups(groups: Sequence[ContentGroup], dataset: str | None) -> str:
+    if not groups:
+        scope = f" with a member in dataset {dataset}" if dataset else ""
+        return f"no content group{scope}: no two objects hold the same bytes"
+    lines = []
+    for number, group in enumerate(groups, 1):
+        lines.append(
+            f"group {number}: {group.identity} ({len(group.members)} objects, "
+            f"datasets: {', '.join(group.datasets)})"
+        )
+        rows = [
+            (
+                m.dataset,
+                m.object_url,
+                "original" if m.original else ("registered" if m.registered else "skipped"),
+            )
+            for m in group.members
+        ]
+        lines += ["  " + line for line in table(["dataset", "object", "status"], rows).splitlines()]
+    copies = sum(len(g.members) - 1 for g in groups)
+    lines.append(f"{len(groups)} content groups, {copies} copies")
+    return "\n".join(lines)
+
+
+def attach_report(report: Report) -> str:
+    lines = [f"s3://{report.bucket}: {report.action}"]
+    if report.kept:
+        lines.append(f"kept unchanged ({len(report.kept)}):")
+        lines += [f"  {line}" for line in report.kept]
+    else:
+        lines.append("no queue, topic or Lambda configuration of its own")
+    if report.checks:
+        marks = {
+            CheckStatus.OK: "ok",
+            CheckStatus.MISSING: "MISSING",
+            CheckStatus.UNKNOWN: "unknown",
+        }
+        lines.append("checks:")
+        for check in report.checks:
+            lines.append(f"  [{marks[check.status]}] {check.name}: {check.detail}")
+            if check.fix and check.status is not CheckStatus.OK:
+                lines += [f"      {part}" for part in check.fix.splitlines()]
+    lines += report.notes
+    return "\n".join(lines)
 
 
 def annotator_summaries(summaries: Sequence[AnnotatorSummary], scored: int, out: Path) -> str:

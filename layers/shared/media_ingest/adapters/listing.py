@@ -1,7 +1,9 @@
-"""Listing existing objects for a backfill: S3 ListObjectsV2, or an S3 Inventory report.
+"""Listing the objects already in a bucket (backfill, reconcile): S3 ListObjectsV2, or an S3
+Inventory report, and finding a bucket's latest report.
 
 Both yield pages in a stable order with a resumable position after every object. An
-inventory (CSV format) lists buckets of millions of objects without a million-call listing.
+inventory (CSV format) lists buckets of millions of objects without a million-call listing;
+its `creationTimestamp` is when it saw the bucket (reconcile compares with that moment).
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ from urllib.parse import unquote_plus
 
 from botocore.exceptions import ClientError
 
+from media_ingest.adapters import clients
 from media_ingest.adapters.clients import ClientSlot, error_code
-from media_ingest.ops.backfill import SSE_C, ListedObject, Page, Position, Source
+from media_ingest.listing import SSE_C, ListedObject, Page, Position, Source
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -92,10 +95,13 @@ class InventoryLister:
 
     s3: ClientSlot[S3Client] = ClientSlot("s3")
 
-    def __init__(self, source: Source, manifest: Source, client: S3Client | None = None) -> None:
-        self.source = source
+    def __init__(
+        self, source: Source | None, manifest: Source, client: S3Client | None = None
+    ) -> None:
         self.s3 = client
         doc = json.loads(self._read(manifest.bucket, manifest.prefix))
+        # No source: the whole bucket the report describes (the scheduled reconcile).
+        self.source = source or Source(bucket=str(doc.get("sourceBucket", "")))
         if doc.get("fileFormat", "CSV").upper() != "CSV":
             raise InventoryError(f"inventory format {doc.get('fileFormat')} not supported: use CSV")
         self.columns = [c.strip() for c in doc.get("fileSchema", "").split(",")]
@@ -104,6 +110,9 @@ class InventoryLister:
                 raise InventoryError(f"inventory fileSchema lacks {needed}: {self.columns}")
         self.files_bucket = doc.get("destinationBucket", "").removeprefix("arn:aws:s3:::")
         self.files = [f["key"] for f in doc.get("files", [])]
+        created = doc.get("creationTimestamp")
+        # When the report saw the bucket (epoch milliseconds); None: not stated.
+        self.created_at = datetime.fromtimestamp(int(created) / 1000, tz=UTC) if created else None
 
     def _read(self, bucket: str, key: str) -> bytes:
         return self.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
@@ -151,3 +160,18 @@ class InventoryLister:
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def latest_manifest(location: Source, client: S3Client | None = None) -> Source | None:
+    """The newest `manifest.json` under an inventory destination (`<prefix>/<source bucket>/
+    <configuration id>/`): its dated folders sort by time. None when there is none yet."""
+    s3: S3Client = client or clients.client("s3")
+    newest: str | None = None
+    for page in s3.get_paginator("list_objects_v2").paginate(
+        Bucket=location.bucket, Prefix=location.prefix
+    ):
+        for obj in page.get("Contents", []):
+            key = obj["Key"]
+            if key.endswith("/manifest.json") and "/hive/" not in key:
+                newest = max(newest or key, key)
+    return Source(bucket=location.bucket, prefix=newest) if newest else None
