@@ -9,6 +9,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import IO, Any
 
@@ -27,7 +28,7 @@ from media_ingest.ingest.registration import (
 )
 from media_ingest.manifests.removals import RemovalPart
 from media_ingest.manifests.writer import Conflict, Listed, ManifestIndex, Part, Versioned
-from media_ingest.media import SOURCE_METADATA, AnnotationLinks
+from media_ingest.media import SOURCE_METADATA, AnnotationLinks, ImageInfo, MediaInfo, MediaKind
 from media_ingest.records import (
     CatalogItem,
     FailureRecord,
@@ -38,6 +39,43 @@ from media_ingest.records import (
     utcnow,
 )
 from media_ingest.sinks.label_studio import ProjectTask, TaskRefused
+
+# What the scripted prober answers by default: a small PNG.
+IMAGE = MediaInfo(
+    kind=MediaKind.IMAGE,
+    mime_type="image/png",
+    container="png",
+    size=1000,
+    image=ImageInfo(width=4, height=3, format="png"),
+)
+ARCHIVE = MediaInfo(kind=MediaKind.ARCHIVE, mime_type="application/zip", container="zip", size=9)
+
+
+@dataclass
+class ScriptedProber:
+    """Answers each key with what `script` says (media, or an error to raise), IMAGE
+    otherwise; records the keys probed and the most probes that ran at once (each taking
+    `delay` seconds)."""
+
+    script: dict[str, MediaInfo | Exception] = field(default_factory=dict)
+    probed: list[str] = field(default_factory=list)
+    delay: float = 0.0
+    running: int = 0
+    most: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def probe(self, event: ObjectEvent) -> MediaInfo:
+        with self.lock:
+            self.probed.append(event.key)
+            self.running += 1
+            self.most = max(self.most, self.running)
+        time.sleep(self.delay)
+        with self.lock:
+            self.running -= 1
+        answer = self.script.get(event.key, IMAGE)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
 
 
 class MemoryPartStore:

@@ -15,23 +15,15 @@ from media_ingest.ingest.identity import ContentIdentifier
 from media_ingest.ingest.ingestor import Ingestor
 from media_ingest.manifests.removals import RemovalLog
 from media_ingest.manifests.writer import ManifestWriter
-from media_ingest.media import ImageInfo, MediaInfo, MediaKind
+from media_ingest.media import MediaInfo
 from media_ingest.records import Outcome, OutcomeKind, utcnow
 from media_ingest.routing import Router
 from media_ingest.settings import Settings
 from media_ingest.sinks.changes import ChangeAction, change_of
 from tests.support.content import MemoryClaims, MemoryObjects
 from tests.support.events import s3_body, sqs_event
-from tests.support.fakes import MemoryCatalog, MemoryFailureQueue, MemoryPartStore
+from tests.support.fakes import IMAGE, MemoryCatalog, MemoryFailureQueue, MemoryPartStore
 from tests.support.items import event
-
-IMAGE = MediaInfo(
-    kind=MediaKind.IMAGE,
-    mime_type="image/png",
-    container="png",
-    size=1000,
-    image=ImageInfo(width=4, height=3, format="png"),
-)
 
 
 @dataclass

@@ -8,18 +8,13 @@ unprobed; a run appends only entries no earlier run of their event may still be 
 from __future__ import annotations
 
 import json
-import threading
-import time
 import zlib
 from collections import Counter
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from media_ingest.adapters.catalog import (
     DynamoCatalog,
@@ -28,7 +23,7 @@ from media_ingest.adapters.catalog import (
     outcome_pk,
 )
 from media_ingest.errors import ErrorCode, MediaError
-from media_ingest.events import ObjectEvent, parse_body
+from media_ingest.events import parse_body
 from media_ingest.failure_recorder import FailureRecorder
 from media_ingest.groups.membership import Membership
 from media_ingest.groups.rules import GroupRoutes
@@ -37,7 +32,6 @@ from media_ingest.ingest.batch_runner import BatchRunner
 from media_ingest.ingest.ingestor import Ingestor
 from media_ingest.ingest.registration import Lease
 from media_ingest.manifests.writer import ManifestWriter
-from media_ingest.media import ImageInfo, MediaInfo, MediaKind
 from media_ingest.ops.adapters.catalog import CatalogReader
 from media_ingest.platforms.encord import Entry
 from media_ingest.records import Outcome, OutcomeKind, utcnow
@@ -45,53 +39,22 @@ from media_ingest.routing import Router
 from media_ingest.settings import Settings
 from tests.support.events import s3_body, sqs_record
 from tests.support.fakes import (
+    ARCHIVE,
     MemoryCatalog,
     MemoryExtractQueue,
     MemoryFailureQueue,
     MemoryGroupStore,
     MemoryPartNumbers,
     MemoryPartStore,
+    ScriptedProber,
 )
 from tests.support.items import event, image_item, video_item
-
-IMAGE = MediaInfo(
-    kind=MediaKind.IMAGE,
-    mime_type="image/png",
-    container="png",
-    size=1000,
-    image=ImageInfo(width=4, height=3, format="png"),
-)
-ARCHIVE = MediaInfo(kind=MediaKind.ARCHIVE, mime_type="application/zip", container="zip", size=9)
-
-
-@dataclass
-class Prober:
-    """Answers each key with what `script` says; counts probes and how many ran at once."""
-
-    script: dict[str, MediaInfo | Exception] = field(default_factory=dict)
-    probed: list[str] = field(default_factory=list)
-    delay: float = 0.0
-    running: int = 0
-    most: int = 0
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def probe(self, event: ObjectEvent) -> MediaInfo:
-        with self.lock:
-            self.probed.append(event.key)
-            self.running += 1
-            self.most = max(self.most, self.running)
-        time.sleep(self.delay)
-        with self.lock:
-            self.running -= 1
-        answer = self.script.get(event.key, IMAGE)
-        if isinstance(answer, Exception):
-            raise answer
-        return answer
+from tests.unit.conftest import TABLE
 
 
 @dataclass
 class Stack:
-    prober: Prober
+    prober: ScriptedProber
     catalog: MemoryCatalog
     queue: MemoryFailureQueue
     groups: MemoryGroupStore
@@ -130,7 +93,7 @@ def stack() -> Stack:
         UPDATE_DATASETS="live",
         GROUP_ROUTES='{"seq/": "image_sequences"}',
     )
-    prober, catalog, queue = Prober(), MemoryCatalog(), MemoryFailureQueue()
+    prober, catalog, queue = ScriptedProber(), MemoryCatalog(), MemoryFailureQueue()
     groups, parts = MemoryGroupStore(), MemoryPartStore()
     ingestor = Ingestor(
         settings=settings,
@@ -309,21 +272,6 @@ def test_a_dataset_switched_to_update_mode_keeps_the_outcomes_of_its_items() -> 
 
 
 # -- the DynamoDB catalog on moto -----------------------------------------------------------
-TABLE = "catalog"
-
-
-@pytest.fixture
-def table(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    with mock_aws():
-        ddb = boto3.client("dynamodb", region_name="us-east-1")
-        ddb.create_table(
-            TableName=TABLE,
-            BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        )
-        yield ddb
 
 
 def test_the_dynamo_ledger_reads_every_home_and_the_previous_idempotency_records(

@@ -9,12 +9,7 @@ in-memory fakes (redeliveries replay the deletion's outcome).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
-
-import boto3
-import pytest
-from moto import mock_aws
 
 from media_ingest.adapters.catalog import DynamoCatalog, item_pk, outcome_pk
 from media_ingest.events import Deletion, ObjectEvent, parse_body
@@ -29,22 +24,7 @@ from media_ingest.settings import Settings
 from tests.support.events import s3_body
 from tests.support.fakes import MemoryCatalog, MemoryFailureQueue
 from tests.support.items import image_item, video_item
-
-TABLE = "catalog"
-
-
-@pytest.fixture
-def table(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    with mock_aws():
-        ddb = boto3.client("dynamodb", region_name="us-east-1")
-        ddb.create_table(
-            TableName=TABLE,
-            BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        )
-        yield ddb
+from tests.unit.conftest import TABLE
 
 
 def deleted_mark(url: str, key: str, event_id: str) -> OutcomeMark:

@@ -26,6 +26,7 @@ from media_ingest.archives.rules import MemberExists, member_write_policy
 from media_ingest.errors import ErrorCode, MediaError, permanent
 from media_ingest.media import AnnotationFile, AnnotationLinks
 from tests.support.items import event
+from tests.unit.conftest import TABLE
 
 SSE_C = (
     "The object was stored using a form of Server Side Encryption. The correct parameters "
@@ -96,22 +97,14 @@ def test_a_member_write_never_replaces_an_object(s3: Any, size: int) -> None:
     assert writer.written("p/new.png", size, "e1")
 
 
-def test_annotation_links_are_found_only_for_the_member_and_version_recorded() -> None:
-    with mock_aws():
-        ddb = boto3.client("dynamodb", region_name="us-east-1")
-        ddb.create_table(
-            TableName="catalog",
-            BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        )
-        catalog = DynamoCatalog("catalog", client=ddb)
-        links = AnnotationLinks(localizations={"box": AnnotationFile(url="s3://m/a.csv", rows=2)})
-        catalog.record_links("drop", "p/clip.mp4", "etag-1", links)
-        assert catalog.find_links("drop", "p/clip.mp4", "etag-1") == links
-        assert catalog.find_links("drop", "p/clip.mp4", "forged") is None
-        assert catalog.find_links("drop", "p/other.mp4", "etag-1") is None
-        assert catalog.find_links("other", "p/clip.mp4", "etag-1") is None
+def test_annotation_links_are_found_only_for_the_member_and_version_recorded(table: Any) -> None:
+    catalog = DynamoCatalog(TABLE, client=table)
+    links = AnnotationLinks(localizations={"box": AnnotationFile(url="s3://m/a.csv", rows=2)})
+    catalog.record_links("drop", "p/clip.mp4", "etag-1", links)
+    assert catalog.find_links("drop", "p/clip.mp4", "etag-1") == links
+    assert catalog.find_links("drop", "p/clip.mp4", "forged") is None
+    assert catalog.find_links("drop", "p/other.mp4", "etag-1") is None
+    assert catalog.find_links("other", "p/clip.mp4", "etag-1") is None
 
 
 def test_each_archive_writes_with_the_writer_role_scoped_to_its_own_prefix(s3: Any) -> None:

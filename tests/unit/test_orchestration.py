@@ -8,13 +8,12 @@ conditional writes), MemoryGroupStore (the group table's conditions), a scripted
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
 from media_ingest.errors import ErrorCode, MediaError, Stage, TransientError
-from media_ingest.events import ObjectEvent
 from media_ingest.failure_recorder import FailureRecorder
 from media_ingest.groups.membership import Membership
 from media_ingest.groups.rules import GroupRoutes
@@ -22,43 +21,22 @@ from media_ingest.groups.sealing import GroupSealer
 from media_ingest.ingest.batch_runner import BatchRunner
 from media_ingest.ingest.ingestor import Ingestor, Registered
 from media_ingest.manifests.writer import ManifestWriter
-from media_ingest.media import ImageInfo, MediaInfo, MediaKind
+from media_ingest.media import MediaKind
 from media_ingest.records import FailureRecord, Outcome, OutcomeKind
 from media_ingest.routing import Router
 from media_ingest.settings import Settings
 from tests.support.events import s3_body, sqs_event
 from tests.support.fakes import (
+    ARCHIVE,
+    IMAGE,
     MemoryCatalog,
     MemoryExtractQueue,
     MemoryFailureQueue,
     MemoryGroupStore,
     MemoryPartStore,
+    ScriptedProber,
 )
 from tests.support.items import event
-
-IMAGE = MediaInfo(
-    kind=MediaKind.IMAGE,
-    mime_type="image/png",
-    container="png",
-    size=1000,
-    image=ImageInfo(width=4, height=3, format="png"),
-)
-ARCHIVE = MediaInfo(kind=MediaKind.ARCHIVE, mime_type="application/zip", container="zip", size=9)
-
-
-@dataclass
-class ScriptedProber:
-    """Answers each key with what `script` says: media, or an error to raise."""
-
-    script: dict[str, MediaInfo | Exception] = field(default_factory=dict)
-    probed: list[str] = field(default_factory=list)
-
-    def probe(self, event: ObjectEvent) -> MediaInfo:
-        self.probed.append(event.key)
-        answer = self.script.get(event.key, IMAGE)
-        if isinstance(answer, Exception):
-            raise answer
-        return answer
 
 
 @dataclass
