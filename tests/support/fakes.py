@@ -569,3 +569,18 @@ class MemoryTaskStore:
 
     def uris(self, project: int) -> list[str]:
         return sorted(str(next(iter(t.data.values()))) for t in self.tasks[project].values())
+
+
+class CountingReader:
+    """read_at over bytes, counting GETs and bytes like the S3 adapter's calls would."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.calls = 0
+        self.bytes = 0
+
+    def __call__(self, start: int, length: int) -> bytes:
+        self.calls += 1
+        got = self.data[start : start + length]
+        self.bytes += len(got)
+        return got

@@ -23,26 +23,12 @@ from hypothesis import strategies as st
 from media_ingest.media import FrameRateMode, FrameTiming
 from media_ingest.probing import frame_timing, mkv_index, mp4_frames, mp4_index
 from media_ingest.probing.prober import FIRST_RANGE_BYTES
+from tests.support.fakes import CountingReader
 from tests.support.frame_oracle import Oracle, constant_rate, decode
 from tests.support.media import MediaSet
 from tests.support.mp4_boxes import elst, inside, moov, replace
 
 CONSTANT, VARIABLE = FrameRateMode.CONSTANT, FrameRateMode.VARIABLE
-
-
-class CountingReader:
-    """read_at over bytes, counting GETs and bytes as the S3 adapter's calls would."""
-
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-        self.calls = 0
-        self.bytes = 0
-
-    def __call__(self, start: int, length: int) -> bytes:
-        self.calls += 1
-        got = self.data[start : start + length]
-        self.bytes += len(got)
-        return got
 
 
 def read(data: bytes) -> tuple[FrameTiming, tuple[int, ...] | None, CountingReader]:

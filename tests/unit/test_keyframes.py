@@ -20,6 +20,7 @@ from media_ingest.probing import mp4_frames
 from media_ingest.probing import mp4_index as keyframes
 from media_ingest.probing.mp4_index import IndexUnreadable, find_moov, read_movie
 from media_ingest.probing.prober import FIRST_RANGE_BYTES
+from tests.support.fakes import CountingReader
 from tests.support.items import video_item
 from tests.support.media import MediaSet
 from tests.support.mp4_boxes import box, full, moov
@@ -66,21 +67,6 @@ def frame_oracle(path: Path) -> list[int]:
     """FFmpeg's decoder (fine in a test, never in the product): output order, key_frame set."""
     frames = _first_video(path, "frame=key_frame")["frames"]
     return [i for i, f in enumerate(frames) if f["key_frame"]]
-
-
-class CountingReader:
-    """read_at over bytes, counting GETs and bytes like the S3 adapter's calls would."""
-
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-        self.calls = 0
-        self.bytes = 0
-
-    def __call__(self, start: int, length: int) -> bytes:
-        self.calls += 1
-        got = self.data[start : start + length]
-        self.bytes += len(got)
-        return got
 
 
 def keyframes_of(data: bytes) -> tuple[tuple[int, ...] | None, CountingReader]:
