@@ -282,3 +282,12 @@ def test_appends_one_at_a_time_still_roll_over_at_the_byte_cap() -> None:
     sizes = [len(Part.from_encord(p.to_encord(), p.sealed).encoded()) for p in parts]
     assert len(parts) > 1 and max(sizes) <= 50_000, sizes
     assert sum(p.entry_count for p in parts) == 20
+
+
+def test_a_part_at_its_byte_cap_is_sealed_by_the_write_that_fills_it() -> None:
+    # Sealed at once, not left open for the next append to find full (and write again).
+    store = MemoryPartStore()
+    writer = ManifestWriter(store, max_bytes=20_000, sleep=lambda _: None)
+    writer.append("main", [_bulky("s/huge.mp4", 30_000)])
+    [part] = store.parts("main")
+    assert part.sealed
